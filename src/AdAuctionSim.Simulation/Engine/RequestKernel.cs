@@ -1,0 +1,248 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using AdAuctionSim.Simulation.World;
+
+namespace AdAuctionSim.Simulation.Engine;
+
+/// <summary>
+/// Simulates one bid request: traffic draw, the logging policy's choice of candidate ad and bid multiplier, the
+/// auction against the competitors, the true stage rates and the potential outcomes. A plain loop over arrays
+/// that allocates nothing; every random number is a counter-based draw keyed by the request id.
+/// </summary>
+internal sealed class RequestKernel
+{
+    private const int MaxStages = 6;
+    private const int MaxCandidates = 64;
+    private const ulong UserNoise = 0xA24BAED4963EE407UL;
+    private const ulong AdNoise = 0x9FB21C651E98DF25UL;
+
+    private readonly WorldModel _w;
+    private readonly ulong _key;
+    private readonly int _k;
+    private readonly int _n;
+
+    public RequestKernel(WorldModel world, ulong requestKey)
+    {
+        _w = world;
+        _key = requestKey;
+        _k = world.Depth;
+        _n = world.CandidateCount;
+    }
+
+    /// <summary>Kept for symmetry with callers that change world constants between passes; the kernel reads them live.</summary>
+    public void Refresh()
+    {
+    }
+
+    /// <summary>
+    /// The logging policy: scores every candidate, forms its (noisy) estimate of each stage rate, picks an ad by
+    /// softmax over log expected value / temperature. Writes the chosen ad's true scores and logged estimates.
+    /// </summary>
+    private int Choose(ulong rbase, int user, int hour, int site, int slot, Span<int> candidates,
+        Span<float> chosenScores, Span<double> chosenEstimate, out double pscore)
+    {
+        var w = _w;
+        var k = _k;
+        var n = _n;
+        var cells = n * k;
+        Span<float> scores = stackalloc float[MaxStages * MaxCandidates + 8];
+        Span<float> logits = stackalloc float[MaxStages * MaxCandidates + 8];
+        Span<double> utility = stackalloc double[MaxCandidates + 4];
+        var signal = (float)w.Signal;
+        var quality = (float)w.Quality;
+        var noise = (float)w.QualityNoise;
+        var beta = w.Beta;
+        var adBias = w.AdBias;
+        var adVector = w.AdVector;
+        var hourEffect = w.HourEffect.AsSpan(hour * k, k);
+        var siteEffect = w.SiteEffect.AsSpan(site * k, k);
+        ref var projection = ref w.UserProjection[user * k * WorldModel.Dim];
+        var userNoise = w.NoiseKey ^ ((ulong)user * UserNoise);
+        var ads = w.Ads;
+
+        // Stage scores of every candidate (one 8-wide dot each) and the logging model's logits.
+        for (var j = 0; j < n; j++)
+        {
+            var ad = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Candidate + (ulong)j), ads);
+            candidates[j] = ad;
+            var va = Vector256.Create(adVector.AsSpan(ad * WorldModel.Dim, WorldModel.Dim));
+            var adNoise = CounterRng.Mix(userNoise ^ ((ulong)ad * AdNoise));
+            for (var stage = 0; stage < k; stage++)
+            {
+                var vu = Vector256.LoadUnsafe(ref projection, (nuint)(stage * WorldModel.Dim));
+                var sc = Vector256.Sum(vu * va) + adBias[ad * k + stage] + hourEffect[stage] + siteEffect[stage];
+                scores[j * k + stage] = sc;
+                var eps = noise == 0 ? 0f : CounterRng.QuickNormal(CounterRng.Mix(adNoise + (ulong)stage));
+                logits[j * k + stage] = (float)beta[stage] + signal * (quality * sc + noise * eps);
+            }
+        }
+
+        // σ of every logit, eight at a time.
+        ref var lg = ref MemoryMarshal.GetReference(logits);
+        for (var i = 0; i < cells; i += 8)
+        {
+            var z = Vector256.LoadUnsafe(ref lg, (nuint)i);
+            (Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-z))).StoreUnsafe(ref lg, (nuint)i);
+        }
+
+        // Log expected value of each candidate: ln value + ln Π_k q̂_k (+ ln examination, equal for all).
+        var best = double.NegativeInfinity;
+        var invT = w.InverseTemperature;
+        for (var j = 0; j < n; j++)
+        {
+            var product = 1.0f;
+            for (var stage = 0; stage < k; stage++)
+            {
+                product *= logits[j * k + stage];
+            }
+            var u = (w.AdLogValue[candidates[j]] + Math.Log(Math.Max(product, 1e-37f))) * invT;
+            utility[j] = u;
+            best = Math.Max(best, u);
+        }
+        var total = 0.0;
+        for (var j = 0; j < n; j++)
+        {
+            utility[j] = Math.Exp(utility[j] - best);
+            total += utility[j];
+        }
+        var draw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Action)) * total;
+        var action = n - 1;
+        var acc = 0.0;
+        for (var j = 0; j < n; j++)
+        {
+            acc += utility[j];
+            if (draw < acc)
+            {
+                action = j;
+                break;
+            }
+        }
+        pscore = utility[action] / total;
+        scores.Slice(action * k, k).CopyTo(chosenScores);
+        var exam = w.SlotExamination[slot];
+        for (var stage = 0; stage < k; stage++)
+        {
+            chosenEstimate[stage] = logits[action * k + stage] * (stage == 0 ? exam : 1.0);
+        }
+        return action;
+    }
+
+    /// <summary>Draws a request for solving the world's constants (hour drawn from the hour profile).</summary>
+    public void ChooseForCalibration(long requestId, CalibrationSample sample, int i)
+    {
+        var w = _w;
+        var rbase = CounterRng.RequestBase(_key, requestId);
+        var user = w.UserAlias.Sample(CounterRng.Bits(rbase, CounterRng.User));
+        var site = w.SiteAlias.Sample(CounterRng.Bits(rbase, CounterRng.Site));
+        var slot = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Slot), w.SlotExamination.Length);
+        var hour = w.HourAlias.Sample(CounterRng.Bits(rbase, CounterRng.Time));
+        Span<int> candidates = stackalloc int[_n];
+        Span<double> logq = stackalloc double[_k];
+        var scores = sample.Scores.AsSpan(i * _k, _k);
+        var action = Choose(rbase, user, hour, site, slot, candidates, scores, logq, out _);
+        var lb = w.AdLogValue[candidates[action]];
+        foreach (var e in logq)
+        {
+            lb += Math.Log(e);
+        }
+        sample.LogBidBase[i] = lb;
+        sample.Hidden[i] = w.UserHidden[user];
+        sample.Slot[i] = slot;
+    }
+
+    /// <summary>Simulates request <paramref name="requestId"/> into row <paramref name="row"/> of the batch.</summary>
+    public void Simulate(long requestId, long timestamp, DataSplit split, RequestBatch b, int row)
+    {
+        var w = _w;
+        var k = _k;
+        var rbase = CounterRng.RequestBase(_key, requestId);
+        var user = w.UserAlias.Sample(CounterRng.Bits(rbase, CounterRng.User));
+        var site = w.SiteAlias.Sample(CounterRng.Bits(rbase, CounterRng.Site));
+        var slot = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Slot), w.SlotExamination.Length);
+        var hour = (int)(timestamp / 3600 % 24);
+
+        var candidates = b.Candidates.AsSpan(row * _n, _n);
+        Span<float> scores = stackalloc float[MaxStages];
+        var logq = b.LoggingQ.AsSpan(row * k, k);
+        var action = Choose(rbase, user, hour, site, slot, candidates, scores, logq, out var pscoreAd);
+        var ad = candidates[action];
+
+        var mDraw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Multiplier));
+        var m = 0;
+        while (m < w.MultiplierCumulative.Length - 1 && mDraw >= w.MultiplierCumulative[m])
+        {
+            m++;
+        }
+
+        var estimatedRate = 1.0;
+        for (var stage = 0; stage < k; stage++)
+        {
+            estimatedRate *= logq[stage];
+        }
+        var logBidBase = w.AdLogValue[ad] + Math.Log(estimatedRate);
+        var logBid = logBidBase + w.LogMultiplier[m];
+        var bid = Math.Exp(logBid);
+
+        // Truth: stage rates with the hidden trait; the competitors key on the x-only value signal.
+        var hidden = w.UserHidden[user];
+        var q = b.Q.AsSpan(row * k, k);
+        var outcome = b.Outcome.AsSpan(row * k, k);
+        for (var stage = 0; stage < k; stage++)
+        {
+            var p = WorldModel.Sigmoid(w.Beta[stage] + w.Signal * scores[stage] + w.Gamma * hidden);
+            if (stage == 0)
+            {
+                p *= w.SlotExamination[slot];
+            }
+            q[stage] = p;
+            outcome[stage] = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Outcome + (ulong)stage)) < p;
+        }
+        var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot) - w.ValueMean) / w.ValueSd;
+        var winPropensity = w.WinPropensity(logBidBase, shift, out var atBid, m);
+
+        var maxLog = double.NegativeInfinity;
+        var mu = w.CompetitorMu;
+        for (var j = 0; j < mu.Length; j++)
+        {
+            var eps = NormalDistribution.InverseCdfFast(CounterRng.OpenUniform(CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j)));
+            var lc = mu[j] + shift + w.CompetitorSigma * eps;
+            if (lc > maxLog)
+            {
+                maxLog = lc;
+            }
+        }
+        var market = Math.Exp(maxLog);
+        var won = logBid > maxLog && logBid >= w.LogReserve;
+
+        b.RequestId[row] = requestId;
+        b.Timestamp[row] = timestamp;
+        b.Split[row] = split;
+        b.Hour[row] = hour;
+        b.Site[row] = site;
+        b.Slot[row] = slot;
+        b.User[row] = user;
+        b.Age[row] = w.UserAge[user];
+        b.Gender[row] = w.UserGender[user];
+        b.Region[row] = w.UserRegion[user];
+        b.Device[row] = w.UserDevice[user];
+        b.Segment[row] = w.UserSegment[user];
+        b.Ad[row] = ad;
+        b.Campaign[row] = w.AdCampaign[ad];
+        b.Advertiser[row] = w.AdAdvertiser[ad];
+        b.Category[row] = w.AdCategory[ad];
+        b.Creative[row] = w.AdCreative[ad];
+        b.Action[row] = action;
+        b.MultiplierIndex[row] = m;
+        b.BidMultiplier[row] = w.Multiplier[m];
+        b.Bid[row] = bid;
+        b.PscoreAd[row] = pscoreAd;
+        b.PscoreMultiplier[row] = w.MultiplierProbability[m];
+        b.ValuePerConversion[row] = w.AdValue[ad];
+        b.WinPropensity[row] = winPropensity;
+        b.WinProbabilityAtBid[row] = atBid;
+        b.Won[row] = won;
+        b.MarketPrice[row] = market;
+        b.Price[row] = won ? (w.SecondPrice ? Math.Max(market, w.Reserve) : bid) : 0.0;
+        b.HiddenTrait[row] = hidden;
+    }
+}

@@ -1,0 +1,531 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace AdAuctionSim.Simulation.Scenarios;
+
+/// <summary>One problem in a scenario file: the field path (for example <c>funnel.stages[1].rate</c>) and what is wrong.</summary>
+public sealed record ScenarioError(string Path, string Message)
+{
+    public override string ToString() => $"{Path}: {Message}";
+}
+
+/// <summary>A scenario file that cannot be used. The message names the file and every bad field.</summary>
+public sealed class ScenarioValidationException(string file, IReadOnlyList<ScenarioError> errors)
+    : Exception(Format(file, errors))
+{
+    public string File { get; } = file;
+    public IReadOnlyList<ScenarioError> Errors { get; } = errors;
+
+    private static string Format(string file, IReadOnlyList<ScenarioError> errors) =>
+        $"{file}: invalid scenario ({errors.Count} problem{(errors.Count == 1 ? "" : "s")}):"
+        + string.Concat(errors.Select(e => $"{Environment.NewLine}  {e.Path}: {e.Message}"));
+}
+
+/// <summary>
+/// Reads scenario files (JSON with comments and trailing commas). Unknown fields, wrong types and out-of-range
+/// values are errors that name the field path, the value and what is allowed; every problem is reported at once.
+/// </summary>
+public static partial class ScenarioLoader
+{
+    private static readonly JsonDocumentOptions DocumentOptions = new()
+    {
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    /// <summary>Loads and validates a scenario file.</summary>
+    /// <exception cref="ScenarioValidationException">The file is missing, not JSON, or has invalid fields.</exception>
+    public static Scenario Load(string path)
+    {
+        string text;
+        try
+        {
+            text = System.IO.File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ScenarioValidationException(path, [new ScenarioError("(file)", $"cannot be read: {e.Message}")]);
+        }
+        return Parse(text, path, Path.GetFileNameWithoutExtension(path));
+    }
+
+    /// <summary>Parses scenario text; <paramref name="file"/> is used in messages, <paramref name="defaultName"/> when the file has no name.</summary>
+    public static Scenario Parse(string json, string file, string defaultName = "scenario")
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, DocumentOptions);
+        }
+        catch (JsonException e)
+        {
+            var where = e.LineNumber is { } line ? $"line {line + 1}, column {e.BytePositionInLine + 1}" : "(document)";
+            throw new ScenarioValidationException(file, [new ScenarioError(where, $"not valid JSON: {FirstSentence(e.Message)}")]);
+        }
+        using (doc)
+        {
+            var errors = new List<ScenarioError>();
+            var scenario = Bind(new Reader(errors), doc.RootElement, defaultName);
+            if (errors.Count == 0 && scenario is not null)
+            {
+                CrossCheck(scenario, errors);
+            }
+            if (errors.Count > 0)
+            {
+                throw new ScenarioValidationException(file, errors);
+            }
+            return scenario!;
+        }
+    }
+
+    private static string FirstSentence(string message)
+    {
+        var i = message.IndexOf(". ", StringComparison.Ordinal);
+        return i > 0 ? message[..i] : message;
+    }
+
+    private static Scenario? Bind(Reader r, JsonElement root, string defaultName)
+    {
+        var o = r.Object(root, "");
+        if (o is null)
+        {
+            return null;
+        }
+        var d = new Scenario();
+        var s = new Scenario
+        {
+            Name = o.String("name", defaultName, NamePattern(), "letters, digits, '-', '_' or '.' (1 to 64 characters)"),
+            Description = o.String("description", "", null, null),
+            Seed = o.Long("seed", d.Seed, 0, long.MaxValue),
+            Traffic = BindTraffic(o.Child("traffic")),
+            Funnel = BindFunnel(o.Child("funnel")),
+            Bias = BindBias(o.Child("bias")),
+            Auction = BindAuction(o.Child("auction")),
+            LoggingPolicy = BindPolicy(o.Child("loggingPolicy")),
+            Values = BindValues(o.Child("values")),
+            Split = BindSplit(o.Child("split")),
+        };
+        o.Done();
+        return s;
+    }
+
+    private static TrafficOptions BindTraffic(ObjectReader? o)
+    {
+        var d = new TrafficOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var t = new TrafficOptions
+        {
+            Requests = o.Long("requests", d.Requests, 1, 10_000_000_000),
+            Days = o.Double("days", d.Days, 1.0 / 24, 3650),
+            Users = (int)o.Long("users", d.Users, 10, 50_000_000),
+            UserZipf = o.Double("userZipf", d.UserZipf, 0, 3),
+            Advertisers = (int)o.Long("advertisers", d.Advertisers, 1, 100_000),
+            CampaignsPerAdvertiser = (int)o.Long("campaignsPerAdvertiser", d.CampaignsPerAdvertiser, 1, 1000),
+            AdsPerCampaign = (int)o.Long("adsPerCampaign", d.AdsPerCampaign, 1, 1000),
+            CandidateAds = (int)o.Long("candidateAds", d.CandidateAds, 1, 64),
+            Sites = (int)o.Long("sites", d.Sites, 1, 10_000_000),
+            SiteZipf = o.Double("siteZipf", d.SiteZipf, 0, 3),
+            Slots = (int)o.Long("slots", d.Slots, 1, 32),
+            HourProfile = o.DoubleArray("hourProfile", d.HourProfile, 24, 24, 0, 1e6),
+        };
+        if (o.Has("hourProfile") && t.HourProfile.Count == 24 && t.HourProfile.Sum() <= 0)
+        {
+            o.Error("hourProfile", "must have at least one positive entry");
+        }
+        if ((long)t.Advertisers * t.CampaignsPerAdvertiser * t.AdsPerCampaign > 10_000_000)
+        {
+            o.Error("adsPerCampaign", $"advertisers × campaignsPerAdvertiser × adsPerCampaign = "
+                + $"{(long)t.Advertisers * t.CampaignsPerAdvertiser * t.AdsPerCampaign}; expected at most 10000000 ads");
+        }
+        o.Done();
+        return t;
+    }
+
+    private static FunnelOptions BindFunnel(ObjectReader? o)
+    {
+        var d = new FunnelOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var stages = d.Stages;
+        var items = o.Array("stages", 2, 6);
+        if (items is not null)
+        {
+            var list = new List<StageOptions>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < items.Count; i++)
+            {
+                var so = o.ObjectAt("stages", i, items[i]);
+                if (so is null)
+                {
+                    continue;
+                }
+                var name = so.String("name", null, StageNamePattern(), "a lower-case identifier such as \"click\" or \"convert\" (letters, digits, '_')");
+                var rate = so.Double("rate", null, 0, 1, minExclusive: true, maxExclusive: true);
+                so.Done();
+                if (name is not null && !names.Add(name))
+                {
+                    o.Error($"stages[{i}].name", $"\"{name}\" is used twice; stage names must be unique");
+                }
+                list.Add(new StageOptions(name ?? "", rate));
+            }
+            stages = list;
+        }
+        var f = new FunnelOptions { Stages = stages, Signal = o.Double("signal", d.Signal, 0, 5) };
+        o.Done();
+        return f;
+    }
+
+    private static BiasOptions BindBias(ObjectReader? o)
+    {
+        var d = new BiasOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var b = new BiasOptions
+        {
+            ClickCvrCorrelation = o.Double("clickCvrCorrelation", d.ClickCvrCorrelation, 0, 1),
+            HiddenConfounding = o.Double("hiddenConfounding", d.HiddenConfounding, 0, 3),
+            WinValueCorrelation = o.Double("winValueCorrelation", d.WinValueCorrelation, -3, 3),
+            PositionEffect = o.Double("positionEffect", d.PositionEffect, 0, 3),
+        };
+        o.Done();
+        return b;
+    }
+
+    private static AuctionOptions BindAuction(ObjectReader? o)
+    {
+        var d = new AuctionOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var typeName = o.Enum("type", d.Type == AuctionType.SecondPrice ? "second-price" : "first-price", ["second-price", "first-price"]);
+        var a = new AuctionOptions
+        {
+            Type = typeName == "first-price" ? AuctionType.FirstPrice : AuctionType.SecondPrice,
+            Competitors = (int)o.Long("competitors", d.Competitors, 1, 64),
+            CompetitorSpread = o.Double("competitorSpread", d.CompetitorSpread, 0, 3),
+            CompetitorNoise = o.Double("competitorNoise", d.CompetitorNoise, 0.01, 3),
+            TargetWinRate = o.Double("targetWinRate", d.TargetWinRate, 0.01, 0.99),
+            ReservePrice = o.Double("reservePrice", d.ReservePrice, 0, 1e9),
+        };
+        o.Done();
+        return a;
+    }
+
+    private static LoggingPolicyOptions BindPolicy(ObjectReader? o)
+    {
+        var d = new LoggingPolicyOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var p = new LoggingPolicyOptions
+        {
+            EstimateQuality = o.Double("estimateQuality", d.EstimateQuality, 0, 1),
+            Temperature = o.Double("temperature", d.Temperature, 0.01, 100),
+            BidMultipliers = o.DoubleArray("bidMultipliers", d.BidMultipliers, 1, 16, 1e-6, 1e6, minExclusive: false),
+            MultiplierProbabilities = o.DoubleArray("multiplierProbabilities", d.MultiplierProbabilities, 1, 16, 0, 1, minExclusive: true),
+        };
+        if (p.BidMultipliers.Count != p.MultiplierProbabilities.Count)
+        {
+            o.Error("multiplierProbabilities", $"has {p.MultiplierProbabilities.Count} entries; expected one per bid multiplier ({p.BidMultipliers.Count})");
+        }
+        else if (Math.Abs(p.MultiplierProbabilities.Sum() - 1) > 1e-9)
+        {
+            o.Error("multiplierProbabilities", $"sums to {p.MultiplierProbabilities.Sum().ToString("R", CultureInfo.InvariantCulture)}; expected probabilities that sum to 1");
+        }
+        if (p.BidMultipliers.Distinct().Count() != p.BidMultipliers.Count)
+        {
+            o.Error("bidMultipliers", "has repeated values; expected distinct multipliers");
+        }
+        o.Done();
+        return p;
+    }
+
+    private static ValueOptions BindValues(ObjectReader? o)
+    {
+        var d = new ValueOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var v = new ValueOptions
+        {
+            MeanValuePerConversion = o.Double("meanValuePerConversion", d.MeanValuePerConversion, 1e-6, 1e9),
+            ValueSpread = o.Double("valueSpread", d.ValueSpread, 0, 3),
+        };
+        o.Done();
+        return v;
+    }
+
+    private static SplitOptions BindSplit(ObjectReader? o)
+    {
+        var d = new SplitOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var s = new SplitOptions
+        {
+            Train = o.Double("train", d.Train, 0, 1, minExclusive: true, maxExclusive: true),
+            Validation = o.Double("validation", d.Validation, 0, 1, minExclusive: true, maxExclusive: true),
+            Test = o.Double("test", d.Test, 0, 1, minExclusive: true, maxExclusive: true),
+        };
+        if (Math.Abs(s.Train + s.Validation + s.Test - 1) > 1e-9)
+        {
+            o.Error("test", $"train + validation + test = {(s.Train + s.Validation + s.Test).ToString("R", CultureInfo.InvariantCulture)}; expected 1");
+        }
+        o.Done();
+        return s;
+    }
+
+    /// <summary>Constraints that involve several sections.</summary>
+    private static void CrossCheck(Scenario s, List<ScenarioError> errors)
+    {
+        var eta = s.Bias.PositionEffect;
+        var meanExamination = 0.0;
+        for (var j = 0; j < s.Traffic.Slots; j++)
+        {
+            meanExamination += Math.Pow(1 + j, -eta) / s.Traffic.Slots;
+        }
+        var click = s.Funnel.Stages[0].Rate;
+        if (click >= 0.98 * meanExamination)
+        {
+            errors.Add(new ScenarioError("funnel.stages[0].rate",
+                $"value {Fmt(click)} cannot be reached: with bias.positionEffect {Fmt(eta)} over {s.Traffic.Slots} slots the mean examination probability is {Fmt(meanExamination)}; expected a click rate below {Fmt(0.98 * meanExamination)}"));
+        }
+    }
+
+    internal static string Fmt(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[a-z][a-z0-9_]{0,31}$")]
+    private static partial Regex StageNamePattern();
+
+    /// <summary>Collects errors with their paths.</summary>
+    private sealed class Reader(List<ScenarioError> errors)
+    {
+        public List<ScenarioError> Errors { get; } = errors;
+
+        public ObjectReader? Object(JsonElement e, string path)
+        {
+            if (e.ValueKind != JsonValueKind.Object)
+            {
+                Errors.Add(new ScenarioError(path.Length == 0 ? "(root)" : path, $"is {Describe(e)}; expected an object"));
+                return null;
+            }
+            return new ObjectReader(this, e, path);
+        }
+    }
+
+    private sealed class ObjectReader
+    {
+        private readonly Reader _reader;
+        private readonly JsonElement _element;
+        private readonly string _path;
+        private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+
+        public ObjectReader(Reader reader, JsonElement element, string path)
+        {
+            _reader = reader;
+            _element = element;
+            _path = path;
+        }
+
+        private string PathOf(string name) => _path.Length == 0 ? name : $"{_path}.{name}";
+
+        public void Error(string name, string message) => _reader.Errors.Add(new ScenarioError(PathOf(name), message));
+
+        public bool Has(string name) => _element.TryGetProperty(name, out _);
+
+        private bool TryGet(string name, out JsonElement value)
+        {
+            _known.Add(name);
+            return _element.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
+        }
+
+        public ObjectReader? Child(string name) =>
+            TryGet(name, out var e) ? _reader.Object(e, PathOf(name)) : null;
+
+        public ObjectReader? ObjectAt(string name, int index, JsonElement e) => _reader.Object(e, $"{PathOf(name)}[{index}]");
+
+        public IReadOnlyList<JsonElement>? Array(string name, int minCount, int maxCount)
+        {
+            if (!TryGet(name, out var e))
+            {
+                return null;
+            }
+            if (e.ValueKind != JsonValueKind.Array)
+            {
+                Error(name, $"is {Describe(e)}; expected an array");
+                return null;
+            }
+            var items = e.EnumerateArray().ToList();
+            if (items.Count < minCount || items.Count > maxCount)
+            {
+                Error(name, $"has {items.Count} entries; expected {minCount} to {maxCount}");
+                return null;
+            }
+            return items;
+        }
+
+        public string String(string name, string? fallback, Regex? pattern, string? allowed)
+        {
+            if (!TryGet(name, out var e))
+            {
+                if (fallback is null)
+                {
+                    Error(name, "is missing; expected " + (allowed ?? "a string"));
+                    return "";
+                }
+                return fallback;
+            }
+            if (e.ValueKind != JsonValueKind.String)
+            {
+                Error(name, $"is {Describe(e)}; expected a string" + (allowed is null ? "" : $" ({allowed})"));
+                return fallback ?? "";
+            }
+            var s = e.GetString()!;
+            if (pattern is not null && !pattern.IsMatch(s))
+            {
+                Error(name, $"value \"{s}\" is not allowed; expected {allowed}");
+            }
+            return s;
+        }
+
+        public string Enum(string name, string fallback, string[] allowed)
+        {
+            if (!TryGet(name, out var e))
+            {
+                return fallback;
+            }
+            var expected = "one of " + string.Join(", ", allowed.Select(a => $"\"{a}\""));
+            if (e.ValueKind != JsonValueKind.String)
+            {
+                Error(name, $"is {Describe(e)}; expected {expected}");
+                return fallback;
+            }
+            var s = e.GetString()!;
+            if (!allowed.Contains(s, StringComparer.Ordinal))
+            {
+                Error(name, $"value \"{s}\" is not allowed; expected {expected}");
+                return fallback;
+            }
+            return s;
+        }
+
+        public long Long(string name, long fallback, long min, long max)
+        {
+            if (!TryGet(name, out var e))
+            {
+                return fallback;
+            }
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt64(out var v))
+            {
+                Error(name, $"is {Describe(e)}; expected an integer from {min} to {max}");
+                return fallback;
+            }
+            if (v < min || v > max)
+            {
+                Error(name, $"value {v} is out of range; expected an integer from {min} to {max}");
+                return fallback;
+            }
+            return v;
+        }
+
+        public double Double(string name, double? fallback, double min, double max, bool minExclusive = false, bool maxExclusive = false)
+        {
+            var range = $"{(minExclusive ? "greater than" : "from")} {Fmt(min)} {(maxExclusive ? "and less than" : "to")} {Fmt(max)}";
+            if (!TryGet(name, out var e))
+            {
+                if (fallback is null)
+                {
+                    Error(name, $"is missing; expected a number {range}");
+                    return double.NaN;
+                }
+                return fallback.Value;
+            }
+            if (e.ValueKind != JsonValueKind.Number)
+            {
+                Error(name, $"is {Describe(e)}; expected a number {range}");
+                return fallback ?? double.NaN;
+            }
+            var v = e.GetDouble();
+            if (!InRange(v, min, max, minExclusive, maxExclusive))
+            {
+                Error(name, $"value {e.GetRawText()} is out of range; expected a number {range}");
+                return fallback ?? double.NaN;
+            }
+            return v;
+        }
+
+        public IReadOnlyList<double> DoubleArray(string name, IReadOnlyList<double> fallback, int minCount, int maxCount,
+            double min, double max, bool minExclusive = false)
+        {
+            var items = Array(name, minCount, maxCount);
+            if (items is null)
+            {
+                return fallback;
+            }
+            var range = $"{(minExclusive ? "greater than" : "from")} {Fmt(min)} to {Fmt(max)}";
+            var values = new double[items.Count];
+            var ok = true;
+            for (var i = 0; i < items.Count; i++)
+            {
+                var e = items[i];
+                if (e.ValueKind != JsonValueKind.Number)
+                {
+                    Error($"{name}[{i}]", $"is {Describe(e)}; expected a number {range}");
+                    ok = false;
+                    continue;
+                }
+                values[i] = e.GetDouble();
+                if (!InRange(values[i], min, max, minExclusive, false))
+                {
+                    Error($"{name}[{i}]", $"value {e.GetRawText()} is out of range; expected a number {range}");
+                    ok = false;
+                }
+            }
+            return ok ? values : fallback;
+        }
+
+        /// <summary>Reports every property that no reader asked for.</summary>
+        public void Done()
+        {
+            foreach (var p in _element.EnumerateObject())
+            {
+                if (!_known.Contains(p.Name))
+                {
+                    var suggestion = _known.FirstOrDefault(k => string.Equals(k, p.Name, StringComparison.OrdinalIgnoreCase));
+                    Error(p.Name, "is not a known field" + (suggestion is null ? "" : $" (did you mean \"{suggestion}\"?)")
+                        + $"; expected one of: {string.Join(", ", _known.Order(StringComparer.Ordinal))}");
+                }
+            }
+        }
+
+        private static bool InRange(double v, double min, double max, bool minExclusive, bool maxExclusive) =>
+            double.IsFinite(v) && (minExclusive ? v > min : v >= min) && (maxExclusive ? v < max : v <= max);
+    }
+
+    private static string Describe(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => $"the string \"{Truncate(e.GetString()!)}\"",
+        JsonValueKind.Number => $"the number {e.GetRawText()}",
+        JsonValueKind.True or JsonValueKind.False => $"the boolean {e.GetRawText()}",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.Object => "an object",
+        _ => "null",
+    };
+
+    private static string Truncate(string s) => s.Length <= 40 ? s : s[..37] + "...";
+}
