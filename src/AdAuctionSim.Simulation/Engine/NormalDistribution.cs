@@ -97,17 +97,20 @@ internal static class NormalDistribution
     }
 }
 
-/// <summary>Vose's alias method: O(1) draws from a fixed discrete distribution with one 64-bit word.</summary>
-internal sealed class AliasTable
+/// <summary>
+/// Vose's alias method: O(1) draws from a fixed discrete distribution with one 64-bit word. Each column is one
+/// 8-byte entry (alias in the high half, acceptance threshold in 2⁻³² units in the low half), so a draw touches a
+/// single cache line; the threshold's quantisation moves each probability by less than 2⁻³².
+/// </summary>
+internal sealed unsafe class AliasTable
 {
-    private readonly double[] _probability;
-    private readonly int[] _alias;
+    private readonly ulong[] _entries;
 
     public AliasTable(ReadOnlySpan<double> weights)
     {
         var n = weights.Length;
-        _probability = new double[n];
-        _alias = new int[n];
+        var probability = new double[n];
+        var alias = new int[n];
         var total = 0.0;
         foreach (var w in weights)
         {
@@ -119,50 +122,52 @@ internal sealed class AliasTable
         for (var i = n - 1; i >= 0; i--)
         {
             scaled[i] = weights[i] * n / total;
+            alias[i] = i;
             (scaled[i] < 1 ? small : large).Push(i);
         }
         while (small.Count > 0 && large.Count > 0)
         {
             var s = small.Pop();
             var l = large.Pop();
-            _probability[s] = scaled[s];
-            _alias[s] = l;
+            probability[s] = scaled[s];
+            alias[s] = l;
             scaled[l] = scaled[l] + scaled[s] - 1;
             (scaled[l] < 1 ? small : large).Push(l);
         }
         while (large.Count > 0)
         {
-            _probability[large.Pop()] = 1;
+            probability[large.Pop()] = 1;
         }
         while (small.Count > 0)
         {
-            _probability[small.Pop()] = 1;
+            probability[small.Pop()] = 1;
+        }
+        _entries = GC.AllocateArray<ulong>(n, pinned: true);
+        for (var i = 0; i < n; i++)
+        {
+            var threshold = probability[i] >= 1 ? uint.MaxValue : (uint)(probability[i] * 4294967296.0);
+            var target = probability[i] >= 1 ? i : alias[i];
+            _entries[i] = ((ulong)(uint)target << 32) | threshold;
         }
     }
 
-    public int Count => _probability.Length;
+    public int Count => _entries.Length;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Sample(ulong bits)
     {
-        var column = CounterRng.Below(bits, _probability.Length);
-        var coin = (bits & 0xFFFFFFFFUL) * (1.0 / 4294967296.0);
-        return coin < _probability[column] ? column : _alias[column];
+        var column = CounterRng.Below(bits, _entries.Length);
+        var e = _entries[column];
+        return (uint)bits < (uint)e ? column : (int)(e >> 32);
     }
 
-    /// <summary>Probability of outcome i (for tests).</summary>
-    public static double[] Normalise(ReadOnlySpan<double> weights)
+    /// <summary>Hints the cache about the entry a draw with these bits will read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(ulong bits)
     {
-        var total = 0.0;
-        foreach (var w in weights)
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
-            total += w;
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref _entries[CounterRng.Below(bits, _entries.Length)]));
         }
-        var p = new double[weights.Length];
-        for (var i = 0; i < p.Length; i++)
-        {
-            p[i] = weights[i] / total;
-        }
-        return p;
     }
 }

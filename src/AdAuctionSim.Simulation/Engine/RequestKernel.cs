@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using AdAuctionSim.Simulation.World;
@@ -9,7 +10,7 @@ namespace AdAuctionSim.Simulation.Engine;
 /// auction against the competitors, the true stage rates and the potential outcomes. A plain loop over arrays
 /// that allocates nothing; every random number is a counter-based draw keyed by the request id.
 /// </summary>
-internal sealed class RequestKernel
+internal sealed unsafe class RequestKernel
 {
     private const int MaxStages = 6;
     private const int MaxCandidates = 64;
@@ -27,11 +28,6 @@ internal sealed class RequestKernel
         _key = requestKey;
         _k = world.Depth;
         _n = world.CandidateCount;
-    }
-
-    /// <summary>Kept for symmetry with callers that change world constants between passes; the kernel reads them live.</summary>
-    public void Refresh()
-    {
     }
 
     /// <summary>
@@ -56,7 +52,7 @@ internal sealed class RequestKernel
         var adVector = w.AdVector;
         var hourEffect = w.HourEffect.AsSpan(hour * k, k);
         var siteEffect = w.SiteEffect.AsSpan(site * k, k);
-        ref var projection = ref w.UserProjection[user * k * WorldModel.Dim];
+        ref var projection = ref w.UserRecord[user * w.RecordStride];
         var userNoise = w.NoiseKey ^ ((ulong)user * UserNoise);
         var ads = w.Ads;
 
@@ -127,6 +123,27 @@ internal sealed class RequestKernel
         return action;
     }
 
+    /// <summary>
+    /// Cache hints for a request that will be simulated soon: <paramref name="userEntry"/> touches the alias entry
+    /// its user draw reads; otherwise the user's record (whose alias entry should be cached by now).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(long requestId, bool userEntry)
+    {
+        var bits = CounterRng.Bits(CounterRng.RequestBase(_key, requestId), CounterRng.User);
+        if (userEntry)
+        {
+            _w.UserAlias.Prefetch(bits);
+        }
+        else if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            var p = (byte*)Unsafe.AsPointer(ref _w.UserRecord[_w.UserAlias.Sample(bits) * _w.RecordStride]);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(p);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 64);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 4 * _w.RecordStride - 4);
+        }
+    }
+
     /// <summary>Draws a request for solving the world's constants (hour drawn from the hour profile).</summary>
     public void ChooseForCalibration(long requestId, CalibrationSample sample, int i)
     {
@@ -184,7 +201,8 @@ internal sealed class RequestKernel
         var bid = Math.Exp(logBid);
 
         // Truth: stage rates with the hidden trait; the competitors key on the x-only value signal.
-        var hidden = w.UserHidden[user];
+        ref var record = ref w.UserRecord[user * w.RecordStride + w.RecordHidden];
+        double hidden = record;
         var q = b.Q.AsSpan(row * k, k);
         var outcome = b.Outcome.AsSpan(row * k, k);
         for (var stage = 0; stage < k; stage++)
@@ -221,11 +239,11 @@ internal sealed class RequestKernel
         b.Site[row] = site;
         b.Slot[row] = slot;
         b.User[row] = user;
-        b.Age[row] = w.UserAge[user];
-        b.Gender[row] = w.UserGender[user];
-        b.Region[row] = w.UserRegion[user];
-        b.Device[row] = w.UserDevice[user];
-        b.Segment[row] = w.UserSegment[user];
+        b.Age[row] = (int)Unsafe.Add(ref record, 1);
+        b.Gender[row] = (int)Unsafe.Add(ref record, 2);
+        b.Region[row] = (int)Unsafe.Add(ref record, 3);
+        b.Device[row] = (int)Unsafe.Add(ref record, 4);
+        b.Segment[row] = (int)Unsafe.Add(ref record, 5);
         b.Ad[row] = ad;
         b.Campaign[row] = w.AdCampaign[ad];
         b.Advertiser[row] = w.AdAdvertiser[ad];

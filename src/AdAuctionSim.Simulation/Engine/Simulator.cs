@@ -60,9 +60,20 @@ public static class Simulator
     {
         var first = chunk * chunkSize;
         var count = (int)Math.Min(chunkSize, requests - first);
+        // Users are drawn from a large Zipf table and their records are large: hint the cache two steps ahead
+        // (alias entry, then the record it points to) so the memory latency overlaps with other requests.
+        const int ahead = 8;
         for (var i = 0; i < count; i++)
         {
             var id = first + i;
+            if (i + 2 * ahead < count)
+            {
+                kernel.Prefetch(id + 2 * ahead, userEntry: true);
+            }
+            if (i + ahead < count)
+            {
+                kernel.Prefetch(id + ahead, userEntry: false);
+            }
             var jitter = CounterRng.Uniform(CounterRng.Bits(CounterRng.RequestBase(requestKey, id), CounterRng.Time));
             kernel.Simulate(id, clock.SecondsOf(id, jitter), clock.SplitOf(id), batch, i);
         }

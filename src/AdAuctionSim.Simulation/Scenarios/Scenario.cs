@@ -66,7 +66,7 @@ public sealed record FunnelOptions
     public IReadOnlyList<StageOptions> Stages { get; init; } =
         [new("click", 0.04), new("authorize", 0.3), new("convert", 0.4)];
     /// <summary>Standard deviation of the feature-driven part of every stage logit: how predictable the stages are.</summary>
-    public double Signal { get; init; } = 1.0;
+    public double Signal { get; init; } = 0.8;
 }
 
 /// <summary>The bias dials (DESIGN.md §3). Every dial 0 means no selection bias of that kind.</summary>
@@ -75,11 +75,11 @@ public sealed record BiasOptions
     /// <summary>ρ in [0, 1]: correlation of the feature-driven logits of any two stages.</summary>
     public double ClickCvrCorrelation { get; init; } = 0.3;
     /// <summary>γ ≥ 0: weight of the hidden user trait in every stage logit (missing not at random).</summary>
-    public double HiddenConfounding { get; init; }
+    public double HiddenConfounding { get; init; } = 0.3;
     /// <summary>κ: how strongly competitors' bids follow the request's true value (log-price units per sd).</summary>
-    public double WinValueCorrelation { get; init; }
+    public double WinValueCorrelation { get; init; } = 0.5;
     /// <summary>η ≥ 0: examination probability of slot j (0-based) is (1 + j)^−η, multiplying the click probability.</summary>
-    public double PositionEffect { get; init; }
+    public double PositionEffect { get; init; } = 0.5;
 }
 
 /// <summary>Auction type and the competing bidders.</summary>
@@ -90,7 +90,7 @@ public sealed record AuctionOptions
     /// <summary>Standard deviation of the competitors' mean log bids around each other.</summary>
     public double CompetitorSpread { get; init; } = 0.3;
     /// <summary>Standard deviation σ of each competitor's log bid noise.</summary>
-    public double CompetitorNoise { get; init; } = 0.6;
+    public double CompetitorNoise { get; init; } = 1.0;
     /// <summary>Competitors' bid level is solved so that the mean true P(win | x) over D equals this.</summary>
     public double TargetWinRate { get; init; } = 0.3;
     /// <summary>Reserve price in currency units (0 = none). A bid below it never wins.</summary>
@@ -110,8 +110,12 @@ public sealed record LoggingPolicyOptions
     public double EstimateQuality { get; init; } = 0.7;
     /// <summary>Softmax temperature over the candidate ads' log expected values (small = greedy).</summary>
     public double Temperature { get; init; } = 1.0;
-    public IReadOnlyList<double> BidMultipliers { get; init; } = [0.5, 0.75, 1.0, 1.5, 2.0];
-    public IReadOnlyList<double> MultiplierProbabilities { get; init; } = [0.1, 0.2, 0.4, 0.2, 0.1];
+    /// <summary>
+    /// Bid multipliers and their probabilities. The default includes an exploration bid (8×) so that every request
+    /// has a usable chance of winning: inverse-win-propensity weights need it.
+    /// </summary>
+    public IReadOnlyList<double> BidMultipliers { get; init; } = [0.5, 1.0, 2.0, 8.0];
+    public IReadOnlyList<double> MultiplierProbabilities { get; init; } = [0.25, 0.4, 0.25, 0.1];
 }
 
 /// <summary>Value per conversion (final stage) of each campaign: log-normal around the mean.</summary>

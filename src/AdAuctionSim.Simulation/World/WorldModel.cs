@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using AdAuctionSim.Simulation.Engine;
 using AdAuctionSim.Simulation.Scenarios;
 
@@ -33,8 +34,10 @@ public sealed class WorldModel
     public const int CreativeTypes = 6;
     public const int Hours = 24;
 
-    private const int ScoreSample = 60_000;
-    private const int CalibrationSample = 200_000;
+    private const int ScoreSample = 200_000;
+    private const int CalibrationSample = 100_000;
+    private const double CalibrationTargetEss = 20_000;
+    private const int MaxCalibrationSample = 3_000_000;
 
     internal WorldModel(Scenario scenario)
     {
@@ -55,8 +58,14 @@ public sealed class WorldModel
     internal int[] UserDevice = [];
     internal int[] UserSegment = [];
     internal double[] UserHidden = [];
-    /// <summary>z_uᵀ G_k per user and stage: [user, stage, Dim].</summary>
-    internal float[] UserProjection = [];
+    /// <summary>
+    /// The per-request hot data of each user in one pinned record of <see cref="RecordStride"/> floats:
+    /// z_uᵀ G_k for every stage (K × Dim), then the hidden trait and the five observed fields, so that a request
+    /// touches one or two cache lines per user and the simulator can prefetch them.
+    /// </summary>
+    internal float[] UserRecord = [];
+    internal int RecordStride;
+    internal int RecordHidden;
 
     // Ads.
     internal int[] AdCampaign = [];
@@ -136,7 +145,8 @@ public sealed class WorldModel
         w.UserHidden = new double[t.Users];
         for (var u = 0; u < t.Users; u++)
         {
-            w.UserHidden[u] = rng.NextNormal();
+            // Stored at float precision, as in the per-user record the simulator reads.
+            w.UserHidden[u] = (float)rng.NextNormal();
         }
         w.UserAlias = new AliasTable(ZipfWeights(t.Users, t.UserZipf));
 
@@ -183,6 +193,10 @@ public sealed class WorldModel
             [null, w.UserAge, w.UserGender, w.UserRegion, w.UserDevice, w.UserSegment]);
         w.AdVector = SumEmbeddings(rng, ads, [ads, t.Campaigns, t.Advertisers, Categories, CreativeTypes],
             [null, w.AdCampaign, w.AdAdvertiser, w.AdCategory, w.AdCreative]);
+        // Unit length: a bilinear score z_uᵀ M w_a whose scale varied with |z_u|·|w_a| would make every stage's
+        // spread depend on the same rows, and selection on one stage would shift the others' means even at ρ = 0.
+        NormaliseRows(userVectors);
+        NormaliseRows(w.AdVector);
 
         // K + 1 raw score components (U₀ and one V_k per stage): bilinear matrix plus hour and site effects.
         var components = k + 1;
@@ -236,6 +250,7 @@ public sealed class WorldModel
     /// Orthonormalises [1, log value, U₀, V₁ … V_K] on a sample of (user, candidate ad, hour, site) and folds the
     /// resulting linear combinations into per-stage effective tables, so the hot loop needs one 8-wide dot per stage.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Orthonormalise(SequentialRng rng, float[] userVectors, double[][] matrices, double[][] hourRaw, double[][] siteRaw)
     {
         var k = Depth;
@@ -299,13 +314,78 @@ public sealed class WorldModel
             }
         }
 
-        // score_k = √ρ·e[U₀] + √(1−ρ)·e[V_k]  =  Σ_i C[k, i]·x_i.
+        // Zero point of the click–CVR dial: the ρ = 0 score of stage k is V'_k ∝ V_k + c_k·Σ_{j<k} V'_j, with c_k
+        // solved on the sample so that the parent-weighted mean of q_k equals its plain mean. Linear orthogonality
+        // alone leaves a finite world's non-linear dependence between stages (about 1–2% in the selection ratio);
+        // this removes it, so that "every dial 0" means no selection bias in this world, not only on average.
+        var independent = new double[k][];
+        var independentCoef = new double[k][];
+        independent[0] = basis[3];
+        independentCoef[0] = Row(coef, 3, m);
+        var targets = Scenario.Funnel.Stages.Select(st => st.Rate).ToArray();
+        var parent = new double[n];
+        var rates = new double[n];
+        SolvePlainStage(basis[3], targets[0], null, rates);
+        Array.Copy(rates, parent, n);
+        for (var stage = 1; stage < k; stage++)
+        {
+            var earlier = new double[n];
+            var earlierCoef = new double[m];
+            for (var j = 0; j < stage; j++)
+            {
+                for (var i = 0; i < n; i++)
+                {
+                    earlier[i] += independent[j][i];
+                }
+                for (var c = 0; c < m; c++)
+                {
+                    earlierCoef[c] += independentCoef[j][c];
+                }
+            }
+            var v = basis[3 + stage];
+            var shift = SolveZeroPoint(v, earlier, parent, targets[stage], rates);
+            var mixed = new double[n];
+            for (var i = 0; i < n; i++)
+            {
+                mixed[i] = v[i] + shift * earlier[i];
+            }
+            var norm = Math.Sqrt(Mean(mixed, mixed));
+            for (var i = 0; i < n; i++)
+            {
+                mixed[i] /= norm;
+            }
+            independent[stage] = mixed;
+            independentCoef[stage] = new double[m];
+            for (var c = 0; c < m; c++)
+            {
+                independentCoef[stage][c] = (coef[3 + stage, c] + shift * earlierCoef[c]) / norm;
+            }
+            SolvePlainStage(mixed, targets[stage], parent, rates);
+            for (var i = 0; i < n; i++)
+            {
+                parent[i] *= rates[i];
+            }
+        }
+
+        // score_k = √ρ·e[U₀] + √(1−ρ)·V'_k  =  Σ_i C[k, i]·x_i.
         var rho = Scenario.Bias.ClickCvrCorrelation;
         var a0 = Math.Sqrt(rho);
         var a1 = Math.Sqrt(1 - rho);
         var sites = siteRaw[0].Length;
         var users = Users;
-        UserProjection = new float[users * k * Dim];
+        RecordHidden = k * Dim;
+        RecordStride = k * Dim + 8;
+        UserRecord = GC.AllocateArray<float>(users * RecordStride, pinned: true);
+        for (var u = 0; u < users; u++)
+        {
+            var r = u * RecordStride + RecordHidden;
+            UserRecord[r] = (float)UserHidden[u];
+            UserRecord[r + 1] = UserAge[u];
+            UserRecord[r + 2] = UserGender[u];
+            UserRecord[r + 3] = UserRegion[u];
+            UserRecord[r + 4] = UserDevice[u];
+            UserRecord[r + 5] = UserSegment[u];
+        }
         AdBias = new float[Ads * k];
         HourEffect = new float[Hours * k];
         SiteEffect = new float[sites * k];
@@ -315,7 +395,7 @@ public sealed class WorldModel
             var combo = new double[m];
             for (var q = 0; q < m; q++)
             {
-                combo[q] = a0 * coef[2, q] + a1 * coef[3 + stage, q];
+                combo[q] = a0 * coef[2, q] + a1 * independentCoef[stage][q];
             }
             Array.Clear(effective);
             for (var c = 0; c < comps; c++)
@@ -334,7 +414,7 @@ public sealed class WorldModel
                     {
                         acc += userVectors[u * Dim + row] * effective[row * Dim + col];
                     }
-                    UserProjection[(u * k + stage) * Dim + col] = (float)acc;
+                    UserRecord[u * RecordStride + stage * Dim + col] = (float)acc;
                 }
             }
             for (var a = 0; a < Ads; a++)
@@ -362,6 +442,120 @@ public sealed class WorldModel
         }
     }
 
+    private static double[] Row(double[,] matrix, int row, int columns)
+    {
+        var r = new double[columns];
+        for (var c = 0; c < columns; c++)
+        {
+            r[c] = matrix[row, c];
+        }
+        return r;
+    }
+
+    /// <summary>
+    /// For the zero-point solve: β such that the <paramref name="weight"/>-weighted mean of σ(β + s·score) is the
+    /// target (plain mean when null), with hidden trait and examination left out. Writes the rates to <paramref name="q"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double SolvePlainStage(double[] score, double target, double[]? weight, double[] q)
+    {
+        double lo = -40, hi = 40, beta = Math.Log(target / (1 - target));
+        for (var it = 0; it < 100; it++)
+        {
+            double f = 0, df = 0, total = 0;
+            for (var i = 0; i < score.Length; i++)
+            {
+                var w = weight is null ? 1.0 : weight[i];
+                var p = Sigmoid(beta + Signal * score[i]);
+                q[i] = p;
+                f += w * p;
+                df += w * p * (1 - p);
+                total += w;
+            }
+            f = f / total - target;
+            df /= total;
+            if (Math.Abs(f) < 1e-10 * target || hi - lo < 1e-12)
+            {
+                break;
+            }
+            if (f > 0)
+            {
+                hi = beta;
+            }
+            else
+            {
+                lo = beta;
+            }
+            var next = df > 0 ? beta - f / df : double.NaN;
+            beta = next > lo && next < hi ? next : 0.5 * (lo + hi);
+        }
+        return beta;
+    }
+
+    /// <summary>
+    /// The c for which stage k's rates, with score ∝ v + c·earlier and β solved for the target on the parent
+    /// population, have equal parent-weighted and plain means (regula falsi on c; the gap grows with c).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double SolveZeroPoint(double[] v, double[] earlier, double[] parent, double target, double[] q)
+    {
+        if (Signal == 0)
+        {
+            return 0;
+        }
+        var n = v.Length;
+        var mixed = new double[n];
+        double Gap(double c)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                mixed[i] = v[i] + c * earlier[i];
+            }
+            var norm = Math.Sqrt(Mean(mixed, mixed));
+            for (var i = 0; i < n; i++)
+            {
+                mixed[i] /= norm;
+            }
+            SolvePlainStage(mixed, target, parent, q);
+            double plain = 0;
+            for (var i = 0; i < n; i++)
+            {
+                plain += q[i];
+            }
+            return target / (plain / n) - 1;
+        }
+        double lo = -0.5, hi = 0.5;
+        var fLo = Gap(lo);
+        var fHi = Gap(hi);
+        if (fLo > 0 || fHi < 0)
+        {
+            return 0; // no sign change in range: leave the stage as orthogonalised
+        }
+        var c = 0.0;
+        for (var it = 0; it < 60; it++)
+        {
+            c = (lo * fHi - hi * fLo) / (fHi - fLo);
+            var f = Gap(c);
+            if (Math.Abs(f) < 1e-9)
+            {
+                break;
+            }
+            if (f < 0)
+            {
+                lo = c;
+                fLo = f;
+                fHi *= 0.5;
+            }
+            else
+            {
+                hi = c;
+                fHi = f;
+                fLo *= 0.5;
+            }
+        }
+        return c;
+    }
+
     /// <summary>
     /// Solves β_k so that the mean of q_k over the requests of D that reach stage k−1 equals the target rate.
     /// D's ads are those the logging policy picks, and the policy's picks depend on β through its estimates,
@@ -378,35 +572,28 @@ public sealed class WorldModel
         }
         var sample = new CalibrationSample(CalibrationSample, k);
         var kernel = new RequestKernel(this, CounterRng.SeedKey(Scenario.Seed, 4));
+        var smallestEss = double.PositiveInfinity;
         for (var iteration = 0; iteration < 8; iteration++)
         {
             cancellation.ThrowIfCancellationRequested();
-            kernel.Refresh();
-            for (var i = 0; i < sample.Count; i++)
-            {
-                kernel.ChooseForCalibration(i, sample, i);
-            }
-            var change = 0.0;
-            var weight = new double[sample.Count];
-            Array.Fill(weight, 1.0);
-            for (var stage = 0; stage < k; stage++)
-            {
-                var solved = SolveStage(sample, stage, weight, targets[stage]);
-                change = Math.Max(change, Math.Abs(solved - Beta[stage]));
-                Beta[stage] = solved;
-                for (var i = 0; i < sample.Count; i++)
-                {
-                    weight[i] *= TrueRate(sample, i, stage);
-                }
-            }
-            if (change < 1e-5)
+            var change = SolveOnce(kernel, sample, targets, out smallestEss);
+            if (change < 1e-4)
             {
                 break;
             }
         }
 
+        // Deep stages are solved on r_{k−1}-weighted rows whose effective size can be small: re-solve once on a
+        // sample large enough that the deepest stage has about CalibrationTargetEss effective rows.
+        var finalSize = (int)Math.Clamp(CalibrationSample * (CalibrationTargetEss / smallestEss), CalibrationSample, MaxCalibrationSample);
+        if (finalSize > CalibrationSample)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var large = new CalibrationSample(finalSize, k);
+            SolveOnce(kernel, large, targets, out _);
+        }
+
         // Standardise the competitors' value signal v(x) = x-only log r_K(x) on D.
-        kernel.Refresh();
         double sum = 0, sumSq = 0;
         for (var i = 0; i < sample.Count; i++)
         {
@@ -423,6 +610,39 @@ public sealed class WorldModel
 
     private CalibrationSample? _calibration;
 
+    /// <summary>One pass: draw the policy's choices with the current β, then solve each stage in funnel order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double SolveOnce(RequestKernel kernel, CalibrationSample sample, double[] targets, out double smallestEss)
+    {
+        for (var i = 0; i < sample.Count; i++)
+        {
+            kernel.ChooseForCalibration(i, sample, i);
+        }
+        var change = 0.0;
+        smallestEss = double.PositiveInfinity;
+        var weight = new double[sample.Count];
+        Array.Fill(weight, 1.0);
+        for (var stage = 0; stage < Depth; stage++)
+        {
+            double sum = 0, sumSq = 0;
+            foreach (var x in weight)
+            {
+                sum += x;
+                sumSq += x * x;
+            }
+            smallestEss = Math.Min(smallestEss, sum * sum / sumSq);
+            var solved = SolveStage(sample, stage, weight, targets[stage]);
+            change = Math.Max(change, Math.Abs(solved - Beta[stage]));
+            Beta[stage] = solved;
+            for (var i = 0; i < sample.Count; i++)
+            {
+                weight[i] *= TrueRate(sample, i, stage);
+            }
+        }
+        return change;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double SolveStage(CalibrationSample sample, int stage, double[] weight, double target)
     {
         // f(β) = Σ w·q(β) / Σ w − target is increasing in β: Newton steps inside a shrinking bracket.
@@ -485,6 +705,7 @@ public sealed class WorldModel
     }
 
     /// <summary>Solves the competitors' common log-bid level so that the mean true P(win | x) over D is the target.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SolveCompetitors(SequentialRng rng)
     {
         var a = Scenario.Auction;
@@ -540,7 +761,14 @@ public sealed class WorldModel
             var mean = 0.0;
             for (var i = 0; i < n; i++)
             {
-                mean += WinPropensity(sample.LogBidBase[i], shift[i], out _, 0);
+                for (var m = 0; m < Multiplier.Length; m++)
+                {
+                    var lb = sample.LogBidBase[i] + LogMultiplier[m];
+                    if (lb >= LogReserve)
+                    {
+                        mean += MultiplierProbability[m] * WinCurveFast(lb - shift[i]);
+                    }
+                }
             }
             mean /= n;
             if (mean > a.TargetWinRate)
@@ -556,30 +784,22 @@ public sealed class WorldModel
         {
             CompetitorMu[j] = 0.5 * (lo + hi) + offsets[j];
         }
+        BuildWinTable();
         _calibration = null;
     }
 
     /// <summary>
     /// True P(win | x) = Σ_m π(m)·P(win | x, b_m), and P(win | x, b) at multiplier index <paramref name="atMultiplier"/>.
-    /// P(win | x, b) = 1[b ≥ reserve]·Π_j Φ((ln b − μ_j − κ·v(x)) / σ).
+    /// P(win | x, b) = 1[b ≥ reserve]·G(ln b − κ·v(x)) with G(y) = Π_j Φ((y − μ_j) / σ).
     /// </summary>
     internal double WinPropensity(double logBidBase, double shift, out double atBid, int atMultiplier)
     {
         var total = 0.0;
         atBid = 0;
-        var inv = 1 / CompetitorSigma;
         for (var m = 0; m < Multiplier.Length; m++)
         {
             var lb = logBidBase + LogMultiplier[m];
-            var p = 0.0;
-            if (lb >= LogReserve)
-            {
-                p = 1.0;
-                for (var j = 0; j < CompetitorMu.Length; j++)
-                {
-                    p *= NormalDistribution.Cdf((lb - CompetitorMu[j] - shift) * inv);
-                }
-            }
+            var p = lb >= LogReserve ? WinCurve(lb - shift) : 0.0;
             if (m == atMultiplier)
             {
                 atBid = p;
@@ -589,11 +809,105 @@ public sealed class WorldModel
         return total;
     }
 
+    /// <summary>G(y) with the Φ table (for the solve, where μ changes each step).</summary>
+    private double WinCurveFast(double y)
+    {
+        var p = 1.0;
+        var inv = 1 / CompetitorSigma;
+        foreach (var mu in CompetitorMu)
+        {
+            p *= NormalDistribution.Cdf((y - mu) * inv);
+        }
+        return p;
+    }
+
+    /// <summary>G(y) = Π_j Φ((y − μ_j) / σ): the probability that every competitor bids below e^y.</summary>
+    internal double WinCurveExact(double y)
+    {
+        var p = 1.0;
+        var inv = 1 / CompetitorSigma;
+        foreach (var mu in CompetitorMu)
+        {
+            p *= NormalDistribution.CdfExact((y - mu) * inv);
+        }
+        return p;
+    }
+
+    // G tabulated as interleaved [G(y_i), h·G'(y_i)] on a grid of step σ/256 from min μ − 9σ to max μ + 9σ.
+    private double[] _winTable = [];
+    private double _winStart;
+    private double _winInvStep;
+
+    /// <summary>
+    /// G(y) by cubic Hermite interpolation of its table. Interpolation error is below h⁴·max|G⁽⁴⁾|/384 with
+    /// h = σ/256, i.e. about 1e−12: exact for every use here. Outside the table G is 0 or 1 to within Φ(−9) ≈ 1e−19.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal double WinCurve(double y)
+    {
+        var u = (y - _winStart) * _winInvStep;
+        if (!(u > 0))
+        {
+            return 0.0;
+        }
+        var i = (int)u;
+        if (i >= (_winTable.Length >> 1) - 1)
+        {
+            return 1.0;
+        }
+        var t = u - i;
+        var t2 = t * t;
+        var t3 = t2 * t;
+        var e = _winTable.AsSpan(2 * i, 4);
+        return (2 * t3 - 3 * t2 + 1) * e[0] + (t3 - 2 * t2 + t) * e[1] + (-2 * t3 + 3 * t2) * e[2] + (t3 - t2) * e[3];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void BuildWinTable()
+    {
+        var sigma = CompetitorSigma;
+        var step = sigma / 256;
+        _winStart = CompetitorMu.Min() - 9 * sigma;
+        var end = CompetitorMu.Max() + 9 * sigma;
+        var n = (int)Math.Ceiling((end - _winStart) / step) + 2;
+        _winInvStep = 1 / step;
+        _winTable = new double[2 * n];
+        var c = CompetitorMu.Length;
+        var cdf = new double[c];
+        for (var i = 0; i < n; i++)
+        {
+            var y = _winStart + i * step;
+            for (var j = 0; j < c; j++)
+            {
+                cdf[j] = NormalDistribution.CdfExact((y - CompetitorMu[j]) / sigma);
+            }
+            var g = 1.0;
+            var dg = 0.0;
+            for (var j = 0; j < c; j++)
+            {
+                g *= cdf[j];
+                var z = (y - CompetitorMu[j]) / sigma;
+                var others = Math.Exp(-0.5 * z * z) / (Math.Sqrt(2 * Math.PI) * sigma);
+                for (var l = 0; l < c; l++)
+                {
+                    if (l != j)
+                    {
+                        others *= cdf[l];
+                    }
+                }
+                dg += others;
+            }
+            _winTable[2 * i] = g;
+            _winTable[2 * i + 1] = step * dg;
+        }
+    }
+
     internal static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
 
     /// <summary>log σ(x) without overflow.</summary>
     internal static double LogSigmoid(double x) => x >= 0 ? -Math.Log(1 + Math.Exp(-x)) : x - Math.Log(1 + Math.Exp(x));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double Bilinear(float[] z, int u, double[] matrix, float[] w, int a, Span<double> zm)
     {
         zm.Clear();
@@ -613,6 +927,7 @@ public sealed class WorldModel
         return acc;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double Mean(double[] a, double[] b)
     {
         var s = 0.0;
@@ -630,6 +945,7 @@ public sealed class WorldModel
         return copy[copy.Length / 2];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float[] SumEmbeddings(SequentialRng rng, int rows, int[] cardinalities, int[]?[] fieldOf)
     {
         var scale = Math.Sqrt(1.0 / cardinalities.Length);
@@ -651,6 +967,23 @@ public sealed class WorldModel
             }
         }
         return result;
+    }
+
+    private static void NormaliseRows(float[] vectors)
+    {
+        for (var r = 0; r < vectors.Length; r += Dim)
+        {
+            var norm = 0.0;
+            for (var d = 0; d < Dim; d++)
+            {
+                norm += (double)vectors[r + d] * vectors[r + d];
+            }
+            var inv = 1 / Math.Sqrt(Math.Max(norm, 1e-30));
+            for (var d = 0; d < Dim; d++)
+            {
+                vectors[r + d] = (float)(vectors[r + d] * inv);
+            }
+        }
     }
 
     private static int[] Draw(SequentialRng rng, int n, double[] weights)
