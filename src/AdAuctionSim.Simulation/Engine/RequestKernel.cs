@@ -218,15 +218,19 @@ internal sealed unsafe class RequestKernel
         var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot) - w.ValueMean) / w.ValueSd;
         var winPropensity = w.WinPropensity(logBidBase, shift, out var atBid, m);
 
+        // Competitors' log bids: μ_j + κ·v(x) + σ·ε_j with ε_j standard normal by Box–Muller (an exact transform of
+        // two uniforms), one pair of draws per two competitors.
         var maxLog = double.NegativeInfinity;
         var mu = w.CompetitorMu;
-        for (var j = 0; j < mu.Length; j++)
+        for (var j = 0; j < mu.Length; j += 2)
         {
-            var eps = NormalDistribution.InverseCdfFast(CounterRng.OpenUniform(CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j)));
-            var lc = mu[j] + shift + w.CompetitorSigma * eps;
-            if (lc > maxLog)
+            var radius = Math.Sqrt(-2 * Math.Log(CounterRng.OpenUniform(CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j))));
+            var (sin, cos) = Math.SinCos(2 * Math.PI * CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j + 1)));
+            var lc = mu[j] + shift + w.CompetitorSigma * radius * cos;
+            maxLog = Math.Max(maxLog, lc);
+            if (j + 1 < mu.Length)
             {
-                maxLog = lc;
+                maxLog = Math.Max(maxLog, mu[j + 1] + shift + w.CompetitorSigma * radius * sin);
             }
         }
         var market = Math.Exp(maxLog);

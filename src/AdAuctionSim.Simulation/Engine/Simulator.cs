@@ -8,8 +8,13 @@ public sealed record SimulationOptions
 {
     /// <summary>Worker threads (1 or more). The output is byte-identical for any value.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
-    /// <summary>Requests per chunk; chunks are the unit of parallel work and of writing.</summary>
-    public int ChunkSize { get; init; } = 1 << 16;
+    /// <summary>
+    /// Requests per chunk; chunks are the unit of parallel work and of writing. Part of the output's definition:
+    /// the realised statistics are summed per chunk, so a different chunk size changes their last bits.
+    /// </summary>
+    internal int ChunkSize { get; init; } = DefaultChunkSize;
+
+    internal const int DefaultChunkSize = 1 << 16;
 }
 
 /// <summary>What a finished simulation reports.</summary>

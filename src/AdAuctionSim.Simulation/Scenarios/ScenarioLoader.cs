@@ -506,7 +506,11 @@ public static partial class ScenarioLoader
             {
                 if (!_known.Contains(p.Name))
                 {
-                    var suggestion = _known.FirstOrDefault(k => string.Equals(k, p.Name, StringComparison.OrdinalIgnoreCase));
+                    var suggestion = _known
+                        .Select(k => (Name: k, Distance: EditDistance(k.ToLowerInvariant(), p.Name.ToLowerInvariant())))
+                        .Where(x => x.Distance <= Math.Max(1, x.Name.Length / 4))
+                        .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
+                        .Select(x => x.Name).FirstOrDefault();
                     Error(p.Name, "is not a known field" + (suggestion is null ? "" : $" (did you mean \"{suggestion}\"?)")
                         + $"; expected one of: {string.Join(", ", _known.Order(StringComparer.Ordinal))}");
                 }
@@ -515,6 +519,27 @@ public static partial class ScenarioLoader
 
         private static bool InRange(double v, double min, double max, bool minExclusive, bool maxExclusive) =>
             double.IsFinite(v) && (minExclusive ? v > min : v >= min) && (maxExclusive ? v < max : v <= max);
+    }
+
+    /// <summary>Levenshtein distance, for "did you mean" suggestions.</summary>
+    private static int EditDistance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                current[j] = Math.Min(Math.Min(current[j - 1], previous[j]) + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            }
+            (previous, current) = (current, previous);
+        }
+        return previous[b.Length];
     }
 
     private static string Describe(JsonElement e) => e.ValueKind switch

@@ -1,0 +1,136 @@
+using AdAuctionSim.Simulation.Scenarios;
+
+namespace AdAuctionSim.Simulation.Tests;
+
+/// <summary>Every bias dial does what DESIGN.md §3 says, measured against the truth with bounds from the sample size.</summary>
+public sealed class BiasDialTests
+{
+    /// <summary>
+    /// A world where requests are close to independent draws: users are uniformly popular, so bounds computed from
+    /// request counts are honest (with Zipf-popular users, requests cluster by user and the bounds would be too narrow).
+    /// </summary>
+    private static Scenario Marketplace(long requests, double rho = 0, double gamma = 0, double kappa = 0, double eta = 0, double quality = 0) => new()
+    {
+        Name = "dial-test",
+        Seed = 303,
+        Traffic = new TrafficOptions { Requests = requests, Users = 100_000, UserZipf = 0, Sites = 100 },
+        Funnel = new FunnelOptions { Stages = [new("click", 0.1), new("authorize", 0.3), new("convert", 0.4)] },
+        Bias = new BiasOptions { ClickCvrCorrelation = rho, HiddenConfounding = gamma, WinValueCorrelation = kappa, PositionEffect = eta },
+        LoggingPolicy = new LoggingPolicyOptions { EstimateQuality = quality },
+        Values = new ValueOptions { ValueSpread = quality == 0 ? 0 : 0.5 },
+    };
+
+    [Fact]
+    public void WithEveryDialZeroClickedCvrEqualsEntireSpaceCvr()
+    {
+        var run = InMemoryRun.Of(Marketplace(2_000_000));
+        foreach (var stage in run.Summary.Bias.Stages.Skip(1))
+        {
+            // Observed CVR on the logged parent population (C for the first post-click stage) against the mean
+            // counterfactual rate over all of D.
+            var logged = stage.LoggedRate;
+            var target = stage.CounterfactualMeanQ;
+            var se = Math.Sqrt(target * (1 - target) / logged.Trials);
+            var z = Bounds.BonferroniZ(run.Depth - 1);
+            Assert.True(Math.Abs(logged.Rate - target) <= z * se,
+                $"{stage.Stage}: CVR on the logged parent {logged.Rate:F5} (n = {logged.Trials}) vs counterfactual mean on D {target:F5}; bound ±{z * se:F5}");
+        }
+    }
+
+    [Fact]
+    public void ClickCvrDialRaisesTheSelectionRatioAboveOneAndItGrowsWithTheDial()
+    {
+        double previous = 0, previousSe = 0;
+        foreach (var rho in new[] { 0.0, 0.4, 0.8 })
+        {
+            var (ratio, se) = ClickSelection(InMemoryRun.Of(Marketplace(600_000, rho: rho)));
+            if (rho > 0)
+            {
+                Assert.True(ratio - Bounds.Z * se > 1, $"ρ = {rho}: ratio {ratio:F4} ± {Bounds.Z * se:F4} is not above 1");
+                Assert.True(ratio - previous > Bounds.Z * Math.Sqrt(se * se + previousSe * previousSe),
+                    $"ρ = {rho}: ratio {ratio:F4} does not exceed {previous:F4} beyond the bound");
+            }
+            (previous, previousSe) = (ratio, se);
+        }
+    }
+
+    [Fact]
+    public void HiddenConfoundingRaisesTheSelectionRatio()
+    {
+        var (ratio, se) = ClickSelection(InMemoryRun.Of(Marketplace(600_000, gamma: 1.0)));
+        Assert.True(ratio - Bounds.Z * se > 1, $"γ = 1: ratio {ratio:F4} ± {Bounds.Z * se:F4} is not above 1");
+    }
+
+    /// <summary>
+    /// κ > 0: competitors bid up the requests that are worth more to us, so we win a slice of lower value and the
+    /// ratio of mean r_K on O to mean r_K on D falls; κ &lt; 0 does the opposite.
+    /// </summary>
+    [Fact]
+    public void WinValueDialLowersTheWonSliceValueAsItRises()
+    {
+        var ratios = new[] { -1.0, 0.0, 1.0 }
+            .Select(kappa => WinSelection(InMemoryRun.Of(Marketplace(400_000, kappa: kappa, quality: 0.7))))
+            .ToArray();
+        for (var i = 1; i < ratios.Length; i++)
+        {
+            var margin = Bounds.Z * Math.Sqrt(ratios[i].Se * ratios[i].Se + ratios[i - 1].Se * ratios[i - 1].Se);
+            Assert.True(ratios[i - 1].Ratio - ratios[i].Ratio > margin,
+                $"O/D ratio of r_K does not fall with κ: {string.Join(", ", ratios.Select(r => r.Ratio.ToString("F4")))}");
+        }
+        Assert.True(ratios[2].Ratio + Bounds.Z * ratios[2].Se < 1, $"κ = 1 should leave us the less valuable slice, ratio {ratios[2].Ratio:F4}");
+    }
+
+    [Fact]
+    public void PositionEffectScalesTheClickRateBySlotExaminationAndIsFlatWithoutIt()
+    {
+        foreach (var eta in new[] { 0.0, 1.0 })
+        {
+            var run = InMemoryRun.Of(Marketplace(400_000, eta: eta));
+            var slots = run.World.Examination.Count;
+            var clicks = new double[slots];
+            var shown = new double[slots];
+            for (var i = 0; i < run.Count; i++)
+            {
+                shown[run.Slot(i)]++;
+                clicks[run.Slot(i)] += run.Outcome(i, 0) ? 1 : 0;
+            }
+            // Slot is drawn independently of everything else, so on D the click rate of slot j is exam_j × (a common
+            // rate): the ratio to slot 0 must equal the examination ratio.
+            var rate0 = clicks[0] / shown[0];
+            for (var j = 1; j < slots; j++)
+            {
+                var rate = clicks[j] / shown[j];
+                var expected = run.World.Examination[j] / run.World.Examination[0];
+                var se = Math.Sqrt(rate * (1 - rate) / shown[j] / (rate0 * rate0) + rate * rate * (1 - rate0) / (rate0 * shown[0] * rate0 * rate0));
+                var z = Bounds.BonferroniZ(slots - 1);
+                Assert.True(Math.Abs(rate / rate0 - expected) <= z * se,
+                    $"η = {eta}, slot {j}: click-rate ratio {rate / rate0:F4}, examination ratio {expected:F4}, bound ±{z * se:F4}");
+            }
+        }
+    }
+
+    /// <summary>Mean q₂ over the clicked impressions divided by its mean over D, with the standard error of the numerator.</summary>
+    private static (double Ratio, double Se) ClickSelection(InMemoryRun run)
+    {
+        var clicked = Enumerable.Range(0, run.Count).Where(i => run.Won(i) && run.Outcome(i, 0)).Select(i => run.Q(i, 1));
+        var (mean, se) = Bounds.MeanSe(clicked);
+        var entire = run.Summary.Bias.Stages[1].CounterfactualMeanQ;
+        return (mean / entire, se / entire);
+    }
+
+    private static (double Ratio, double Se) WinSelection(InMemoryRun run)
+    {
+        double R(int i)
+        {
+            var r = 1.0;
+            for (var k = 0; k < run.Depth; k++)
+            {
+                r *= run.Q(i, k);
+            }
+            return r;
+        }
+        var (won, se) = Bounds.MeanSe(Enumerable.Range(0, run.Count).Where(run.Won).Select(R));
+        var (entire, _) = Bounds.MeanSe(Enumerable.Range(0, run.Count).Select(R));
+        return (won / entire, se / entire);
+    }
+}

@@ -1,0 +1,106 @@
+using AdAuctionSim.Simulation.Scenarios;
+
+namespace AdAuctionSim.Simulation.Tests;
+
+/// <summary>Scenario files: defaults, comments, and errors that name the field, the value and what is allowed.</summary>
+public sealed class ScenarioLoaderTests
+{
+    private static ScenarioValidationException Invalid(string json) =>
+        Assert.Throws<ScenarioValidationException>(() => ScenarioLoader.Parse(json, "test.json"));
+
+    [Fact]
+    public void EmptyObjectGivesTheBuiltInDefaults()
+    {
+        var s = ScenarioLoader.Parse("// only a comment\n{ }", "test.json", "fallback");
+        Assert.Equal("fallback", s.Name);
+        Assert.Equal(new Scenario().Traffic.Requests, s.Traffic.Requests);
+        Assert.Equal(3, s.Depth);
+        Assert.Equal(AuctionType.SecondPrice, s.Auction.Type);
+    }
+
+    [Fact]
+    public void CommentsAndTrailingCommasAreAllowed()
+    {
+        var s = ScenarioLoader.Parse("""
+            { /* block */ "seed": 9, // line
+              "auction": { "type": "first-price", },
+            }
+            """, "test.json");
+        Assert.Equal(9, s.Seed);
+        Assert.Equal(AuctionType.FirstPrice, s.Auction.Type);
+    }
+
+    [Theory]
+    [InlineData("""{ "sed": 1 }""", "sed", "not a known field")]
+    [InlineData("""{ "traffic": { "request": 10 } }""", "traffic.request", "did you mean \"requests\"")]
+    [InlineData("""{ "traffic": { "requests": "many" } }""", "traffic.requests", "expected an integer")]
+    [InlineData("""{ "traffic": { "requests": 0 } }""", "traffic.requests", "out of range")]
+    [InlineData("""{ "traffic": { "slots": 2.5 } }""", "traffic.slots", "expected an integer")]
+    [InlineData("""{ "traffic": { "hourProfile": [1, 2] } }""", "traffic.hourProfile", "expected 24 to 24")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 } ] } }""", "funnel.stages", "expected 2 to 6")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "buy" } ] } }""", "funnel.stages[1].rate", "is missing")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "click", "rate": 0.5 } ] } }""", "funnel.stages[1].name", "unique")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "Click!", "rate": 0.1 }, { "name": "buy", "rate": 0.5 } ] } }""", "funnel.stages[0].name", "lower-case identifier")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 1.0 }, { "name": "buy", "rate": 0.5 } ] } }""", "funnel.stages[0].rate", "less than 1")]
+    [InlineData("""{ "bias": { "clickCvrCorrelation": 1.5 } }""", "bias.clickCvrCorrelation", "from 0 to 1")]
+    [InlineData("""{ "auction": { "type": "vickrey" } }""", "auction.type", "\"second-price\", \"first-price\"")]
+    [InlineData("""{ "auction": { "competitors": 0 } }""", "auction.competitors", "from 1 to 64")]
+    [InlineData("""{ "loggingPolicy": { "multiplierProbabilities": [0.5, 0.2, 0.2, 0.2] } }""", "loggingPolicy.multiplierProbabilities", "sum to 1")]
+    [InlineData("""{ "loggingPolicy": { "bidMultipliers": [1, 2] } }""", "loggingPolicy.multiplierProbabilities", "one per bid multiplier")]
+    [InlineData("""{ "split": { "train": 0.5 } }""", "split.test", "expected 1")]
+    [InlineData("""{ "traffic": [] }""", "traffic", "expected an object")]
+    [InlineData("""[1, 2]""", "(root)", "expected an object")]
+    [InlineData("""{ "seed": 1, """, "line", "not valid JSON")]
+    public void BadFieldsAreNamedWithWhatIsAllowed(string json, string path, string expected)
+    {
+        var e = Invalid(json);
+        Assert.Contains("test.json", e.Message);
+        var error = Assert.Single(e.Errors, x => x.Path.StartsWith(path, StringComparison.Ordinal));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void EveryProblemIsReportedAtOnce()
+    {
+        var e = Invalid("""{ "seed": -1, "traffic": { "users": 1 }, "bias": { "positionEffect": 9 } }""");
+        Assert.Equal(["seed", "traffic.users", "bias.positionEffect"], e.Errors.Select(x => x.Path).ToArray());
+    }
+
+    [Fact]
+    public void UnreachableClickRateUnderPositionEffectIsRejected()
+    {
+        var e = Invalid("""{ "traffic": { "slots": 10 }, "bias": { "positionEffect": 3 }, "funnel": { "stages": [ { "name": "click", "rate": 0.5 }, { "name": "buy", "rate": 0.5 } ] } }""");
+        Assert.Contains(e.Errors, x => x.Path == "funnel.stages[0].rate" && x.Message.Contains("examination"));
+    }
+
+    [Fact]
+    public void MissingFileIsAClearError()
+    {
+        var e = Assert.Throws<ScenarioValidationException>(() => ScenarioLoader.Load("/nonexistent/scenario.json"));
+        Assert.Contains("/nonexistent/scenario.json", e.Message);
+    }
+
+    [Fact]
+    public void ShippedScenariosAllLoad()
+    {
+        var folder = Path.Combine(RepositoryRoot(), "scenarios");
+        var files = Directory.GetFiles(folder, "*.json");
+        Assert.Contains(files, f => f.EndsWith("quickstart.json", StringComparison.Ordinal));
+        foreach (var file in files)
+        {
+            var s = ScenarioLoader.Load(file);
+            Assert.Equal(Path.GetFileNameWithoutExtension(file), s.Name);
+            Assert.False(string.IsNullOrWhiteSpace(s.Description), $"{file} has no description");
+        }
+    }
+
+    internal static string RepositoryRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "AdAuctionSim.sln")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+        return dir ?? throw new InvalidOperationException("repository root not found");
+    }
+}
