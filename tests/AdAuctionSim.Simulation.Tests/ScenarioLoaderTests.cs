@@ -42,6 +42,8 @@ public sealed class ScenarioLoaderTests
     [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "click", "rate": 0.5 } ] } }""", "funnel.stages[1].name", "unique")]
     [InlineData("""{ "funnel": { "stages": [ { "name": "Click!", "rate": 0.1 }, { "name": "buy", "rate": 0.5 } ] } }""", "funnel.stages[0].name", "lower-case identifier")]
     [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 1.0 }, { "name": "buy", "rate": 0.5 } ] } }""", "funnel.stages[0].rate", "less than 1")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "price", "rate": 0.5 } ] } }""", "funnel.stages[1].name", "reserved")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "q_buy", "rate": 0.5 } ] } }""", "funnel.stages[1].name", "reserved")]
     [InlineData("""{ "bias": { "clickCvrCorrelation": 1.5 } }""", "bias.clickCvrCorrelation", "from 0 to 1")]
     [InlineData("""{ "auction": { "type": "vickrey" } }""", "auction.type", "\"second-price\", \"first-price\"")]
     [InlineData("""{ "auction": { "competitors": 0 } }""", "auction.competitors", "from 1 to 64")]

@@ -95,12 +95,21 @@ internal sealed unsafe class RequestKernel
             utility[j] = u;
             best = Math.Max(best, u);
         }
-        var total = 0.0;
-        for (var j = 0; j < n; j++)
+        // exp(u_j − max) four at a time; lanes past n are padded with −∞ and contribute 0.
+        for (var j = n; j < ((n + 3) & ~3); j++)
         {
-            utility[j] = Math.Exp(utility[j] - best);
-            total += utility[j];
+            utility[j] = double.NegativeInfinity;
         }
+        ref var ut = ref MemoryMarshal.GetReference(utility);
+        var top = Vector256.Create(best);
+        var sum = Vector256<double>.Zero;
+        for (var j = 0; j < n; j += 4)
+        {
+            var e = Vector256.Exp(Vector256.LoadUnsafe(ref ut, (nuint)j) - top);
+            e.StoreUnsafe(ref ut, (nuint)j);
+            sum += e;
+        }
+        var total = Vector256.Sum(sum);
         var draw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Action)) * total;
         var action = n - 1;
         var acc = 0.0;
@@ -215,7 +224,7 @@ internal sealed unsafe class RequestKernel
             q[stage] = p;
             outcome[stage] = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Outcome + (ulong)stage)) < p;
         }
-        var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot) - w.ValueMean) / w.ValueSd;
+        var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot, w.Gamma == 0 ? q : default) - w.ValueMean) / w.ValueSd;
         var winPropensity = w.WinPropensity(logBidBase, shift, out var atBid, m);
 
         // Competitors' log bids: μ_j + κ·v(x) + σ·ε_j with ε_j standard normal by Box–Muller (an exact transform of

@@ -168,7 +168,11 @@ public static partial class ScenarioLoader
                 var name = so.String("name", null, StageNamePattern(), "a lower-case identifier such as \"click\" or \"convert\" (letters, digits, '_')");
                 var rate = so.Double("rate", null, 0, 1, minExclusive: true, maxExclusive: true);
                 so.Done();
-                if (name is not null && !names.Add(name))
+                if (name is not null && Output.LogColumns.CollidesWithColumn(name) is { } column)
+                {
+                    o.Error($"stages[{i}].name", $"\"{name}\" is reserved: {column}; expected another stage name");
+                }
+                else if (name is not null && !names.Add(name))
                 {
                     o.Error($"stages[{i}].name", $"\"{name}\" is used twice; stage names must be unique");
                 }

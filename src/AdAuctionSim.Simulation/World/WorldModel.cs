@@ -693,15 +693,28 @@ public sealed class WorldModel
         return stage == 0 ? p * SlotExamination[sample.Slot[i]] : p;
     }
 
-    /// <summary>x-only log r_K (no hidden trait): what competitors who value the same users would key on.</summary>
-    internal double LogValueSignal(ReadOnlySpan<float> scores, int slot)
+    /// <summary>
+    /// x-only log r_K (no hidden trait): what competitors who value the same users would key on. When the true
+    /// rates carry no hidden trait they are passed in as <paramref name="rates"/> (examination included), and the
+    /// signal is one log of their product.
+    /// </summary>
+    internal double LogValueSignal(ReadOnlySpan<float> scores, int slot, ReadOnlySpan<double> rates = default)
     {
+        var product = 1.0;
+        if (rates.Length == scores.Length)
+        {
+            foreach (var r in rates)
+            {
+                product *= r;
+            }
+            return Math.Log(product);
+        }
         var lv = SlotLogExamination[slot];
         for (var stage = 0; stage < scores.Length; stage++)
         {
-            lv += LogSigmoid(Beta[stage] + Signal * scores[stage]);
+            product *= Sigmoid(Beta[stage] + Signal * scores[stage]);
         }
-        return lv;
+        return lv + Math.Log(product);
     }
 
     /// <summary>Solves the competitors' common log-bid level so that the mean true P(win | x) over D is the target.</summary>

@@ -1,0 +1,26 @@
+using AdAuctionSim.Cli.Terminal;
+using Microsoft.Extensions.Logging;
+
+namespace AdAuctionSim.Cli.Commands;
+
+/// <summary>
+/// <c>adsim scenario validate &lt;file&gt;</c>: loads and checks the scenario, builds its world (some checks need it),
+/// and prints a compact resolved summary. Invalid files throw <see cref="Simulation.Scenarios.ScenarioValidationException"/>.
+/// </summary>
+internal sealed class ScenarioValidateCommand(ScenarioFileArguments arguments, CliTerminal terminal, ILogger<ScenarioValidateCommand> logger)
+    : ICliCommand
+{
+    public async Task<int> RunAsync(CancellationToken cancellation)
+    {
+        var scenario = ScenarioFiles.Load(terminal, arguments.File);
+        logger.LogInformation("Loaded {File}; building its world to finish the checks", terminal.Resolve(arguments.File));
+        var (world, elapsed) = await ProgressDisplay.StatusAsync(terminal, "building world ...",
+            () => ScenarioFiles.BuildWorld(scenario, arguments.File, cancellation), cancellation).ConfigureAwait(false);
+        terminal.WriteLine($"OK: {arguments.File} ({scenario.Name}, depth {scenario.Depth}, {scenario.Traffic.Requests} requests)");
+        var rows = ScenarioFiles.Describe(scenario).ToList();
+        rows.Add(("world", $"built in {elapsed.TotalSeconds:F1} s: {world.Users} users, {world.Ads} ads; "
+            + $"competitors' bid level solved for target win rate {ScenarioFiles.F(scenario.Auction.TargetWinRate)}"));
+        KeyValueList.Write(terminal, rows);
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,64 @@
+using System.Globalization;
+using AdAuctionSim.Cli.Terminal;
+using AdAuctionSim.Simulation.Output;
+
+namespace AdAuctionSim.Cli.Commands;
+
+/// <summary>The human summary after <c>adsim simulate</c>: files, time per phase, and the realised bias figures.</summary>
+internal static class SimulationReport
+{
+    public static void Write(CliTerminal terminal, SimulationOutputResult result, OutputFormat format, SimulationTimings timings)
+    {
+        var bias = result.Summary.Bias;
+        terminal.WriteLine();
+        terminal.Heading($"Output: {terminal.Display(result.Directory)} ({SimulateCommand.Format(format)})");
+        var files = new TextTable("file", "rows", "size").RightAlign(1, 2);
+        foreach (var (file, rows, bytes) in OutputFiles.List(result))
+        {
+            files.Add(file, rows?.ToString(CultureInfo.InvariantCulture) ?? "", Size(bytes));
+        }
+        files.Write(terminal);
+        var counts = result.Manifest.RowCounts;
+        var split = counts.BySplit;
+        terminal.WriteLine($"  {counts.Requests} requests = {counts.Impressions} impressions + {counts.LostBids} lost bids; "
+            + $"train/validation/test requests {split.Train.Requests}/{split.Validation.Requests}/{split.Test.Requests}");
+
+        var requests = result.Summary.Requests;
+        var rate = requests / Math.Max(timings.SimulateAndWrite.TotalSeconds, 1e-9);
+        terminal.WriteLine();
+        terminal.Heading("Time");
+        terminal.WriteLine($"  {timings.Seconds(timings.Total)} total: world build {timings.Seconds(timings.WorldBuild)}, "
+            + $"simulate+write {timings.Seconds(timings.SimulateAndWrite)}");
+        terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {rate:F0} requests/s (simulate+write) on {timings.Threads} thread{(timings.Threads == 1 ? "" : "s")}, {Environment.ProcessorCount} cores"));
+
+        terminal.WriteLine();
+        terminal.Heading($"Realised bias (D = all {requests} requests; logged = the {bias.Impressions} won impressions)");
+        terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  win rate {R(bias.WinRate)} (mean true win propensity {R(bias.MeanTrueWinPropensity)}), "
+            + $"win selection ratio {R(bias.WinSelectionRatio)}"));
+        terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  click rate (logged) {R(bias.ClickRate)}; inverse-win-propensity ESS {bias.InverseWinPropensityEss:F0} "
+            + $"= {R(bias.InverseWinPropensityEssShare)} of impressions"));
+        var stages = new TextTable("stage", "target", "realised on D", "95% CI", "logged", "click selection ratio").RightAlign(1, 2, 3, 4, 5);
+        foreach (var s in bias.Stages)
+        {
+            stages.Add(s.Stage, ScenarioFiles.F(s.TargetRate), R(s.EntireSpaceRate.Rate),
+                $"[{R(s.EntireSpaceRate.Lower)}, {R(s.EntireSpaceRate.Upper)}]", R(s.LoggedRate.Rate),
+                s.ClickSelectionRatio is { } ratio ? R(ratio) : "-");
+        }
+        stages.Write(terminal);
+        terminal.WriteLine("  Rates are conditional on the stage before (click: per request). Realised on D: as if every request had been shown;");
+        terminal.WriteLine("  logged: what the logs show. Click selection ratio: mean true rate on clicked impressions / on all of D.");
+    }
+
+    /// <summary>A rate or ratio with four decimals; n/a where undefined.</summary>
+    internal static string R(double v) => double.IsFinite(v) ? v.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
+
+    internal static string Size(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:F1} KiB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024):F1} MiB"),
+    };
+}

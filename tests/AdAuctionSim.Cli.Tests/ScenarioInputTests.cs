@@ -1,0 +1,176 @@
+using AdAuctionSim.Simulation.Scenarios;
+
+namespace AdAuctionSim.Cli.Tests;
+
+/// <summary>
+/// Every kind of bad scenario file is bad input: exit code 2, a message naming the file and the field, no stack trace,
+/// and nothing written (no output directory, no leftovers beside it).
+/// </summary>
+public sealed class ScenarioInputTests
+{
+    private const string Traffic = "\"traffic\": { \"requests\": 20000, \"users\": 2000, \"advertisers\": 10 }";
+
+    /// <summary>(case, file text or null for a missing file, the field path the message must name).</summary>
+    public static TheoryData<string, string?, string> BadScenarios => new()
+    {
+        { "unknown-field", $$"""{ "name": "x", {{Traffic}}, "colour": "red" }""", "colour" },
+        { "unknown-nested-field", """{ "name": "x", "traffic": { "requests": 20000, "users": 2000, "userz": 5 } }""", "traffic.userz" },
+        { "wrong-type", $$"""{ "name": "x", {{Traffic}}, "auction": { "competitors": "four" } }""", "auction.competitors" },
+        { "out-of-range", """{ "name": "x", "traffic": { "requests": -5, "users": 2000 } }""", "traffic.requests" },
+        {
+            "missing-stage-rate",
+            $$"""{ "name": "x", {{Traffic}}, "funnel": { "stages": [ { "name": "click", "rate": 0.05 }, { "name": "buy" } ] } }""",
+            "funnel.stages[1].rate"
+        },
+        {
+            "probabilities-not-summing-to-1",
+            $$"""{ "name": "x", {{Traffic}}, "loggingPolicy": { "multiplierProbabilities": [0.1, 0.2, 0.4, 0.2, 0.2] } }""",
+            "loggingPolicy.multiplierProbabilities"
+        },
+        { "one-stage", $$"""{ "name": "x", {{Traffic}}, "funnel": { "stages": [ { "name": "click", "rate": 0.05 } ] } }""", "funnel.stages" },
+        {
+            "seven-stages",
+            $$"""
+            { "name": "x", {{Traffic}}, "funnel": { "stages": [
+              { "name": "click", "rate": 0.05 }, { "name": "s2", "rate": 0.5 }, { "name": "s3", "rate": 0.5 }, { "name": "s4", "rate": 0.5 },
+              { "name": "s5", "rate": 0.5 }, { "name": "s6", "rate": 0.5 }, { "name": "s7", "rate": 0.5 } ] } }
+            """,
+            "funnel.stages"
+        },
+        {
+            "duplicate-stage-names",
+            $$"""{ "name": "x", {{Traffic}}, "funnel": { "stages": [ { "name": "click", "rate": 0.05 }, { "name": "click", "rate": 0.3 } ] } }""",
+            "funnel.stages[1].name"
+        },
+        { "invalid-json", "{ \"name\": \"x\",\n  \"traffic\": { \"requests\": 20000 \n}", "line " },
+        { "missing-file", null, "(file)" },
+        { "unreachable-reserve-price", $$"""{ "name": "x", {{Traffic}}, "auction": { "reservePrice": 100000 } }""", "auction.reservePrice" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadScenarios))]
+    public void Simulate_with_default_output_rejects_the_scenario_and_writes_nothing(string name, string? text, string field)
+    {
+        using var sandbox = new CliSandbox();
+        var file = Prepare(sandbox, name, text);
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("simulate", file);
+
+        AssertBadScenario(result, file, field);
+        Assert.Equal(before, sandbox.Entries());
+        Assert.False(Directory.Exists(sandbox.PathOf("simulations")), result.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(BadScenarios))]
+    public void Simulate_with_out_rejects_the_scenario_and_leaves_no_directory(string name, string? text, string field)
+    {
+        using var sandbox = new CliSandbox();
+        var file = Prepare(sandbox, name, text);
+        Directory.CreateDirectory(sandbox.PathOf("runs"));
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("simulate", file, "--out", "runs/sim", "--requests", "1000", "--threads", "1");
+
+        AssertBadScenario(result, file, field);
+        Assert.False(Directory.Exists(sandbox.PathOf("runs/sim")));
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Theory]
+    [MemberData(nameof(BadScenarios))]
+    public void Scenario_validate_rejects_the_scenario(string name, string? text, string field)
+    {
+        using var sandbox = new CliSandbox();
+        var file = Prepare(sandbox, name, text);
+
+        var result = sandbox.Run("scenario", "validate", file);
+
+        AssertBadScenario(result, file, field);
+        Assert.DoesNotContain("OK:", result.Out, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("missing.json", "(file)")]
+    [InlineData("bad.json", "traffic.users")]
+    public void Bench_with_a_bad_scenario_file_exits_2(string file, string field)
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("bad.json", """{ "traffic": { "users": 1 } }""");
+
+        var result = sandbox.Run("bench", "simulate", "--scenario", file, "--requests", "1000");
+
+        AssertBadScenario(result, file, field);
+        Assert.Equal(["bad.json"], sandbox.Entries());
+    }
+
+    [Fact]
+    public void All_problems_of_a_file_are_listed_at_once()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("many.json", """
+            { "traffic": { "requests": 0, "userz": 1 }, "auction": { "competitors": "four" },
+              "funnel": { "stages": [ { "name": "click", "rate": 0.05 }, { "name": "buy" } ] } }
+            """);
+
+        var result = sandbox.Run("simulate", "many.json");
+
+        Assert.Equal(2, result.ExitCode);
+        foreach (var field in new[] { "traffic.requests", "traffic.userz", "auction.competitors", "funnel.stages[1].rate" })
+        {
+            Assert.Contains(field, result.Error, StringComparison.Ordinal);
+        }
+        Assert.Equal(["many.json"], sandbox.Entries());
+    }
+
+    [Fact]
+    public void Scenario_validate_accepts_a_good_file_and_prints_its_summary()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("tiny.json", Scenarios.Tiny);
+
+        var result = sandbox.Run("scenario", "validate", "tiny.json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("OK: tiny.json (tiny, depth 3, 20000 requests)", result.OutLines);
+        Assert.Contains("click 0.04 -> authorize 0.3 -> convert 0.4", result.Out, StringComparison.Ordinal);
+        Assert.Equal("", result.Error);
+        Assert.Equal(["tiny.json"], sandbox.Entries());
+    }
+
+    [Fact]
+    public void Scenario_show_prints_the_resolved_scenario_as_a_valid_scenario_file()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("tiny.json", Scenarios.Tiny);
+
+        var result = sandbox.Run("scenario", "show", "tiny.json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var shown = ScenarioLoader.Parse(result.Out, "stdout");
+        Assert.Equal("tiny", shown.Name);
+        Assert.Equal(7, shown.Seed);
+        Assert.Equal(10, shown.Traffic.Advertisers);
+        Assert.Equal(new Scenario().Funnel.Stages.Count, shown.Depth);
+        Assert.Equal(result.Out.TrimEnd(), ScenarioJson.Serialize(shown).TrimEnd());
+    }
+
+    private static string Prepare(CliSandbox sandbox, string name, string? text)
+    {
+        var file = $"{name}.json";
+        if (text is not null)
+        {
+            sandbox.Write(file, text);
+        }
+        return file;
+    }
+
+    private static void AssertBadScenario(CliResult result, string file, string field)
+    {
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(file, result.Error, StringComparison.Ordinal);
+        Assert.Contains(field, result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+    }
+}
