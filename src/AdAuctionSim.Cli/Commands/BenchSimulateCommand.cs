@@ -22,6 +22,12 @@ internal sealed class BenchSimulateCommand(BenchSimulateArguments arguments, Cli
     /// <summary>Requests of the warm-up run (at most N/8).</summary>
     private const long WarmupRequests = 200_000;
 
+    /// <summary>
+    /// Runs of each headline phase. Wall-clock rates on a shared virtual machine vary by ±10% from run to run; the
+    /// median of three is what the summary line reports, and every run is printed.
+    /// </summary>
+    private const int Repeats = 3;
+
     /// <summary>Work timed in a phase: simulate the world, report progress, return the bytes written.</summary>
     private delegate long PhaseWork(WorldModel world, IProgress<long>? progress, CancellationToken cancellation);
 
@@ -54,29 +60,30 @@ internal sealed class BenchSimulateCommand(BenchSimulateArguments arguments, Cli
 
         // (a) In memory: the kernel, the ordered pipeline and the realised statistics; the sink drops every batch.
         terminal.WriteLine();
-        terminal.WriteLine($"(a) in memory, N = {n} requests: simulate only (the sink discards the rows; nothing is written)");
-        var memory = await RunPhaseAsync(scenario, n, InMemory, cancellation).ConfigureAwait(false);
-        terminal.WriteLine(Describe(memory));
+        terminal.WriteLine($"(a) in memory, N = {n} requests: simulate only (the sink discards the rows; nothing is written); "
+            + $"median of {Repeats} runs");
+        var memory = await MedianOfAsync(() => RunPhaseAsync(scenario, n, InMemory, cancellation), _ => "").ConfigureAwait(false);
 
         // (b) To Parquet at two sizes, so the reader can see whether peak memory grows with the request count.
         var parquet = new List<PhaseResult>();
-        foreach (var (label, requests) in new[] { ("N/8", Math.Max(1, n / 8)), ("N/4", Math.Max(1, n / 4)) })
+        foreach (var (label, requests, repeats) in new[] { ("N/8", Math.Max(1, n / 8), 1), ("N/4", Math.Max(1, n / 4), Repeats) })
         {
             terminal.WriteLine();
             terminal.WriteLine($"(b) to parquet, {label} = {requests} requests: simulate + encode + write the Parquet files and manifest "
-                + "into a temporary directory (deleted afterwards, not timed)");
-            var temp = NewTempDirectory();
-            try
+                + "into a temporary directory (deleted afterwards, not timed)" + (repeats > 1 ? $"; median of {repeats} runs" : ""));
+            parquet.Add(await MedianOfAsync(async () =>
             {
-                var result = await RunPhaseAsync(scenario, requests, (world, progress, token) => ToParquet(world, temp, progress, token),
-                    cancellation).ConfigureAwait(false);
-                parquet.Add(result);
-                terminal.WriteLine(Describe(result) + $"; {SimulationReport.Size(result.Bytes)} written");
-            }
-            finally
-            {
-                TryDelete(temp);
-            }
+                var temp = NewTempDirectory();
+                try
+                {
+                    return await RunPhaseAsync(scenario, requests, (world, progress, token) => ToParquet(world, temp, progress, token),
+                        cancellation).ConfigureAwait(false);
+                }
+                finally
+                {
+                    TryDelete(temp);
+                }
+            }, r => $"; {SimulationReport.Size(r.Bytes)} written", repeats).ConfigureAwait(false));
         }
 
         var (small, large) = (parquet[0], parquet[1]);
@@ -87,6 +94,19 @@ internal sealed class BenchSimulateCommand(BenchSimulateArguments arguments, Cli
         terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"simulate: {memory.RequestsPerSecond:F0} requests/s in memory, {large.RequestsPerSecond:F0} requests/s to parquet, {large.PeakMiB} MiB peak"));
         return ExitCodes.Success;
+    }
+
+    /// <summary>Runs a phase <paramref name="repeats"/> times, prints each run, returns the run with the median rate.</summary>
+    private async Task<PhaseResult> MedianOfAsync(Func<Task<PhaseResult>> phase, Func<PhaseResult, string> suffix, int repeats = Repeats)
+    {
+        var runs = new List<PhaseResult>();
+        for (var i = 0; i < repeats; i++)
+        {
+            var run = await phase().ConfigureAwait(false);
+            terminal.WriteLine(Describe(run) + suffix(run));
+            runs.Add(run);
+        }
+        return runs.OrderBy(r => r.RequestsPerSecond).ElementAt(runs.Count / 2);
     }
 
     private long InMemory(WorldModel world, IProgress<long>? progress, CancellationToken cancellation)

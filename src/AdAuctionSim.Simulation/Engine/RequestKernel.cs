@@ -40,58 +40,98 @@ internal sealed unsafe class RequestKernel
         var w = _w;
         var k = _k;
         var n = _n;
-        var cells = n * k;
-        Span<float> scores = stackalloc float[MaxStages * MaxCandidates + 8];
-        Span<float> logits = stackalloc float[MaxStages * MaxCandidates + 8];
+        var lanes = w.Lanes;
+        var cells = n * lanes;
+        Span<float> scores = stackalloc float[8 * MaxCandidates + 8];
+        Span<float> logits = stackalloc float[8 * MaxCandidates + 8];
         Span<double> utility = stackalloc double[MaxCandidates + 4];
+        Span<float> eps = stackalloc float[8];
+        eps.Clear();
         var signal = (float)w.Signal;
         var quality = (float)w.Quality;
         var noise = (float)w.QualityNoise;
-        var beta = w.Beta;
-        var adBias = w.AdBias;
-        var adVector = w.AdVector;
-        var hourEffect = w.HourEffect.AsSpan(hour * k, k);
-        var siteEffect = w.SiteEffect.AsSpan(site * k, k);
-        ref var projection = ref w.UserRecord[user * w.RecordStride];
         var userNoise = w.NoiseKey ^ ((ulong)user * UserNoise);
         var ads = w.Ads;
+        ref var projection = ref w.UserRecord[user * w.RecordStride];
+        ref var adBias = ref MemoryMarshal.GetArrayDataReference(w.AdBias);
+        ref var adVector = ref MemoryMarshal.GetArrayDataReference(w.AdVector);
+        ref var sc = ref MemoryMarshal.GetReference(scores);
+        ref var lg = ref MemoryMarshal.GetReference(logits);
+        ref var ep = ref MemoryMarshal.GetReference(eps);
 
-        // Stage scores of every candidate (one 8-wide dot each) and the logging model's logits.
-        for (var j = 0; j < n; j++)
+        // Every candidate's K stage scores at once (stages in lanes): Σ_d w_a[d]·P_u[d, ·] + ad, hour and site effects.
+        if (lanes == 4)
         {
-            var ad = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Candidate + (ulong)j), ads);
-            candidates[j] = ad;
-            var va = Vector256.Create(adVector.AsSpan(ad * WorldModel.Dim, WorldModel.Dim));
-            var adNoise = CounterRng.Mix(userNoise ^ ((ulong)ad * AdNoise));
-            for (var stage = 0; stage < k; stage++)
+            var context = Vector128.LoadUnsafe(ref w.HourEffect[hour * 4]) + Vector128.LoadUnsafe(ref w.SiteEffect[site * 4]);
+            var beta = Vector128.LoadUnsafe(ref w.BetaLanes[0]);
+            for (var j = 0; j < n; j++)
             {
-                var vu = Vector256.LoadUnsafe(ref projection, (nuint)(stage * WorldModel.Dim));
-                var sc = Vector256.Sum(vu * va) + adBias[ad * k + stage] + hourEffect[stage] + siteEffect[stage];
-                scores[j * k + stage] = sc;
-                var eps = noise == 0 ? 0f : CounterRng.QuickNormal(CounterRng.Mix(adNoise + (ulong)stage));
-                logits[j * k + stage] = (float)beta[stage] + signal * (quality * sc + noise * eps);
+                var ad = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Candidate + (ulong)j), ads);
+                candidates[j] = ad;
+                var score = Vector128.LoadUnsafe(ref adBias, (nuint)(ad * 4)) + context;
+                ref var wa = ref Unsafe.Add(ref adVector, ad * WorldModel.Dim);
+                for (var d = 0; d < WorldModel.Dim; d++)
+                {
+                    score += Vector128.Create(Unsafe.Add(ref wa, d)) * Vector128.LoadUnsafe(ref projection, (nuint)(d * 4));
+                }
+                score.StoreUnsafe(ref sc, (nuint)(j * 4));
+                NoiseLanes(userNoise, ad, k, noise, eps);
+                (beta + signal * (quality * score + noise * Vector128.LoadUnsafe(ref ep))).StoreUnsafe(ref lg, (nuint)(j * 4));
+            }
+        }
+        else
+        {
+            var context = Vector256.LoadUnsafe(ref w.HourEffect[hour * 8]) + Vector256.LoadUnsafe(ref w.SiteEffect[site * 8]);
+            var beta = Vector256.LoadUnsafe(ref w.BetaLanes[0]);
+            for (var j = 0; j < n; j++)
+            {
+                var ad = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Candidate + (ulong)j), ads);
+                candidates[j] = ad;
+                var score = Vector256.LoadUnsafe(ref adBias, (nuint)(ad * 8)) + context;
+                ref var wa = ref Unsafe.Add(ref adVector, ad * WorldModel.Dim);
+                for (var d = 0; d < WorldModel.Dim; d++)
+                {
+                    score += Vector256.Create(Unsafe.Add(ref wa, d)) * Vector256.LoadUnsafe(ref projection, (nuint)(d * 8));
+                }
+                score.StoreUnsafe(ref sc, (nuint)(j * 8));
+                NoiseLanes(userNoise, ad, k, noise, eps);
+                (beta + signal * (quality * score + noise * Vector256.LoadUnsafe(ref ep))).StoreUnsafe(ref lg, (nuint)(j * 8));
             }
         }
 
         // σ of every logit, eight at a time.
-        ref var lg = ref MemoryMarshal.GetReference(logits);
         for (var i = 0; i < cells; i += 8)
         {
             var z = Vector256.LoadUnsafe(ref lg, (nuint)i);
             (Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-z))).StoreUnsafe(ref lg, (nuint)i);
         }
 
-        // Log expected value of each candidate: ln value + ln Π_k q̂_k (+ ln examination, equal for all).
-        var best = double.NegativeInfinity;
-        var invT = w.InverseTemperature;
+        // Log expected value of each candidate: ln value + ln Π_k q̂_k (+ ln examination, equal for all): the
+        // products first, then one vectorised log over all candidates.
+        Span<float> products = stackalloc float[MaxCandidates + 8];
         for (var j = 0; j < n; j++)
         {
             var product = 1.0f;
             for (var stage = 0; stage < k; stage++)
             {
-                product *= logits[j * k + stage];
+                product *= logits[j * lanes + stage];
             }
-            var u = (w.AdLogValue[candidates[j]] + Math.Log(Math.Max(product, 1e-37f))) * invT;
+            products[j] = Math.Max(product, 1e-37f);
+        }
+        for (var j = n; j < ((n + 7) & ~7); j++)
+        {
+            products[j] = 1;
+        }
+        ref var pr = ref MemoryMarshal.GetReference(products);
+        for (var j = 0; j < n; j += 8)
+        {
+            Vector256.Log(Vector256.LoadUnsafe(ref pr, (nuint)j)).StoreUnsafe(ref pr, (nuint)j);
+        }
+        var best = double.NegativeInfinity;
+        var invT = w.InverseTemperature;
+        for (var j = 0; j < n; j++)
+        {
+            var u = (w.AdLogValue[candidates[j]] + products[j]) * invT;
             utility[j] = u;
             best = Math.Max(best, u);
         }
@@ -123,11 +163,11 @@ internal sealed unsafe class RequestKernel
             }
         }
         pscore = utility[action] / total;
-        scores.Slice(action * k, k).CopyTo(chosenScores);
+        scores.Slice(action * lanes, k).CopyTo(chosenScores);
         var exam = w.SlotExamination[slot];
         for (var stage = 0; stage < k; stage++)
         {
-            chosenEstimate[stage] = logits[action * k + stage] * (stage == 0 ? exam : 1.0);
+            chosenEstimate[stage] = logits[action * lanes + stage] * (stage == 0 ? exam : 1.0);
         }
         return action;
     }
@@ -149,7 +189,23 @@ internal sealed unsafe class RequestKernel
             var p = (byte*)Unsafe.AsPointer(ref _w.UserRecord[_w.UserAlias.Sample(bits) * _w.RecordStride]);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(p);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 64);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 128);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 4 * _w.RecordStride - 4);
+        }
+    }
+
+    /// <summary>The logging model's estimation noise of (user, ad) for each stage: fixed per pair, not per request.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NoiseLanes(ulong userNoise, int ad, int stages, float noise, Span<float> eps)
+    {
+        if (noise == 0)
+        {
+            return;
+        }
+        var adNoise = CounterRng.Mix(userNoise ^ ((ulong)ad * AdNoise));
+        for (var stage = 0; stage < stages; stage++)
+        {
+            eps[stage] = CounterRng.QuickNormal(CounterRng.Mix(adNoise + (ulong)stage));
         }
     }
 

@@ -14,10 +14,10 @@ namespace AdAuctionSim.Simulation.Output;
 public static class SimulationOutput
 {
     /// <summary>
-    /// Rows per Parquet row group (and per encoding job). 2^18 rows of the logged view is about 50 MB in memory and
-    /// a few tens of MB on disk: large enough for readers, small enough that three buffers per product stay modest.
+    /// Rows per Parquet row group (and per encoding job). 2^17 rows of the logged view is about 25 MB in memory and
+    /// 10–15 MB on disk: large enough for readers, small enough that three buffers per product stay modest.
     /// </summary>
-    internal const int DefaultRowGroupSize = 1 << 18;
+    internal const int DefaultRowGroupSize = 1 << 17;
 
     /// <summary>
     /// Simulates <paramref name="world"/> and writes every product into <see cref="SimulationOutputOptions.Directory"/>.

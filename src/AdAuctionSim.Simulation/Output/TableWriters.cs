@@ -122,6 +122,8 @@ internal sealed class ParquetTableWriter : ITableWriter
     private readonly DataField[] _fields;
     private readonly HashingStream _stream;
     private readonly ParquetWriter _writer;
+    private readonly ParquetOptions _options;
+    private readonly CompressionMethod[] _codecs;
     private ReadOnlyMemory<char>[] _splitScratch = [];
     private bool _completed;
 
@@ -129,7 +131,8 @@ internal sealed class ParquetTableWriter : ITableWriter
     {
         _columns = columns;
         _fields = columns.Select(Field).ToArray();
-        var options = new ParquetOptions
+        _codecs = columns.Select(Codec).ToArray();
+        var options = _options = new ParquetOptions
         {
             CompressionMethod = CompressionMethod.Snappy,
             // Parquet.Net dictionary-encodes only strings, and the only strings are the split names (three values):
@@ -155,6 +158,17 @@ internal sealed class ParquetTableWriter : ITableWriter
 
     public long Rows { get; private set; }
 
+    /// <summary>
+    /// Snappy for ids, labels, split names and the doubles that take few values; none for continuous doubles
+    /// (probabilities, bids, prices), which Snappy shrinks by a few percent at a large share of the write time.
+    /// </summary>
+    internal static CompressionMethod Codec(TableColumn column) =>
+        column.Kind != ColumnKind.Double || LowCardinalityDoubles.Contains(column.Name)
+            ? CompressionMethod.Snappy
+            : CompressionMethod.None;
+
+    internal static readonly HashSet<string> LowCardinalityDoubles = ["bid_multiplier", "pscore_multiplier", "value_per_conversion"];
+
     private static DataField Field(TableColumn column) => column.Kind switch
     {
         ColumnKind.Int64 => new DataField<long>(column.Name),
@@ -178,6 +192,9 @@ internal sealed class ParquetTableWriter : ITableWriter
             {
                 var field = _fields[c];
                 var data = buffer.Data[c];
+                // Parquet.Net reads the codec from the options as each column chunk is written (pinned package
+                // version; OutputTests checks the codecs in the written files).
+                _options.CompressionMethod = _codecs[c];
                 var task = _columns[c].Kind switch
                 {
                     ColumnKind.Int64 => group.WriteAsync(field, new ReadOnlyMemory<long>((long[])data, 0, n)),

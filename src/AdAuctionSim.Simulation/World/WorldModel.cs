@@ -66,6 +66,14 @@ public sealed class WorldModel
     internal float[] UserRecord = [];
     internal int RecordStride;
     internal int RecordHidden;
+    /// <summary>
+    /// Stage lanes of the per-stage tables: 4 for funnels of up to 4 stages (one Vector128), else 8 (Vector256).
+    /// Per-user projections are stored dimension-major, [Dim][Lanes], so one candidate's K stage scores come out of
+    /// Dim broadcast multiply-adds; ad, hour and site effects are [row][Lanes]; unused lanes are 0.
+    /// </summary>
+    internal int Lanes;
+    /// <summary>β_k as float lanes (unused lanes 0), for the logging policy's vectorised estimates.</summary>
+    internal float[] BetaLanes = [];
 
     // Ads.
     internal int[] AdCampaign = [];
@@ -373,8 +381,9 @@ public sealed class WorldModel
         var a1 = Math.Sqrt(1 - rho);
         var sites = siteRaw[0].Length;
         var users = Users;
-        RecordHidden = k * Dim;
-        RecordStride = k * Dim + 8;
+        Lanes = k <= 4 ? 4 : 8;
+        RecordHidden = Lanes * Dim;
+        RecordStride = Lanes * Dim + 8;
         UserRecord = GC.AllocateArray<float>(users * RecordStride, pinned: true);
         for (var u = 0; u < users; u++)
         {
@@ -386,9 +395,9 @@ public sealed class WorldModel
             UserRecord[r + 4] = UserDevice[u];
             UserRecord[r + 5] = UserSegment[u];
         }
-        AdBias = new float[Ads * k];
-        HourEffect = new float[Hours * k];
-        SiteEffect = new float[sites * k];
+        AdBias = new float[Ads * Lanes];
+        HourEffect = new float[Hours * Lanes];
+        SiteEffect = new float[sites * Lanes];
         var effective = new double[Dim * Dim];
         for (var stage = 0; stage < k; stage++)
         {
@@ -414,12 +423,12 @@ public sealed class WorldModel
                     {
                         acc += userVectors[u * Dim + row] * effective[row * Dim + col];
                     }
-                    UserRecord[u * RecordStride + stage * Dim + col] = (float)acc;
+                    UserRecord[u * RecordStride + col * Lanes + stage] = (float)acc;
                 }
             }
             for (var a = 0; a < Ads; a++)
             {
-                AdBias[a * k + stage] = (float)(combo[0] + combo[1] * AdLogValue[a]);
+                AdBias[a * Lanes + stage] = (float)(combo[0] + combo[1] * AdLogValue[a]);
             }
             for (var h = 0; h < Hours; h++)
             {
@@ -428,7 +437,7 @@ public sealed class WorldModel
                 {
                     acc += combo[2 + c] * hourRaw[c][h];
                 }
-                HourEffect[h * k + stage] = (float)acc;
+                HourEffect[h * Lanes + stage] = (float)acc;
             }
             for (var s = 0; s < sites; s++)
             {
@@ -437,7 +446,7 @@ public sealed class WorldModel
                 {
                     acc += combo[2 + c] * siteRaw[c][s];
                 }
-                SiteEffect[s * k + stage] = (float)acc;
+                SiteEffect[s * Lanes + stage] = (float)acc;
             }
         }
     }
@@ -570,6 +579,11 @@ public sealed class WorldModel
         {
             Beta[stage] = Math.Log(targets[stage] / (1 - targets[stage]));
         }
+        BetaLanes = new float[Lanes];
+        for (var stage = 0; stage < k; stage++)
+        {
+            BetaLanes[stage] = (float)Beta[stage];
+        }
         var sample = new CalibrationSample(CalibrationSample, k);
         var kernel = new RequestKernel(this, CounterRng.SeedKey(Scenario.Seed, 4));
         var smallestEss = double.PositiveInfinity;
@@ -634,6 +648,7 @@ public sealed class WorldModel
             var solved = SolveStage(sample, stage, weight, targets[stage]);
             change = Math.Max(change, Math.Abs(solved - Beta[stage]));
             Beta[stage] = solved;
+            BetaLanes[stage] = (float)solved;
             for (var i = 0; i < sample.Count; i++)
             {
                 weight[i] *= TrueRate(sample, i, stage);
