@@ -468,10 +468,14 @@ public sealed class WorldModel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double SolvePlainStage(double[] score, double target, double[]? weight, double[] q)
     {
-        double lo = -40, hi = 40, beta = Math.Log(target / (1 - target));
-        for (var it = 0; it < 100; it++)
+        var total = 0.0;
+        for (var i = 0; i < score.Length; i++)
         {
-            double f = 0, df = 0, total = 0;
+            total += weight is null ? 1.0 : weight[i];
+        }
+        return SafeguardedNewton([MethodImpl(MethodImplOptions.AggressiveOptimization)] (beta) =>
+        {
+            double f = 0, df = 0;
             for (var i = 0; i < score.Length; i++)
             {
                 var w = weight is null ? 1.0 : weight[i];
@@ -479,26 +483,9 @@ public sealed class WorldModel
                 q[i] = p;
                 f += w * p;
                 df += w * p * (1 - p);
-                total += w;
             }
-            f = f / total - target;
-            df /= total;
-            if (Math.Abs(f) < 1e-10 * target || hi - lo < 1e-12)
-            {
-                break;
-            }
-            if (f > 0)
-            {
-                hi = beta;
-            }
-            else
-            {
-                lo = beta;
-            }
-            var next = df > 0 ? beta - f / df : double.NaN;
-            beta = next > lo && next < hi ? next : 0.5 * (lo + hi);
-        }
-        return beta;
+            return (f / total - target, df / total);
+        }, Math.Log(target / (1 - target)), 1e-10 * target);
     }
 
     /// <summary>
@@ -660,46 +647,55 @@ public sealed class WorldModel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double SolveStage(CalibrationSample sample, int stage, double[] weight, double target)
     {
-        // f(β) = Σ w·q(β) / Σ w − target is increasing in β: Newton steps inside a shrinking bracket.
-        double lo = -40, hi = 40, beta = Beta[stage];
         var totalWeight = 0.0;
         foreach (var x in weight)
         {
             totalWeight += x;
         }
-        for (var it = 0; it < 100; it++)
+        return SafeguardedNewton([MethodImpl(MethodImplOptions.AggressiveOptimization)] (beta) =>
         {
             double f = 0, df = 0;
             for (var i = 0; i < sample.Count; i++)
             {
-                var logit = beta + Signal * sample.Scores[i * Depth + stage] + Gamma * sample.Hidden[i];
-                var p = Sigmoid(logit);
+                var p = Sigmoid(beta + Signal * sample.Scores[i * Depth + stage] + Gamma * sample.Hidden[i]);
                 var scale = stage == 0 ? SlotExamination[sample.Slot[i]] : 1.0;
                 f += weight[i] * scale * p;
                 df += weight[i] * scale * p * (1 - p);
             }
-            f = f / totalWeight - target;
-            df /= totalWeight;
-            if (Math.Abs(f) < 1e-9 * target)
+            return (f / totalWeight - target, df / totalWeight);
+        }, Beta[stage], 1e-9 * target);
+    }
+
+    /// <summary>
+    /// Root of an increasing function given with its slope: Newton steps, replaced by bisection whenever a step
+    /// would leave the bracket that the signs so far have established (β stays within ±40).
+    /// </summary>
+    private static double SafeguardedNewton(Func<double, (double Value, double Slope)> function, double start, double tolerance)
+    {
+        double lo = -40, hi = 40, x = Math.Clamp(start, lo, hi);
+        for (var it = 0; it < 100; it++)
+        {
+            var (f, df) = function(x);
+            if (Math.Abs(f) < tolerance)
             {
                 break;
             }
             if (f > 0)
             {
-                hi = beta;
+                hi = x;
             }
             else
             {
-                lo = beta;
+                lo = x;
             }
-            var next = df > 0 ? beta - f / df : double.NaN;
-            beta = next > lo && next < hi ? next : 0.5 * (lo + hi);
             if (hi - lo < 1e-12)
             {
                 break;
             }
+            var next = df > 0 ? x - f / df : double.NaN;
+            x = next > lo && next < hi ? next : 0.5 * (lo + hi);
         }
-        return beta;
+        return x;
     }
 
     private double TrueRate(CalibrationSample sample, int i, int stage)
