@@ -283,19 +283,28 @@ internal sealed unsafe class RequestKernel
         var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot, w.Gamma == 0 ? q : default) - w.ValueMean) / w.ValueSd;
         var winPropensity = w.WinPropensity(logBidBase, shift, out var atBid, m);
 
-        // Competitors' log bids: μ_j + κ·v(x) + σ·ε_j with ε_j standard normal by Box–Muller (an exact transform of
-        // two uniforms), one pair of draws per two competitors.
+        // Competitors' log bids: μ_j + κ·v(x) + σ·ε_j with ε_j standard normal by Marsaglia's polar method (exact,
+        // no trigonometry), one pair per two competitors; a rejected point redraws from a derived counter stream.
         var maxLog = double.NegativeInfinity;
         var mu = w.CompetitorMu;
         for (var j = 0; j < mu.Length; j += 2)
         {
-            var radius = Math.Sqrt(-2 * Math.Log(CounterRng.OpenUniform(CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j))));
-            var (sin, cos) = Math.SinCos(2 * Math.PI * CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j + 1)));
-            var lc = mu[j] + shift + w.CompetitorSigma * radius * cos;
-            maxLog = Math.Max(maxLog, lc);
+            var stream = CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j);
+            double u, v, s;
+            var attempt = 0UL;
+            do
+            {
+                var bits = CounterRng.Mix(stream + attempt++ * 0x9E3779B97F4A7C15UL);
+                u = ((bits >> 32) + 0.5) * (2.0 / 4294967296.0) - 1;
+                v = ((bits & 0xFFFFFFFFUL) + 0.5) * (2.0 / 4294967296.0) - 1;
+                s = u * u + v * v;
+            }
+            while (s >= 1);
+            var factor = w.CompetitorSigma * Math.Sqrt(-2 * Math.Log(s) / s);
+            maxLog = Math.Max(maxLog, mu[j] + shift + factor * u);
             if (j + 1 < mu.Length)
             {
-                maxLog = Math.Max(maxLog, mu[j + 1] + shift + w.CompetitorSigma * radius * sin);
+                maxLog = Math.Max(maxLog, mu[j + 1] + shift + factor * v);
             }
         }
         var market = Math.Exp(maxLog);
