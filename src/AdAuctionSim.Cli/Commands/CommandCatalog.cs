@@ -57,6 +57,7 @@ internal static class CommandCatalog
                 p.Integer("seed"),
                 (int)(p.Integer("threads") ?? Environment.ProcessorCount),
                 p.Flag("force"))),
+        TrainCommandSpec.Create(),
         new CommandSpec(
             "scenario validate",
             "Check a scenario file and print its resolved summary",

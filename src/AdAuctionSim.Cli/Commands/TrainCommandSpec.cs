@@ -1,0 +1,111 @@
+using System.Globalization;
+using AdAuctionSim.Cli.CommandLine;
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Training;
+
+namespace AdAuctionSim.Cli.Commands;
+
+/// <summary>
+/// Arguments of <c>adsim train</c>, checked by the parser (and by <see cref="TrainCommandSpec"/>'s binding for the model
+/// list and the learning rate). Models is null for every model of the catalog; Out is null for the default.
+/// </summary>
+internal sealed record TrainArguments(
+    string Simulation,
+    IReadOnlyList<string>? Models,
+    string Device,
+    int Epochs,
+    int BatchSize,
+    double LearningRate,
+    int Threads,
+    long Seed,
+    LabelMode LabelMode,
+    WinPropensitySource WinPropensity,
+    string? Out,
+    bool Force);
+
+/// <summary>The <c>adsim train</c> command's options, defaults and binding; registered in <see cref="CommandCatalog.All"/>.</summary>
+internal static class TrainCommandSpec
+{
+    public const int MaxEpochs = 10_000;
+    public const int MaxBatch = 1 << 24;
+    public const int MaxThreads = 1024;
+
+    private static readonly TrainerOptions Defaults = new();
+
+    /// <summary>Where the run goes when --out is not given, relative to the simulation folder.</summary>
+    public static readonly string DefaultOut = Path.Combine("runs", "train");
+
+    public static CommandSpec Create() => new(
+        "train",
+        "Train models on a simulation's logs and score every request",
+        "Reads only the logged view of a simulation folder (impressions, lost bids; never the truth), trains each model on "
+        + "the train split with early stopping on the validation impressions' log loss, and writes a run folder: "
+        + "checkpoints/<model>.bin, curves/<model>.csv, predictions/<model>.parquet (q_hat_<stage> and r_hat_<stage> for "
+        + "every request) and train.json. The folder appears only when every model is done." + Environment.NewLine
+        + "Models: " + (ModelCatalog.Ids.Count == 0 ? "none are registered in this build." : string.Join(", ", ModelCatalog.Ids) + "."),
+        [new ArgumentSpec("<simulation-dir>", "folder written by adsim simulate")],
+        [
+            new OptionSpec("models", OptionKind.Text, "Comma-separated model ids") { ValueName = "A,B,...", Default = "every model of the catalog" },
+            new OptionSpec("device", OptionKind.Choice, "Device to train on") { ValueName = "DEVICE", Choices = ["auto", "cpu", "cuda"], Default = "auto (cuda when available)" },
+            new OptionSpec("epochs", OptionKind.Integer, "Most epochs (early stopping, patience 2, may stop sooner)")
+                { ValueName = "N", Min = 1, Max = MaxEpochs, Default = Defaults.Epochs.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("batch", OptionKind.Integer, "Rows per training batch")
+                { ValueName = "N", Min = 1, Max = MaxBatch, Default = Defaults.BatchSize.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("lr", OptionKind.Text, "Adam learning rate") { ValueName = "X", Default = Defaults.LearningRate.ToString("R", CultureInfo.InvariantCulture) },
+            new OptionSpec("threads", OptionKind.Integer, "Intra-op threads of libtorch")
+                { ValueName = "N", Min = 1, Max = MaxThreads, Default = $"processor count, here {Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)}" },
+            new OptionSpec("seed", OptionKind.Integer, "Seed of initialisation and batch order") { ValueName = "N", Min = 0, Max = long.MaxValue, Default = Defaults.Seed.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("label-mode", OptionKind.Choice, "Stage losses of the generic baselines on the parent stage's rows (conditional) or on all impressions (cumulative)")
+                { ValueName = "MODE", Choices = ["conditional", "cumulative"], Default = "conditional" },
+            new OptionSpec("win-propensity", OptionKind.Choice, "Win propensity for inverse-win weighting: the logged oracle column, or none (all 1)")
+                { ValueName = "SOURCE", Choices = ["oracle", "none"], Default = "oracle" },
+            new OptionSpec("out", OptionKind.Text, "Run directory") { ValueName = "DIR", Default = $"<simulation-dir>/{DefaultOut.Replace('\\', '/')}" },
+            new OptionSpec("force", OptionKind.Flag, "Replace the run directory if it exists") { Default = "off: an existing directory is an error" },
+        ],
+        typeof(TrainCommand),
+        Bind);
+
+    private static object Bind(ParsedCommand p) => new TrainArguments(
+        p.Arguments[0],
+        p.Text("models") is { } list ? ModelList(list) : null,
+        p.Text("device") ?? "auto",
+        (int)(p.Integer("epochs") ?? Defaults.Epochs),
+        (int)(p.Integer("batch") ?? Defaults.BatchSize),
+        p.Text("lr") is { } lr ? LearningRate(lr) : Defaults.LearningRate,
+        (int)(p.Integer("threads") ?? Environment.ProcessorCount),
+        p.Integer("seed") ?? Defaults.Seed,
+        p.Text("label-mode") == "cumulative" ? LabelMode.Cumulative : LabelMode.Conditional,
+        p.Text("win-propensity") == "none" ? WinPropensitySource.None : WinPropensitySource.Oracle,
+        p.Text("out"),
+        p.Flag("force"));
+
+    private static List<string> ModelList(string text)
+    {
+        var ids = new List<string>();
+        foreach (var part in text.Split(','))
+        {
+            var id = part.Trim();
+            if (id.Length > 0 && !ids.Contains(id, StringComparer.Ordinal))
+            {
+                ids.Add(id);
+            }
+        }
+        if (ids.Count == 0)
+        {
+            throw Usage($"option --models: \"{text}\" names no model; expected comma-separated model ids");
+        }
+        return ids;
+    }
+
+    private static double LearningRate(string text)
+    {
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var lr) || !double.IsFinite(lr) || lr <= 0)
+        {
+            throw Usage($"option --lr: \"{text}\" is not a learning rate; expected a positive number such as 0.001 or 1e-3");
+        }
+        return lr;
+    }
+
+    private static UsageException Usage(string message) =>
+        new($"adsim train: {message}." + Environment.NewLine + "Run 'adsim train --help' for usage.");
+}

@@ -1,0 +1,188 @@
+using AdAuctionSim.Models.Core;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Baselines;
+
+/// <summary>Options of STEM (models.md §7.3, §16.3) beside the shared <see cref="ModelOptions"/>.</summary>
+internal sealed record StemOptions
+{
+    /// <summary>STEM layers; the official configs use 1.</summary>
+    public int Levels { get; init; } = 1;
+
+    /// <summary>m_s, shared experts per layer.</summary>
+    public int SharedExperts { get; init; } = 2;
+
+    /// <summary>m_t, task-specific experts per stage and layer.</summary>
+    public int SpecificExperts { get; init; } = 1;
+
+    public void Validate(string id)
+    {
+        if (Levels < 1 || SharedExperts < 1 || SpecificExperts < 1)
+        {
+            throw new ArgumentException($"{id}: levels ({Levels}), shared experts ({SharedExperts}) and specific experts ({SpecificExperts}) must each be ≥ 1");
+        }
+    }
+}
+
+/// <summary>
+/// STEM, shared and task-specific embeddings (Su et al., "STEM: Unleashing the Power of Embeddings for Multi-task
+/// Recommendation", AAAI 2024; models.md §7, following <c>LiangcaiSu/STEM:models/STEM.py</c>).
+/// </summary>
+/// <remarks>
+/// One embedding table of width d·(K+1) split into K task copies x_t and one shared copy x_s. Task t's specific
+/// experts read x_t, the shared experts read x_s; task gate t reads x_t + x_s and mixes every expert ("All Forward"),
+/// with the other tasks' specific experts detached ("Task-specific Backward"): task t's loss sends no gradient into
+/// task j's experts or embedding copy, while the shared experts are not detached. A shared gate (x_s, all experts,
+/// no detach) feeds the next layer only, so the last layer has none. With more than one layer, task t's next-layer
+/// gate reads the shared output, which mixes task j's experts undetached, as in the official code.
+/// Parameters: <c>encoder.*</c> (columns [t·d, (t+1)·d) are copy t, the last d the shared copy),
+/// <c>levels.{ℓ}.experts.*</c> (task experts stage by stage, then shared), <c>levels.{ℓ}.taskGates.{t}.*</c>,
+/// <c>levels.{ℓ}.sharedGate.*</c>, <c>towers.*</c>.
+/// </remarks>
+internal sealed class Stem : BaselineModel, IExpertModel
+{
+    public const string ModelId = "stem";
+
+    private readonly FeatureEncoder encoder;
+    private readonly ModuleList<StemLevel> levels;
+    private readonly Towers towers;
+    private readonly GateUsage usage = new();
+
+    public Stem(ModelContext context, StemOptions? options = null) : base(ModelId, context)
+    {
+        var p = options ?? new StemOptions();
+        p.Validate(ModelId);
+        Options = p;
+        var o = context.Options;
+        encoder = new FeatureEncoder("encoder", context.Schema, o.EmbeddingDim * (context.Depth + 1));
+        levels = new ModuleList<StemLevel>();
+        var input = context.Schema.Count * o.EmbeddingDim;
+        for (var l = 0; l < p.Levels; l++)
+        {
+            levels.Add(new StemLevel($"level{l}", context.StageNames, input, o.ExpertHidden, p.SpecificExperts, p.SharedExperts,
+                sharedGate: l < p.Levels - 1, usage, $"L{l + 1}"));
+            input = o.ExpertHidden;
+        }
+        towers = new Towers("towers", context.Depth, o.ExpertHidden, o.Tower);
+        RegisterComponents();
+    }
+
+    public StemOptions Options { get; }
+
+    /// <summary>The K+1 embedding copies, [B, K+1, F·d]: task copies first, the shared copy last.</summary>
+    public Tensor Embeddings(Tensor features)
+    {
+        var d = Context.Options.EmbeddingDim;
+        var copies = Depth + 1;
+        var rows = encoder.forward(features); // [B, F, (K+1)·d]
+        return rows.view(rows.shape[0], rows.shape[1], copies, d).permute(0, 2, 1, 3).reshape(rows.shape[0], copies, -1);
+    }
+
+    public override ModelOutput forward(Tensor features)
+    {
+        CheckFeatures(features, Context.Schema);
+        var x = Embeddings(features);
+        foreach (var level in levels)
+        {
+            x = level.forward(x);
+        }
+        if (training)
+        {
+            usage.AddRows(features.shape[0]);
+        }
+        return new ModelOutput(towers.forward(x), Kind);
+    }
+
+    public Tensor FirstLevelExperts(Tensor features) => levels[0].Experts(Embeddings(features));
+
+    public override IReadOnlyDictionary<string, double> Diagnostics() => usage.Read();
+}
+
+/// <summary>
+/// One STEM layer. Input [B, K+1, D] (task rows, then the shared row); output [B, K+1, H] with a shared gate, else
+/// [B, K, H].
+/// </summary>
+internal sealed class StemLevel : nn.Module<Tensor, Tensor>
+{
+    private readonly ExpertBank experts;
+    private readonly ModuleList<Gate> taskGates;
+    private readonly Gate? sharedGate;
+    private readonly int depth;
+    private readonly int specific;
+    private readonly int shared;
+    private readonly float[] ownMask;
+    private readonly GateUsage usage;
+    private readonly string[] gateNames;
+    private readonly string[] expertNames;
+
+    public StemLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
+        GateUsage usage, string label) : base(name)
+    {
+        depth = stages.Count;
+        this.specific = specific;
+        this.shared = shared;
+        this.usage = usage;
+        var n = depth * specific + shared;
+        experts = new ExpertBank("experts", input, n, hidden);
+        taskGates = new ModuleList<Gate>();
+        for (var t = 0; t < depth; t++)
+        {
+            taskGates.Add(new Gate($"gate{t}", input, n));
+        }
+        this.sharedGate = sharedGate ? new Gate("sharedGate", input, n) : null;
+
+        // ownMask[t, j] = 1 where gate t may send gradient into expert j: its own experts and the shared ones.
+        ownMask = new float[depth * n];
+        for (var t = 0; t < depth; t++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                var owner = j < depth * specific ? j / specific : -1;
+                ownMask[t * n + j] = owner == t || owner < 0 ? 1f : 0f;
+            }
+        }
+        gateNames = [.. stages.Select(s => $"{label}.{s}"), $"{label}.shared"];
+        expertNames = stages.SelectMany(s => Enumerable.Range(0, specific).Select(j => $"{s}{j}"))
+            .Concat(Enumerable.Range(0, shared).Select(j => $"shared{j}")).ToArray();
+        RegisterComponents();
+    }
+
+    /// <summary>Every expert of this layer, [B, K·m_t + m_s, H]: task t's experts read row t, the shared ones row K.</summary>
+    public Tensor Experts(Tensor x)
+    {
+        var taskInputs = x.narrow(1, 0, depth).repeat_interleave(specific, 1);
+        var sharedInputs = x.narrow(1, depth, 1).expand(-1, shared, -1);
+        return experts.forward(cat([taskInputs, sharedInputs], 1));
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var e = Experts(x);
+        var xs = x.select(1, depth);
+        var record = training;
+        var weights = new Tensor[depth];
+        for (var t = 0; t < depth; t++)
+        {
+            weights[t] = taskGates[t].forward(x.select(1, t) + xs);
+            if (record)
+            {
+                usage.Add(gateNames[t], weights[t], expertNames);
+            }
+        }
+        var g = stack(weights, 1); // [B, K, n]
+        var own = tensor(ownMask, device: g.device).view(depth, -1);
+        // Other tasks' specific experts enter gate t's mixture detached; own and shared experts carry gradient.
+        var fused = Gate.Mix(g * own, e) + Gate.Mix(g * (1 - own), e.detach());
+        if (sharedGate is null)
+        {
+            return fused;
+        }
+        var gs = sharedGate.forward(xs);
+        if (record)
+        {
+            usage.Add(gateNames[depth], gs, expertNames);
+        }
+        return cat([fused, Gate.Mix(gs, e).unsqueeze(1)], 1);
+    }
+}

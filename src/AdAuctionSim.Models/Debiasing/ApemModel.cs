@@ -1,0 +1,332 @@
+using AdAuctionSim.Models.Core;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Debiasing;
+
+/// <summary>Options of <see cref="ApemModel"/> beyond <see cref="ModelOptions"/> (defaults: models.md §16.3).</summary>
+internal sealed record ApemOptions
+{
+    /// <summary>K_I, inducing points per layer (paper 64; suite 16).</summary>
+    public int InducingPoints { get; init; } = 16;
+    /// <summary>M, attention heads (2).</summary>
+    public int Heads { get; init; } = 2;
+    /// <summary>L, stacked ASRG + pattern-selector layers (paper 4; suite 2).</summary>
+    public int Layers { get; init; } = 2;
+    /// <summary>Hidden widths of each layer's dynamic-selector MLP (not given by the paper).</summary>
+    public IReadOnlyList<int> SelectorHidden { get; init; } = [64];
+    /// <summary>The MAB feed-forward block Y = LayerNorm(Y + FFN(Y)) after the residual (§13.1, optional).</summary>
+    public bool FeedForward { get; init; } = true;
+    /// <summary>γ₀ of the smooth step (10).</summary>
+    public double Gamma0 { get; init; } = 10;
+    /// <summary>Floor of γ (1e−3).</summary>
+    public double GammaFloor { get; init; } = 1e-3;
+    /// <summary>Δ per step; null means 2γ₀ / TotalSteps (γ reaches its floor half-way through training).</summary>
+    public double? GammaDecay { get; init; }
+    /// <summary>σ, the weight of each dependency (MSE) term of eq. 21/23 (not given; 1).</summary>
+    public double DependencyWeight { get; init; } = 1;
+}
+
+/// <summary>
+/// APEM (models.md §13): per layer an adaptive sample-wise representation generator (a dynamic selector z → f_D(z)
+/// gating learned inducing points, multi-head attention of those queries over the field embeddings, a query-side
+/// residual) and, per stage, a pattern selector (a learned query attending over the layer's output); the stage's
+/// representation after L layers feeds an MLP head with a cumulative logit c_i, r̂_i = σ(c_i). Loss eq. 21/23:
+/// <c>Σ_i w_i mean_O BCE(s_i, f_i) + Σ_{i≥2} σ mean_O (f_{i−1} − f_i − (s_{i−1} − s_i))²</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Tao et al., "Adaptive Pattern Extraction Multi-Task Learning for Multi-Step Conversion Estimations" (paper text
+/// only, no public code). The smooth step is DSelect-k's (Hazimeh et al., NeurIPS 2021).
+/// </para>
+/// <para>
+/// Fixes and choices (models.md §13.1, §13.4): (1) the dependency loss uses eq. 21/23's sign f_{i−1} − f_i, not
+/// constraint (4)'s. (2) The paper's residual LayerNorm(O, H) does not type-check for K_I ≠ F; the Set-Transformer
+/// convention is used, Y = LayerNorm(Q̄ + O) with Q̄ the gated queries averaged over heads (each head has its own
+/// inducing points), then Y = LayerNorm(Y + FFN(Y)). (3) γ(step) = max(γ₀ − Δ·step, floor) with Δ = 2γ₀/TotalSteps
+/// by default (the extracted text lost the exponents); the model needs <see cref="TrainingStep.TotalSteps"/> &gt; 0
+/// unless <see cref="ApemOptions.GammaDecay"/> is set. γ is a persistent buffer, so a reloaded model infers with
+/// the γ it was trained to. (4) Layer ℓ &gt; 1's ASRG reads Y^{ℓ−1}; each layer has its own selector and inducing
+/// points; T_i^1 = LayerNorm(F_i^1). (5) Attention: keys and values are bias-free projections with head width
+/// d_h = d_f (the query I ⊙ z has width d_f and no projection); the pattern query α_i^ℓ is shared by the heads.
+/// (6) d_f is <see cref="ModelOptions.EmbeddingDim"/>; defaults d_f = 8, K_I = 16, 2 heads, L = 2 (§16.3).
+/// Heads are cumulative: q̂ follows §0.3 and the monotonicity violation share is a diagnostic (the MSE term does not
+/// force f_i ≤ f_{i−1}). Lost bids are excluded from every term.
+/// </para>
+/// </remarks>
+internal sealed class ApemModel : DebiasingModel, IStepScheduled
+{
+    public const string ModelId = "apem";
+
+    /// <summary>Keys of the selector pre-activations z and gates f_D(z), each [B, L, K_I], in <see cref="ModelOutput.Extras"/>.</summary>
+    public const string SelectorLogitsExtra = "selector_logits";
+    public const string SelectorGatesExtra = "selector_gates";
+
+    private readonly FeatureEncoder encoder;
+    private readonly ModuleList<AsrgBlock> generators;
+    private readonly ModuleList<PatternSelector> selectors;
+    private readonly ModuleList<Mlp> heads;
+    private double gammaUsed;
+    private double gammaNext;
+
+    public ApemModel(ModelContext context, ApemOptions? options = null) : base(ModelId, context)
+    {
+        Options = options ?? new ApemOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.InducingPoints, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.Heads, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.Layers, 1, nameof(options));
+        if (!(Options.Gamma0 > 0) || !(Options.GammaFloor > 0) || Options.GammaFloor > Options.Gamma0 || Options.GammaDecay is < 0
+            || !double.IsFinite(Options.DependencyWeight) || Options.DependencyWeight < 0)
+        {
+            throw new ArgumentException($"{ModelId}: invalid γ schedule or dependency weight in {Options}", nameof(options));
+        }
+        var d = context.Options.EmbeddingDim;
+        encoder = new FeatureEncoder("encoder", context.Schema, d);
+        generators = new ModuleList<AsrgBlock>();
+        selectors = new ModuleList<PatternSelector>();
+        heads = new ModuleList<Mlp>();
+        for (var l = 0; l < Options.Layers; l++)
+        {
+            var inputWidth = (l == 0 ? context.Schema.Count : Options.InducingPoints) * d;
+            generators.Add(new AsrgBlock($"asrg{l + 1}", inputWidth, d, Options));
+            for (var i = 1; i <= context.Depth; i++)
+            {
+                selectors.Add(new PatternSelector($"pattern{l + 1}_{i}", d, Options.Heads));
+            }
+        }
+        for (var i = 1; i <= context.Depth; i++)
+        {
+            heads.Add(new Mlp($"head{i}", d, context.Options.Tower, output: 1));
+        }
+        RegisterComponents();
+        register_buffer("gamma", tensor(Options.Gamma0, ScalarType.Float32).DetachFromDisposeScope());
+        gammaUsed = gammaNext = Options.Gamma0;
+    }
+
+    public ApemOptions Options { get; }
+
+    public override HeadKind Kind => HeadKind.Cumulative;
+
+    /// <summary>The γ the next forward pass uses (read from the persistent buffer).</summary>
+    public double CurrentGamma => Gamma.item<float>();
+
+    private Tensor Gamma => get_buffer("gamma") ?? throw new InvalidOperationException("the γ buffer is not registered");
+
+    /// <summary>γ(step) = max(γ₀ − Δ·step, floor), Δ = <see cref="ApemOptions.GammaDecay"/> or 2γ₀ / totalSteps.</summary>
+    public static double ScheduledGamma(long step, long totalSteps, ApemOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        double decay;
+        if (options.GammaDecay is { } fixedDecay)
+        {
+            decay = fixedDecay;
+        }
+        else if (totalSteps > 0)
+        {
+            decay = 2 * options.Gamma0 / totalSteps;
+        }
+        else
+        {
+            throw new InvalidOperationException(
+                $"{ModelId}: the γ schedule needs TrainingStep.TotalSteps > 0 (got {totalSteps}) or a fixed ApemOptions.GammaDecay");
+        }
+        return Math.Max(options.Gamma0 - decay * Math.Max(step, 0), options.GammaFloor);
+    }
+
+    /// <summary>
+    /// DSelect-k's smooth step: 0 for z ≤ −γ/2, 1 for z ≥ γ/2, else −(2/γ³) z³ + (3/(2γ)) z + 1/2 (C¹ at ±γ/2).
+    /// </summary>
+    public static Tensor SmoothStep(Tensor z, Tensor gamma)
+    {
+        var half = gamma / 2;
+        var cubic = -2 * z.pow(3) / gamma.pow(3) + 1.5 * z / gamma + 0.5;
+        return where(z <= -half, zeros_like(z), where(z >= half, ones_like(z), cubic));
+    }
+
+    public void SetStep(TrainingStep step)
+    {
+        var value = ScheduledGamma(step.Step, step.TotalSteps, Options);
+        using (no_grad())
+        {
+            Gamma.fill_(value);
+        }
+        gammaNext = value;
+    }
+
+    protected override void OnLoss(TrainingStep step, bool training)
+    {
+        if (training)
+        {
+            // The forward of this step has run with gammaNext; the next one is step + 1 (a trainer calling SetStep
+            // before each forward overrides this). Kept as doubles so the diagnostic needs no device read.
+            gammaUsed = gammaNext;
+            SetStep(step with { Step = step.Step + 1 });
+        }
+    }
+
+    public override ModelOutput forward(Tensor features)
+    {
+        if (features.dim() != 2 || features.shape[1] != Context.Schema.Count)
+        {
+            throw new ArgumentException($"expected features [B, {Context.Schema.Count}], got [{string.Join(", ", features.shape)}]", nameof(features));
+        }
+        var h = encoder.forward(features);   // [B, F, d]
+        // A copy: the schedule updates the buffer in place (in Loss, before backward), which must not touch this graph.
+        var g = Gamma.detach().clone();
+        var representations = new Tensor?[Depth];
+        var selectorLogits = new List<Tensor>();
+        var selectorGates = new List<Tensor>();
+        for (var l = 0; l < Options.Layers; l++)
+        {
+            var (y, z, gates) = generators[l].Generate(h, g);
+            selectorLogits.Add(z);
+            selectorGates.Add(gates);
+            for (var i = 0; i < Depth; i++)
+            {
+                representations[i] = selectors[l * Depth + i].Select(y, representations[i]);
+            }
+            h = y;
+        }
+        var logits = cat(representations.Select((t, i) => heads[i].forward(t!)).ToList(), 1);
+        return new ModelOutput(logits, HeadKind.Cumulative, new Dictionary<string, Tensor>
+        {
+            [SelectorLogitsExtra] = stack(selectorLogits, 1),
+            [SelectorGatesExtra] = stack(selectorGates, 1),
+        });
+    }
+
+    internal override IReadOnlyList<LossTerm> LossTerms(TrainingBatch batch, ModelOutput output, DiagnosticSums? sink)
+    {
+        var logits = output.Logits;
+        var labels = FunnelMath.Labels(batch, output);
+        var v = FunnelMath.Won(batch, logits.dtype);
+        var z = FunnelMath.Normaliser(v);
+        var f = logits.sigmoid();
+        var terms = new List<LossTerm>();
+        for (var i = 1; i <= Depth; i++)
+        {
+            terms.Add(new($"stage/{i}", StageWeights[i - 1],
+                FunnelMath.Mean(Losses.BceWithLogits(FunnelMath.Col(logits, i - 1), FunnelMath.Col(labels, i - 1)), v, z)));
+        }
+        for (var i = 2; i <= Depth; i++)
+        {
+            var predicted = FunnelMath.Col(f, i - 2) - FunnelMath.Col(f, i - 1);
+            var observed = FunnelMath.Col(labels, i - 2) - FunnelMath.Col(labels, i - 1);
+            terms.Add(new($"dependency/{i}", Options.DependencyWeight, FunnelMath.Mean((predicted - observed).square(), v, z)));
+        }
+        if (sink is not null)
+        {
+            CumulativeDiagnostics.Record(sink, logits, v, StageName);
+            sink.Gauge("gamma", gammaUsed);
+            if (output.Extras.TryGetValue(SelectorGatesExtra, out var gates))
+            {
+                var open = (gates > 0.5).to_type(v.dtype).mean([1, 2]);
+                sink.Mean("selector_open_share", open, v);
+            }
+        }
+        return terms;
+    }
+
+    /// <summary>
+    /// Multi-head attention of given queries over a set: keys and values are bias-free projections d → M·d; the
+    /// queries arrive already per head, [B or 1, M, n_q, d]; output [B, n_q, d] after W^O (M·d → d).
+    /// </summary>
+    internal sealed class HeadAttention : nn.Module<Tensor, Tensor, Tensor>
+    {
+        private readonly Linear keys;
+        private readonly Linear values;
+        private readonly Linear output;
+        private readonly int heads;
+        private readonly int dim;
+
+        public HeadAttention(string name, int dim, int heads) : base(name)
+        {
+            this.heads = heads;
+            this.dim = dim;
+            keys = nn.Linear(dim, heads * dim, hasBias: false);
+            values = nn.Linear(dim, heads * dim, hasBias: false);
+            output = nn.Linear(heads * dim, dim);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor queries, Tensor input)
+        {
+            var b = input.shape[0];
+            var n = input.shape[1];
+            var k = keys.forward(input).view(b, n, heads, dim).transpose(1, 2);     // [B, M, n, d]
+            var v = values.forward(input).view(b, n, heads, dim).transpose(1, 2);   // [B, M, n, d]
+            var attention = (queries.matmul(k.transpose(-2, -1)) / Math.Sqrt(dim)).softmax(-1); // [B, M, n_q, n]
+            var o = attention.matmul(v);                                             // [B, M, n_q, d]
+            return output.forward(o.transpose(1, 2).reshape(b, o.shape[2], heads * dim));
+        }
+    }
+
+    /// <summary>One ASRG layer: dynamic selector, gated inducing-point queries, attention, query-side residual (+ FFN).</summary>
+    internal sealed class AsrgBlock : nn.Module
+    {
+        private readonly Mlp selector;
+        private readonly Parameter inducing;
+        private readonly HeadAttention attention;
+        private readonly LayerNorm norm;
+        private readonly Mlp? feedForward;
+        private readonly LayerNorm? feedForwardNorm;
+
+        public AsrgBlock(string name, int inputWidth, int dim, ApemOptions options) : base(name)
+        {
+            selector = new Mlp("selector", inputWidth, options.SelectorHidden, output: options.InducingPoints);
+            var bound = Math.Sqrt(6.0 / (options.InducingPoints + dim));
+            inducing = new Parameter(empty(options.Heads, options.InducingPoints, dim));
+            nn.init.uniform_(inducing, -bound, bound);
+            attention = new HeadAttention("attention", dim, options.Heads);
+            norm = nn.LayerNorm(dim);
+            if (options.FeedForward)
+            {
+                feedForward = new Mlp("ffn", dim, [2 * dim], output: dim);
+                feedForwardNorm = nn.LayerNorm(dim);
+            }
+            RegisterComponents();
+        }
+
+        /// <summary>H [B, n, d] → (Y [B, K_I, d], z [B, K_I], f_D(z) [B, K_I]).</summary>
+        public (Tensor Y, Tensor Z, Tensor Gates) Generate(Tensor h, Tensor gamma)
+        {
+            var z = selector.forward(h.flatten(1));
+            var gates = SmoothStep(z, gamma);
+            var queries = inducing.unsqueeze(0) * gates.unsqueeze(1).unsqueeze(-1);  // [B, M, K_I, d]
+            var y = norm.forward(queries.mean([1]) + attention.forward(queries, h));
+            if (feedForward is not null)
+            {
+                y = feedForwardNorm!.forward(y + feedForward.forward(y));
+            }
+            return (y, z, gates);
+        }
+    }
+
+    /// <summary>One stage's pattern selector at one layer: F = Attention(α, Y, Y); T = LayerNorm(T_prev + F).</summary>
+    internal sealed class PatternSelector : nn.Module
+    {
+        private readonly Parameter query;
+        private readonly HeadAttention attention;
+        private readonly LayerNorm norm;
+        private readonly int heads;
+
+        public PatternSelector(string name, int dim, int heads) : base(name)
+        {
+            this.heads = heads;
+            var bound = Math.Sqrt(6.0 / (1 + dim));
+            query = new Parameter(empty(1, dim));
+            nn.init.uniform_(query, -bound, bound);
+            attention = new HeadAttention("attention", dim, heads);
+            norm = nn.LayerNorm(dim);
+            RegisterComponents();
+        }
+
+        /// <summary>Y [B, K_I, d] and the previous T [B, d] (null at the first layer) → T [B, d].</summary>
+        public Tensor Select(Tensor y, Tensor? previous)
+        {
+            var q = query.view(1, 1, 1, -1).expand(1, heads, 1, -1);   // α shared by the heads
+            var f = attention.forward(q, y).squeeze(1);               // [B, d]
+            return norm.forward(previous is null ? f : previous + f);
+        }
+    }
+}

@@ -1,0 +1,349 @@
+using System.Diagnostics;
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Training;
+
+/// <summary>
+/// Trains one <see cref="MultiTaskModel"/> on a <see cref="LoggedDataset"/>: mini-batches of the train split
+/// (impressions, plus lost bids when <see cref="MultiTaskModel.UsesLostBids"/>), Adam with weight decay on the
+/// embedding tables only, early stopping on the validation impressions' log loss, and the best epoch's state kept.
+/// </summary>
+/// <remarks>
+/// <para>TorchSharp habits (CONVENTIONS.md): the columns stay on the device as a few large tensors and a batch is an
+/// <c>index_select</c> over a <c>randperm</c> of the row indices; one dispose scope per step; no <c>.item()</c> per
+/// batch. Batch losses go into a device vector read once per epoch; every
+/// <see cref="TrainerOptions.DivergenceCheckInterval"/> batches one device read checks that none is NaN or infinite,
+/// and the first bad one is named in a <see cref="TrainingDivergedException"/>.</para>
+/// <para>The caller seeds torch (<see cref="Runtime.TorchRuntime.Initialize"/> or <c>torch.manual_seed</c>) before
+/// building the model, so that initialisation and batch order follow from the seed.</para>
+/// </remarks>
+public static class Trainer
+{
+    /// <summary>
+    /// Trains <paramref name="model"/> in place (moving it to the dataset's device) and leaves it in its best epoch's
+    /// state. <paramref name="onEpoch"/> is called after each epoch, on the training thread.
+    /// </summary>
+    /// <exception cref="ArgumentException">Invalid options, or a model built for another funnel depth or schema.</exception>
+    /// <exception cref="InvalidDataException">The train or the validation split has no impressions.</exception>
+    /// <exception cref="TrainingDivergedException">A loss became NaN or infinite.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled (checked between batches).</exception>
+    public static TrainingResult Fit(MultiTaskModel model, LoggedDataset data, TrainerOptions options,
+        Action<EpochRecord>? onEpoch = null, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        CheckCompatible(model, data);
+        var trainImpressions = data.CountOf(DatasetSplit.Train, includeLostBids: false);
+        if (trainImpressions == 0)
+        {
+            throw new InvalidDataException($"{data.ImpressionsFile}: the train split has no impressions; there is nothing to train on");
+        }
+        if (data.CountOf(DatasetSplit.Validation, includeLostBids: false) == 0)
+        {
+            throw new InvalidDataException($"{data.ImpressionsFile}: the validation split has no impressions; early stopping needs some "
+                + "(give the scenario's split.validation a larger share or simulate more requests)");
+        }
+
+        var total = Stopwatch.StartNew();
+        model.to(data.Device);
+        model.train();
+        using var trainRows = data.RowIndex(DatasetSplit.Train, model.UsesLostBids);
+        using var validationRows = data.RowIndex(DatasetSplit.Validation, includeLostBids: false);
+        var rows = (int)trainRows.shape[0];
+        var batches = (rows + options.BatchSize - 1) / options.BatchSize;
+        var totalSteps = (long)batches * options.Epochs;
+        using var optimizer = CreateOptimizer(model, options);
+
+        var curve = new List<EpochRecord>();
+        var best = double.PositiveInfinity;
+        var bestEpoch = 0;
+        var trainSeconds = 0.0;
+        long samples = 0;
+        Dictionary<string, Tensor>? bestState = null;
+        try
+        {
+            for (var epoch = 1; epoch <= options.Epochs; epoch++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var clock = Stopwatch.StartNew();
+                var trainLoss = RunEpoch(model, data, optimizer, trainRows, options, epoch, batches, (epoch - 1L) * batches, totalSteps, cancellation);
+                var epochTrainSeconds = clock.Elapsed.TotalSeconds;
+                trainSeconds += epochTrainSeconds;
+                samples += rows;
+
+                var (validation, byStage) = ValidationLogLoss(model, data, validationRows, options.EvaluationBatchSize);
+                if (!double.IsFinite(validation))
+                {
+                    throw new TrainingDivergedException(model.Id, epoch, null, batches, validation);
+                }
+                var diagnostics = model.Diagnostics();
+                var improved = validation < best;
+                if (improved)
+                {
+                    best = validation;
+                    bestEpoch = epoch;
+                    var previous = bestState;
+                    bestState = Snapshot(model);
+                    DisposeState(previous);
+                }
+                var record = new EpochRecord(model.Id, epoch, trainLoss, validation, byStage, clock.Elapsed.TotalSeconds,
+                    epochTrainSeconds, rows, improved, diagnostics);
+                curve.Add(record);
+                onEpoch?.Invoke(record);
+                if (epoch - bestEpoch >= options.Patience)
+                {
+                    break;
+                }
+            }
+            if (bestState is not null)
+            {
+                model.load_state_dict(bestState);
+            }
+        }
+        finally
+        {
+            DisposeState(bestState);
+        }
+        return new TrainingResult(model.Id, curve.Count, bestEpoch, best, curve.Count < options.Epochs, total.Elapsed.TotalSeconds,
+            trainSeconds, samples, rows, data.Device.ToString(), get_num_threads(), options.BatchSize, curve);
+    }
+
+    /// <summary>
+    /// The validation log loss of a model as it stands: mean over stages of BCE(s_k, r̂_k) on the validation impressions,
+    /// r̂_k from <see cref="ModelOutput.LogCumulative"/> (log space, models.md §0.3).
+    /// </summary>
+    public static double ValidationLogLoss(MultiTaskModel model, LoggedDataset data, int batchSize = 16384)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        CheckCompatible(model, data);
+        using var rows = data.RowIndex(DatasetSplit.Validation, includeLostBids: false);
+        return ValidationLogLoss(model, data, rows, batchSize).Mean;
+    }
+
+    /// <summary>Saves the model's parameters and buffers (TorchSharp's state-dict format).</summary>
+    public static void SaveCheckpoint(MultiTaskModel model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+        model.save(path);
+    }
+
+    /// <summary>Loads a checkpoint written by <see cref="SaveCheckpoint"/> into a model of the same architecture.</summary>
+    /// <exception cref="InvalidDataException">The file is missing, or is not a checkpoint of this architecture.</exception>
+    public static void LoadCheckpoint(MultiTaskModel model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        if (!File.Exists(path))
+        {
+            throw new InvalidDataException($"{path}: no such checkpoint");
+        }
+        try
+        {
+            model.load(path);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or NotImplementedException)
+        {
+            throw new InvalidDataException($"{path}: not a checkpoint of model \"{model.Id}\" as built now: {e.Message}", e);
+        }
+    }
+
+    private static void CheckCompatible(MultiTaskModel model, LoggedDataset data)
+    {
+        if (model.Depth != data.Depth)
+        {
+            throw new ArgumentException($"model \"{model.Id}\" was built for depth {model.Depth}, but the data has {data.Depth} stages", nameof(model));
+        }
+        if (model.Context.Schema.TotalRows != data.Schema.TotalRows || model.Context.Schema.Count != data.Schema.Count)
+        {
+            throw new ArgumentException($"model \"{model.Id}\" was built for another feature schema than the data's", nameof(model));
+        }
+    }
+
+    /// <summary>One pass over the shuffled train rows; returns the batch-size-weighted mean training loss.</summary>
+    private static double RunEpoch(MultiTaskModel model, LoggedDataset data, optim.Optimizer optimizer, Tensor trainRows,
+        TrainerOptions options, int epoch, int batches, long firstStep, long totalSteps, CancellationToken cancellation)
+    {
+        var rows = trainRows.shape[0];
+        var device = data.Device;
+        var floor = (float)model.Context.Options.WinPropensityFloor;
+        using var epochScope = NewDisposeScope();
+        var order = trainRows.index_select(0, randperm(rows, device: device));
+        var losses = empty(batches, ScalarType.Float32, device);
+        var checkedUpTo = 0;
+        for (var b = 0; b < batches; b++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var start = (long)b * options.BatchSize;
+            var size = Math.Min(options.BatchSize, rows - start);
+            using (NewDisposeScope())
+            {
+                var index = order.narrow(0, start, size);
+                var winPropensity = options.WinPropensity == WinPropensitySource.Oracle
+                    ? data.WinPropensity.index_select(0, index).clamp_min(floor)
+                    : ones(size, ScalarType.Float32, device);
+                var batch = new TrainingBatch(data.Features.index_select(0, index), data.Labels.index_select(0, index),
+                    data.Won.index_select(0, index), winPropensity);
+                var output = model.forward(batch.Features);
+                var loss = model.Loss(batch, output, new TrainingStep(firstStep + b, totalSteps, epoch));
+                if (loss.numel() != 1)
+                {
+                    throw new InvalidOperationException($"model \"{model.Id}\": Loss returned a tensor of shape [{string.Join(", ", loss.shape)}]; expected a scalar");
+                }
+                if (!loss.requires_grad)
+                {
+                    throw new InvalidOperationException($"model \"{model.Id}\": Loss returned a tensor that does not depend on any parameter");
+                }
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                losses.narrow(0, b, 1).copy_(loss.detach().reshape(1));
+            }
+            if ((b + 1) % options.DivergenceCheckInterval == 0 || b == batches - 1)
+            {
+                CheckFinite(model.Id, losses, checkedUpTo, b + 1, epoch, batches);
+                checkedUpTo = b + 1;
+            }
+        }
+        var values = losses.cpu().data<float>().ToArray();
+        double sum = 0;
+        for (var b = 0; b < batches; b++)
+        {
+            var size = Math.Min(options.BatchSize, rows - (long)b * options.BatchSize);
+            sum += values[b] * (double)size;
+        }
+        return sum / rows;
+    }
+
+    /// <summary>One device read: are the batch losses [from, to) finite? If not, names the first bad batch.</summary>
+    private static void CheckFinite(string modelId, Tensor losses, int from, int to, int epoch, int batches)
+    {
+        using var scope = NewDisposeScope();
+        var window = losses.narrow(0, from, to - from);
+        if (window.isfinite().all().item<bool>())
+        {
+            return;
+        }
+        var values = window.cpu().data<float>().ToArray();
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
+            {
+                throw new TrainingDivergedException(modelId, epoch, from + i + 1, batches, values[i]);
+            }
+        }
+    }
+
+    internal static (double Mean, double[] ByStage) ValidationLogLoss(MultiTaskModel model, LoggedDataset data, Tensor rows, int batchSize)
+    {
+        var wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var n = rows.shape[0];
+            var sums = zeros(data.Depth, ScalarType.Float64, data.Device);
+            for (long start = 0; start < n; start += batchSize)
+            {
+                using (NewDisposeScope())
+                {
+                    var index = rows.narrow(0, start, Math.Min(batchSize, n - start));
+                    var output = model.forward(data.Features.index_select(0, index));
+                    var bce = Losses.BceFromLog(output.LogCumulative(), data.Labels.index_select(0, index));
+                    // dim: named, because a literal 0 would bind to sum(ScalarType? type) (0 converts to any enum) and sum everything as bytes.
+                    sums.add_(bce.to_type(ScalarType.Float64).sum(dim: 0));
+                }
+            }
+            var byStage = sums.cpu().data<double>().ToArray();
+            for (var k = 0; k < byStage.Length; k++)
+            {
+                byStage[k] /= n;
+            }
+            return (byStage.Average(), byStage);
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
+    /// <summary>
+    /// Adam (β = 0.9, 0.999, ε = 1e-8 as PyTorch; TorchSharp's <c>optim.Adam</c> factory defaults β₂ to 0.99) with two
+    /// groups: the parameters of every <see cref="Embedding"/> with L2 weight decay, all others without.
+    /// </summary>
+    internal static Adam CreateOptimizer(MultiTaskModel model, TrainerOptions options)
+    {
+        var embedding = new HashSet<IntPtr>();
+        foreach (var module in model.modules())
+        {
+            if (module is Embedding table)
+            {
+                foreach (var p in table.parameters())
+                {
+                    embedding.Add(p.Handle);
+                }
+            }
+        }
+        var decayed = new List<Parameter>();
+        var plain = new List<Parameter>();
+        foreach (var p in model.parameters())
+        {
+            if (p.requires_grad)
+            {
+                (embedding.Contains(p.Handle) ? decayed : plain).Add(p);
+            }
+        }
+        if (decayed.Count + plain.Count == 0)
+        {
+            throw new ArgumentException($"model \"{model.Id}\" has no trainable parameters", nameof(model));
+        }
+        var groups = new List<Adam.ParamGroup>();
+        if (decayed.Count > 0)
+        {
+            groups.Add(new Adam.ParamGroup(decayed, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8,
+                weight_decay: options.EmbeddingWeightDecay));
+        }
+        if (plain.Count > 0)
+        {
+            groups.Add(new Adam.ParamGroup(plain, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0));
+        }
+        return new Adam(groups, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8);
+    }
+
+    private static Dictionary<string, Tensor> Snapshot(MultiTaskModel model)
+    {
+        var copy = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        using var noGrad = no_grad();
+        foreach (var (name, value) in model.state_dict())
+        {
+            copy[name] = value.detach().clone().DetachFromDisposeScope();
+        }
+        return copy;
+    }
+
+    private static void DisposeState(Dictionary<string, Tensor>? state)
+    {
+        if (state is null)
+        {
+            return;
+        }
+        foreach (var t in state.Values)
+        {
+            t.Dispose();
+        }
+    }
+}

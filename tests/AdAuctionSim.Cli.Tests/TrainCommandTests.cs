@@ -1,0 +1,193 @@
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Runtime;
+
+namespace AdAuctionSim.Cli.Tests;
+
+/// <summary>One small simulation written with <c>adsim simulate</c>, shared by the train tests (each copies it).</summary>
+public sealed class TrainSimulationFixture : IDisposable
+{
+    private readonly CliSandbox _sandbox = new();
+
+    public TrainSimulationFixture()
+    {
+        _sandbox.Write("tiny.json", Scenarios.Tiny);
+        var result = _sandbox.Run("simulate", "tiny.json", "--out", "sim", "--requests", "6000", "--threads", "1");
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException("could not simulate for the train tests: " + result);
+        }
+        Folder = _sandbox.PathOf("sim");
+    }
+
+    public string Folder { get; }
+
+    /// <summary>A sandbox holding a private copy of the simulation as <c>sim/</c>.</summary>
+    internal CliSandbox NewSandbox()
+    {
+        var sandbox = new CliSandbox();
+        Directory.CreateDirectory(sandbox.PathOf("sim"));
+        foreach (var file in Directory.GetFiles(Folder))
+        {
+            File.Copy(file, Path.Combine(sandbox.PathOf("sim"), Path.GetFileName(file)));
+        }
+        return sandbox;
+    }
+
+    public void Dispose() => _sandbox.Dispose();
+}
+
+/// <summary>
+/// <c>adsim train</c>: every kind of bad input exits 2 with a message naming the option or file and leaves no run
+/// directory; with a model in the catalog, a tiny run end to end.
+/// </summary>
+public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClassFixture<TrainSimulationFixture>
+{
+    /// <summary>A cheap model of the catalog to run, or null while the catalog is empty.</summary>
+    private static string? CheapModel =>
+        ModelCatalog.Ids.Count == 0 ? null
+        : ModelCatalog.Ids.Contains("esmm") ? "esmm"
+        : ModelCatalog.Ids.First();
+
+    [Theory]
+    [InlineData("train", "<simulation-dir>", "missing argument")]
+    [InlineData("train sim --lr fast", "--lr", "\"fast\" is not a learning rate")]
+    [InlineData("train sim --lr -0.1", "--lr", "expected a positive number")]
+    [InlineData("train sim --lr 0", "--lr", "expected a positive number")]
+    [InlineData("train sim --epochs 0", "--epochs", "out of range")]
+    [InlineData("train sim --batch 0", "--batch", "out of range")]
+    [InlineData("train sim --threads 0", "--threads", "out of range")]
+    [InlineData("train sim --models ,", "--models", "names no model")]
+    [InlineData("train sim --device tpu", "--device", "expected one of: auto, cpu, cuda")]
+    [InlineData("train sim --label-mode both", "--label-mode", "expected one of: conditional, cumulative")]
+    [InlineData("train sim --win-propensity estimated", "--win-propensity", "expected one of: oracle, none")]
+    [InlineData("train sim --epoch 3", "'--epoch'", "did you mean --epochs?")]
+    public void Bad_options_exit_2_naming_the_option_and_write_nothing(string commandLine, string named, string says)
+    {
+        using var sandbox = simulation.NewSandbox();
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(named, result.Error, StringComparison.Ordinal);
+        Assert.Contains(says, result.Error, StringComparison.Ordinal);
+        Assert.Contains("--help' for usage", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void A_missing_folder_or_manifest_exits_2_naming_it()
+    {
+        using var sandbox = simulation.NewSandbox();
+        Directory.CreateDirectory(sandbox.PathOf("empty"));
+        var before = sandbox.Entries();
+
+        var missing = sandbox.Run("train", "nowhere");
+        var empty = sandbox.Run("train", "empty");
+
+        Assert.True(missing.ExitCode == 2, missing.ToString());
+        Assert.StartsWith("adsim train: ", missing.Error, StringComparison.Ordinal);
+        Assert.Contains(sandbox.PathOf("nowhere"), missing.Error, StringComparison.Ordinal);
+        Assert.Contains("no such folder", missing.Error, StringComparison.Ordinal);
+        Assert.True(empty.ExitCode == 2, empty.ToString());
+        Assert.Contains("manifest.json", empty.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", missing.Error + empty.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void A_corrupt_log_file_exits_2_naming_the_file()
+    {
+        using var sandbox = simulation.NewSandbox();
+        var impressions = sandbox.PathOf("sim/impressions.parquet");
+        var bytes = File.ReadAllBytes(impressions);
+        bytes[bytes.Length / 3] ^= 0x33;
+        File.WriteAllBytes(impressions, bytes);
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("train", "sim", "--epochs", "1");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("impressions.parquet", result.Error, StringComparison.Ordinal);
+        Assert.Contains("SHA-256", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void Unknown_model_ids_exit_2_listing_the_valid_ones()
+    {
+        using var sandbox = simulation.NewSandbox();
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("train", "sim", "--models", "no-such-model,other");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("\"no-such-model\"", result.Error, StringComparison.Ordinal);
+        Assert.Contains("\"other\"", result.Error, StringComparison.Ordinal);
+        Assert.Contains(ModelCatalog.Ids.Count == 0 ? "catalog of this build is empty" : "expected one or more of: " + string.Join(", ", ModelCatalog.Ids),
+            result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void An_existing_run_directory_needs_force()
+    {
+        if (CheapModel is not { } model)
+        {
+            return; // Nothing to train yet: the catalog is empty (the unknown-model test covers that message).
+        }
+        using var sandbox = simulation.NewSandbox();
+        Directory.CreateDirectory(sandbox.PathOf("sim/runs/train"));
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("train", "sim", "--models", model);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("sim/runs/train", result.Error, StringComparison.Ordinal);
+        Assert.Contains("--force", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void Asking_for_cuda_without_it_exits_2()
+    {
+        if (CheapModel is not { } model || TorchRuntime.IsCudaAvailable())
+        {
+            return; // Needs a model to get past the model check, and a machine without CUDA.
+        }
+        using var sandbox = simulation.NewSandbox();
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("train", "sim", "--models", model, "--device", "cuda");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--device cuda", result.Error, StringComparison.Ordinal);
+        Assert.Contains("CUDA", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void Trains_one_catalog_model_end_to_end_on_a_tiny_simulation()
+    {
+        if (CheapModel is not { } model)
+        {
+            return; // The catalog is empty: nothing the command line could train.
+        }
+        using var sandbox = simulation.NewSandbox();
+
+        var result = sandbox.Run("train", "sim", "--models", model, "--epochs", "1", "--batch", "1024", "--threads", "1", "--device", "cpu");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("", result.Error);
+        var run = sandbox.PathOf("sim/runs/train");
+        Assert.True(File.Exists(Path.Combine(run, "predictions", model + ".parquet")));
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", model + ".bin")));
+        Assert.True(File.Exists(Path.Combine(run, "curves", model + ".csv")));
+        Assert.True(File.Exists(Path.Combine(run, "train.json")));
+        Assert.Contains(result.OutLines, l => l.StartsWith($"{model}: 1 epoch (best 1)", StringComparison.Ordinal)
+            && l.Contains("best validation log loss", StringComparison.Ordinal)
+            && l.Contains("samples/s (cpu, 1 thread, batch 1024)", StringComparison.Ordinal));
+        Assert.Contains("Run: sim/runs/train", result.OutLines);
+        Assert.DoesNotContain(sandbox.Entries(), e => e.Contains(".partial-", StringComparison.Ordinal));
+    }
+}

@@ -1,0 +1,192 @@
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Simulation.Engine;
+using AdAuctionSim.Simulation.Output;
+using AdAuctionSim.Simulation.Scenarios;
+using AdAuctionSim.Simulation.World;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Tests;
+
+/// <summary>
+/// Tiny simulations written once per test run into the temp folder (deleted at process exit): 12 000 requests,
+/// three stages with a 10% click rate so that every stage has labels on a few thousand impressions.
+/// </summary>
+internal static class TestSimulation
+{
+    public static readonly Scenario Scenario = new()
+    {
+        Name = "models-tests",
+        Seed = 5,
+        Traffic = new TrafficOptions
+        {
+            Requests = 12_000,
+            Days = 1,
+            Users = 600,
+            Advertisers = 4,
+            CampaignsPerAdvertiser = 2,
+            AdsPerCampaign = 3,
+            CandidateAds = 3,
+            Sites = 30,
+            Slots = 3,
+        },
+        Funnel = new FunnelOptions { Stages = [new("click", 0.1), new("authorize", 0.3), new("convert", 0.4)] },
+        LoggingPolicy = new LoggingPolicyOptions { BidMultipliers = [0.5, 1.0, 2.0], MultiplierProbabilities = [0.3, 0.4, 0.3] },
+    };
+
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), $"adsim-models-tests-{Guid.NewGuid():N}");
+    private static readonly Lazy<WorldModel> World = new(() => WorldModel.Build(Scenario));
+    private static readonly Lazy<string> ParquetFolder = new(() => Write("parquet", OutputFormat.Parquet));
+    private static readonly Lazy<string> CsvFolder = new(() => Write("csv", OutputFormat.Csv));
+
+    static TestSimulation()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(Root, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        };
+    }
+
+    /// <summary>The simulation folder in Parquet (shared: do not modify; copy it with <see cref="CopyTo"/>).</summary>
+    public static string Parquet => ParquetFolder.Value;
+
+    /// <summary>The same simulation in CSV.</summary>
+    public static string Csv => CsvFolder.Value;
+
+    /// <summary>A fresh folder under the test root.</summary>
+    public static string NewFolder(string name)
+    {
+        var path = Path.Combine(Root, $"{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    /// <summary>A private copy of a simulation folder, for tests that damage files.</summary>
+    public static string CopyTo(string source, string name)
+    {
+        var target = NewFolder(name);
+        foreach (var file in Directory.GetFiles(source))
+        {
+            File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
+        }
+        return target;
+    }
+
+    private static string Write(string name, OutputFormat format)
+    {
+        var folder = Path.Combine(Root, name);
+        SimulationOutput.Write(World.Value, new SimulationOutputOptions(folder, format), new SimulationOptions { Threads = 1 });
+        return folder;
+    }
+}
+
+/// <summary>What a probe model saw in its training batches, accumulated on the device and read once.</summary>
+internal sealed class BatchProbe
+{
+    public Tensor? LostRows { get; set; }
+    public Tensor? Rows { get; set; }
+    public Tensor? MinWinPropensity { get; set; }
+    public Tensor? MaxWinPropensity { get; set; }
+
+    public void Observe(TrainingBatch batch)
+    {
+        using var noGrad = no_grad();
+        Accumulate(LostRows, (1 - batch.Won).sum(), v => LostRows = v, (a, b) => a + b);
+        Accumulate(Rows, tensor((float)batch.Size), v => Rows = v, (a, b) => a + b);
+        Accumulate(MinWinPropensity, batch.WinPropensity.min(), v => MinWinPropensity = v, minimum);
+        Accumulate(MaxWinPropensity, batch.WinPropensity.max(), v => MaxWinPropensity = v, maximum);
+    }
+
+    public static float Read(Tensor? t) => t is null ? float.NaN : t.cpu().item<float>();
+
+    private static void Accumulate(Tensor? current, Tensor value, Action<Tensor> set, Func<Tensor, Tensor, Tensor> combine)
+    {
+        var next = (current is null ? value.clone() : combine(current, value)).DetachFromDisposeScope();
+        current?.Dispose();
+        set(next);
+    }
+}
+
+/// <summary>
+/// The simplest conditional-head model: the shared encoder (d = 4) and one linear layer to K logits, a_k; trained in
+/// the conditional label mode (stage k on impression rows that reached stage k−1). Optionally uses lost bids (they
+/// carry no labels, so they add nothing to this loss) and adds NaN to its loss from a given global step.
+/// </summary>
+internal sealed class LogisticTestModel : MultiTaskModel
+{
+    public const string ModelId = "test-logistic";
+
+    private readonly FeatureEncoder encoder;
+    private readonly Linear head;
+    private readonly bool _usesLostBids;
+    private readonly long? _nanFromStep;
+
+    public LogisticTestModel(ModelContext context, bool usesLostBids = false, long? nanFromStep = null, string id = ModelId)
+        : base(id, context)
+    {
+        encoder = new FeatureEncoder("encoder", context.Schema, 4);
+        head = nn.Linear(encoder.FlatWidth, context.Depth);
+        _usesLostBids = usesLostBids;
+        _nanFromStep = nanFromStep;
+        RegisterComponents();
+    }
+
+    public BatchProbe Probe { get; } = new();
+
+    public override HeadKind Kind => HeadKind.Conditional;
+
+    public override bool UsesLostBids => _usesLostBids;
+
+    public override ModelOutput forward(Tensor rows) => new(head.forward(encoder.Flat(rows)), HeadKind.Conditional);
+
+    public override Tensor Loss(TrainingBatch batch, ModelOutput output, TrainingStep step)
+    {
+        Probe.Observe(batch);
+        var k = Depth;
+        // Parent of stage k: s_{k−1}, with s_0 = won (1 on impressions, 0 on lost bids).
+        var parent = cat([batch.Won.unsqueeze(1), batch.Labels.narrow(1, 0, k - 1)], 1);
+        var bce = Losses.BceWithLogits(output.Logits, batch.Labels) * parent;
+        var loss = (bce.sum(dim: 0) / parent.sum(dim: 0).clamp_min(1)).sum();
+        return _nanFromStep is { } from && step.Step >= from ? loss + double.NaN : loss;
+    }
+}
+
+/// <summary>
+/// A model whose loss pushes every logit up without bound (loss = −mean logit): its validation log loss gets worse
+/// every epoch, so early stopping must keep epoch 1.
+/// </summary>
+internal sealed class DriftTestModel : MultiTaskModel
+{
+    public const string ModelId = "test-drift";
+
+    private readonly Parameter bias;
+
+    public DriftTestModel(ModelContext context) : base(ModelId, context)
+    {
+        bias = nn.Parameter(zeros(context.Depth));
+        RegisterComponents();
+    }
+
+    public override HeadKind Kind => HeadKind.Conditional;
+
+    public override ModelOutput forward(Tensor rows) => new(bias.unsqueeze(0).expand(rows.shape[0], Depth), HeadKind.Conditional);
+
+    public override Tensor Loss(TrainingBatch batch, ModelOutput output, TrainingStep step) => -output.Logits.mean();
+
+    public float[] Bias() => bias.detach().cpu().data<float>().ToArray();
+}
+
+internal static class TestEntries
+{
+    public static ModelEntry Logistic { get; } =
+        new(LogisticTestModel.ModelId, "logistic test model", c => new LogisticTestModel(c), _ => null);
+
+    public static ModelContext Context(Data.LoggedDataset data, ModelOptions? options = null) =>
+        new(data.Depth, data.Stages, data.Schema, options ?? new ModelOptions());
+}

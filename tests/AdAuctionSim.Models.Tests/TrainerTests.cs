@@ -1,0 +1,286 @@
+using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Prediction;
+using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Models.Training;
+using AdAuctionSim.Simulation.Output;
+using Parquet;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Tests;
+
+/// <summary>The trainer, checkpoints, predictions and the run folder, with the test models of TestModels.cs.</summary>
+[Collection(TorchSharpCollection.Name)]
+public sealed class TrainerTests
+{
+    private static readonly TrainerOptions Small = new()
+    {
+        Device = "cpu",
+        BatchSize = 256,
+        Epochs = 3,
+        LearningRate = 0.01,
+        Seed = 11,
+        Threads = 1,
+    };
+
+    public TrainerTests()
+    {
+        TorchRuntime.Initialize("cpu", threads: 1, seed: 11);
+    }
+
+    [Fact]
+    public void The_loss_is_finite_and_falls_and_validation_beats_the_untrained_model()
+    {
+        using var data = Load();
+        using var model = new LogisticTestModel(TestEntries.Context(data));
+        var untrained = Trainer.ValidationLogLoss(model, data);
+
+        var result = Trainer.Fit(model, data, Small);
+
+        Assert.Equal(3, result.EpochsRun);
+        Assert.All(result.Curve, e => Assert.True(double.IsFinite(e.TrainLoss) && double.IsFinite(e.ValidationLogLoss), e.ToString()));
+        Assert.True(result.Curve[2].TrainLoss < result.Curve[0].TrainLoss, $"train loss {result.Curve[0].TrainLoss} -> {result.Curve[2].TrainLoss}");
+        Assert.True(result.BestValidationLogLoss < untrained, $"validation {untrained} -> {result.BestValidationLogLoss}");
+        Assert.Equal(result.Curve.Min(e => e.ValidationLogLoss), result.BestValidationLogLoss);
+        Assert.Equal(3, result.Curve[0].ValidationLogLossByStage.Count);
+        Assert.Equal(result.Curve[0].ValidationLogLossByStage.Average(), result.Curve[0].ValidationLogLoss, 12);
+        var trainRows = data.CountOf(DatasetSplit.Train, includeLostBids: false);
+        Assert.Equal(trainRows, result.TrainRows);
+        Assert.Equal(3L * trainRows, result.Samples);
+        Assert.True(result.SamplesPerSecond > 0);
+        Assert.Equal(1, result.Threads);
+        Assert.Equal(256, result.BatchSize);
+    }
+
+    [Fact]
+    public void Early_stopping_ends_training_after_patience_epochs_and_restores_the_best_state()
+    {
+        using var data = Load();
+        using var model = new DriftTestModel(TestEntries.Context(data));
+        float[]? afterFirst = null;
+
+        var result = Trainer.Fit(model, data, Small with { Epochs = 10, LearningRate = 0.05 },
+            e => afterFirst ??= model.Bias());
+
+        Assert.Equal(3, result.EpochsRun);
+        Assert.True(result.StoppedEarly);
+        Assert.Equal(1, result.BestEpoch);
+        Assert.True(result.Curve[1].ValidationLogLoss > result.Curve[0].ValidationLogLoss);
+        Assert.True(result.Curve[2].ValidationLogLoss > result.Curve[1].ValidationLogLoss);
+        Assert.Equal([true, false, false], result.Curve.Select(e => e.Improved));
+        Assert.Equal(afterFirst, model.Bias());
+        Assert.Equal(result.BestValidationLogLoss, Trainer.ValidationLogLoss(model, data), 6);
+    }
+
+    [Theory]
+    [InlineData(50)]
+    [InlineData(1)]
+    public void A_nan_loss_stops_training_naming_the_model_epoch_and_batch(int checkInterval)
+    {
+        using var data = Load();
+        var batches = (data.CountOf(DatasetSplit.Train, includeLostBids: false) + Small.BatchSize - 1) / Small.BatchSize;
+        // Global step `batches + 1` is epoch 2, batch 2 (both 1-based).
+        using var model = new LogisticTestModel(TestEntries.Context(data), nanFromStep: batches + 1);
+
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            Trainer.Fit(model, data, Small with { DivergenceCheckInterval = checkInterval }));
+
+        Assert.Equal(LogisticTestModel.ModelId, e.ModelId);
+        Assert.Equal(2, e.Epoch);
+        Assert.Equal(2, e.Batch);
+        Assert.True(double.IsNaN(e.Value));
+        Assert.Contains("\"test-logistic\"", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"epoch 2, batch 2 of {batches}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("NaN", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_checkpoint_round_trip_gives_identical_predictions()
+    {
+        using var data = Load();
+        using var trained = new LogisticTestModel(TestEntries.Context(data));
+        Trainer.Fit(trained, data, Small with { Epochs = 1 });
+        var path = Path.Combine(TestSimulation.NewFolder("checkpoint"), "model.bin");
+        Trainer.SaveCheckpoint(trained, path);
+        var expected = Predictions.Score(trained, data);
+
+        manual_seed(99);
+        using var fresh = new LogisticTestModel(TestEntries.Context(data));
+        var before = Predictions.Score(fresh, data);
+        Trainer.LoadCheckpoint(fresh, path);
+        var after = Predictions.Score(fresh, data);
+
+        Assert.NotEqual(expected.R[0], before.R[0]);
+        for (var k = 0; k < data.Depth; k++)
+        {
+            Assert.Equal(expected.Q[k], after.Q[k]);
+            Assert.Equal(expected.R[k], after.R[k]);
+        }
+        using var other = new DriftTestModel(TestEntries.Context(data));
+        var e = Assert.Throws<InvalidDataException>(() => Trainer.LoadCheckpoint(other, path));
+        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Batches_hold_lost_bids_only_for_models_that_use_them_and_carry_the_chosen_win_propensity()
+    {
+        using var data = Load();
+        using var impressionsOnly = new LogisticTestModel(TestEntries.Context(data));
+        using var withLost = new LogisticTestModel(TestEntries.Context(data), usesLostBids: true);
+
+        Trainer.Fit(impressionsOnly, data, Small with { Epochs = 1 });
+        Trainer.Fit(withLost, data, Small with { Epochs = 1, WinPropensity = WinPropensitySource.None });
+
+        var trainImpressions = data.CountOf(DatasetSplit.Train, includeLostBids: false);
+        var trainAll = data.CountOf(DatasetSplit.Train, includeLostBids: true);
+        Assert.True(trainAll > trainImpressions);
+        Assert.Equal(0f, BatchProbe.Read(impressionsOnly.Probe.LostRows));
+        Assert.Equal(trainImpressions, BatchProbe.Read(impressionsOnly.Probe.Rows));
+        Assert.Equal(trainAll - trainImpressions, BatchProbe.Read(withLost.Probe.LostRows));
+        Assert.Equal(trainAll, BatchProbe.Read(withLost.Probe.Rows));
+        // Oracle: the logged column floored at ε_w; none: all ones.
+        Assert.InRange(BatchProbe.Read(impressionsOnly.Probe.MinWinPropensity), 0.01f, 0.999f);
+        Assert.InRange(BatchProbe.Read(impressionsOnly.Probe.MaxWinPropensity), 0.01f, 1f);
+        Assert.Equal(1f, BatchProbe.Read(withLost.Probe.MinWinPropensity));
+        Assert.Equal(1f, BatchProbe.Read(withLost.Probe.MaxWinPropensity));
+    }
+
+    [Fact]
+    public void Adam_decays_the_embedding_tables_only()
+    {
+        using var data = Load();
+        using var model = new LogisticTestModel(TestEntries.Context(data));
+        using var optimizer = Trainer.CreateOptimizer(model, Small);
+
+        var embedding = model.modules().OfType<Embedding>().SelectMany(m => m.parameters()).Select(p => p.Handle).ToHashSet();
+        Assert.Single(embedding);
+        var groups = optimizer.ParamGroups.Cast<Adam.ParamGroup>().ToList();
+        Assert.Equal(2, groups.Count);
+        var decayed = groups.Single(g => g.Options.weight_decay > 0);
+        var plain = groups.Single(g => g.Options.weight_decay == 0);
+        Assert.Equal(1e-6, decayed.Options.weight_decay);
+        Assert.Equal(embedding, decayed.Parameters.Select(p => p.Handle).ToHashSet());
+        Assert.Equal(2, plain.Parameters.Count());
+        Assert.All(groups, g => Assert.Equal(0.999, g.Options.beta2));
+    }
+
+    [Fact]
+    public void A_run_writes_checkpoints_curves_and_predictions_for_every_request_of_D()
+    {
+        using var data = Load();
+        var parent = TestSimulation.NewFolder("run");
+        var output = Path.Combine(parent, "train");
+        var options = new TrainingRunOptions { OutputDirectory = output, Trainer = Small with { Epochs = 2 } };
+
+        var run = TrainingRun.Execute(data, [TestEntries.Logistic], options);
+
+        Assert.Equal(output, run.Directory);
+        Assert.Equal(["train"], Directory.GetFileSystemEntries(parent).Select(Path.GetFileName));
+        Assert.True(File.Exists(Path.Combine(output, "checkpoints", "test-logistic.bin")));
+        Assert.True(File.Exists(Path.Combine(output, TrainingRun.ManifestFile)));
+        var curves = File.ReadAllLines(Path.Combine(output, "curves", "test-logistic.csv"));
+        Assert.Equal("epoch,train_loss,validation_log_loss,validation_log_loss_click,validation_log_loss_authorize,"
+            + "validation_log_loss_convert,seconds,train_seconds,improved", curves[0]);
+        Assert.Equal(1 + run.Models[0].Training.EpochsRun, curves.Length);
+
+        var (names, columns) = ReadParquet(Path.Combine(output, "predictions", "test-logistic.parquet"));
+        Assert.Equal(Predictions.Columns(data.Stages), names);
+        Assert.Equal(["request_id", "q_hat_click", "q_hat_authorize", "q_hat_convert", "r_hat_click", "r_hat_authorize", "r_hat_convert"], names);
+        Assert.Equal(data.RequestId, (long[])columns["request_id"]);
+        var previous = Enumerable.Repeat(1.0, data.Count).ToArray();
+        var product = Enumerable.Repeat(1.0, data.Count).ToArray();
+        foreach (var stage in data.Stages)
+        {
+            var q = (double[])columns["q_hat_" + stage];
+            var r = (double[])columns["r_hat_" + stage];
+            Assert.Equal(data.Count, r.Length);
+            for (var i = 0; i < data.Count; i++)
+            {
+                Assert.True(q[i] > 0 && q[i] < 1 && r[i] > 0 && r[i] < 1, $"{stage} row {i}: q̂ {q[i]}, r̂ {r[i]}");
+                Assert.True(r[i] <= previous[i] * (1 + 1e-6), $"{stage} row {i}: r̂ {r[i]} above the stage before {previous[i]}");
+                product[i] *= q[i];
+                Assert.Equal(product[i], r[i], 1e-6);
+            }
+            previous = r;
+        }
+
+        Assert.Throws<OutputExistsException>(() => TrainingRun.Execute(data, [TestEntries.Logistic], options));
+        var again = TrainingRun.Execute(data, [TestEntries.Logistic], options with { Force = true, Trainer = Small with { Epochs = 1 } });
+        Assert.Equal(1, again.Models[0].Training.EpochsRun);
+        Assert.Equal(["train"], Directory.GetFileSystemEntries(parent).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void The_same_seed_gives_byte_identical_predictions()
+    {
+        using var data = Load();
+        var parent = TestSimulation.NewFolder("seeded");
+        var options = new TrainingRunOptions { OutputDirectory = Path.Combine(parent, "a"), Trainer = Small with { Epochs = 1 } };
+
+        // Torch's generator is moved on in between: each model is seeded afresh by the run.
+        TrainingRun.Execute(data, [TestEntries.Logistic], options);
+        randn(1000).Dispose();
+        TrainingRun.Execute(data, [TestEntries.Logistic], options with { OutputDirectory = Path.Combine(parent, "b") });
+        TrainingRun.Execute(data, [TestEntries.Logistic], options with { OutputDirectory = Path.Combine(parent, "c"), Trainer = Small with { Epochs = 1, Seed = 12 } });
+
+        var a = File.ReadAllBytes(Path.Combine(parent, "a", "predictions", "test-logistic.parquet"));
+        Assert.Equal(a, File.ReadAllBytes(Path.Combine(parent, "b", "predictions", "test-logistic.parquet")));
+        Assert.NotEqual(a, File.ReadAllBytes(Path.Combine(parent, "c", "predictions", "test-logistic.parquet")));
+    }
+
+    [Fact]
+    public void A_run_refuses_a_model_that_cannot_serve_the_depth_before_writing_anything()
+    {
+        using var data = Load();
+        var parent = TestSimulation.NewFolder("refused");
+        var refusing = TestEntries.Logistic with { Unsupported = depth => $"needs exactly 2 stages, got {depth}" };
+
+        var e = Assert.Throws<ArgumentException>(() => TrainingRun.Execute(data, [refusing],
+            new TrainingRunOptions { OutputDirectory = Path.Combine(parent, "train"), Trainer = Small }));
+
+        Assert.Contains("test-logistic", e.Message, StringComparison.Ordinal);
+        Assert.Contains("depth 3", e.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(parent));
+    }
+
+    private static LoggedDataset Load() => LoggedDataset.Load(LoggedView.Open(TestSimulation.Parquet));
+
+    private static (IReadOnlyList<string> Names, Dictionary<string, Array> Columns) ReadParquet(string path) =>
+        ReadParquetAsync(path).GetAwaiter().GetResult();
+
+    private static async Task<(IReadOnlyList<string>, Dictionary<string, Array>)> ReadParquetAsync(string path)
+    {
+        await using var reader = await ParquetReader.CreateAsync(path);
+        var fields = reader.Schema.DataFields;
+        var rows = 0L;
+        for (var g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            rows += group.RowCount;
+        }
+        var columns = new Dictionary<string, Array>(StringComparer.Ordinal);
+        foreach (var field in fields)
+        {
+            columns[field.Name] = field.ClrType == typeof(long) ? new long[rows] : new double[rows];
+        }
+        var at = 0;
+        for (var g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            var n = (int)group.RowCount;
+            foreach (var field in fields)
+            {
+                if (columns[field.Name] is long[] longs)
+                {
+                    await group.ReadAsync(field, longs.AsMemory(at, n));
+                }
+                else
+                {
+                    await group.ReadAsync(field, ((double[])columns[field.Name]).AsMemory(at, n));
+                }
+            }
+            at += n;
+        }
+        return (fields.Select(f => f.Name).ToArray(), columns);
+    }
+}
