@@ -59,7 +59,9 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --models ,", "--models", "names no model")]
     [InlineData("train sim --device tpu", "--device", "expected one of: auto, cpu, cuda")]
     [InlineData("train sim --label-mode both", "--label-mode", "expected one of: conditional, cumulative")]
-    [InlineData("train sim --win-propensity estimated", "--win-propensity", "expected one of: oracle, none")]
+    [InlineData("train sim --win-propensity estimated", "--win-propensity", "expected one of: oracle, km, censored-lognormal, classifier, none")]
+    [InlineData("train sim --win-propensity", "--win-propensity", "oracle, km, censored-lognormal, classifier, none")]
+    [InlineData("train sim --dr-gradients detached", "--dr-gradients", "expected one of: joint-learning, paddle, label-imputation")]
     [InlineData("train sim --epoch 3", "'--epoch'", "did you mean --epochs?")]
     public void Bad_options_exit_2_naming_the_option_and_write_nothing(string commandLine, string named, string says)
     {
@@ -189,5 +191,27 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
             && l.Contains("samples/s (cpu, 1 thread, batch 1024)", StringComparison.Ordinal));
         Assert.Contains("Run: sim/runs/train", result.OutLines);
         Assert.DoesNotContain(sandbox.Entries(), e => e.Contains(".partial-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_win_propensity_source_and_dr_gradients_reach_train_json()
+    {
+        if (!ModelCatalog.Ids.Contains("ipw-escm2") || !ModelCatalog.Ids.Contains("escm2-dr"))
+        {
+            return; // Needs the win-weighted and the DR model in the catalog.
+        }
+        using var sandbox = simulation.NewSandbox();
+
+        var result = sandbox.Run("train", "sim", "--models", "ipw-escm2,escm2-dr", "--epochs", "1", "--batch", "1024", "--threads", "1",
+            "--device", "cpu", "--win-propensity", "KM", "--dr-gradients", "label-imputation");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains(result.OutLines, l => l.StartsWith("win propensity km: fitted on ", StringComparison.Ordinal)
+            && l.Contains("ESS share of 1/π̂", StringComparison.Ordinal));
+        using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sandbox.PathOf("sim/runs/train/train.json")));
+        var win = manifest.RootElement.GetProperty("winPropensity");
+        Assert.Equal("km", win.GetProperty("source").GetString());
+        Assert.True(win.GetProperty("fitted").GetBoolean());
+        Assert.Equal("label-imputation", manifest.RootElement.GetProperty("drGradients").GetString());
     }
 }

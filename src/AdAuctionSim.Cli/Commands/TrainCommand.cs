@@ -44,6 +44,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             Force = arguments.Force,
             Trainer = trainer,
             Model = new ModelOptions { LabelMode = arguments.LabelMode, Seed = (int)(arguments.Seed % int.MaxValue) },
+            DrGradients = arguments.DrGradients,
         };
 
         TorchRuntimeInfo runtime;
@@ -71,7 +72,8 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                 + $"{data.Schema.Count} fields, {data.Schema.TotalRows} embedding rows; loaded in {S(loadTime.TotalSeconds)}");
             terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {Describe(runtime)}, batch {trainer.BatchSize}, up to {trainer.Epochs} epochs (patience {trainer.Patience}), "
-                + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {(trainer.WinPropensity == WinPropensitySource.Oracle ? "oracle" : "none")}"));
+                + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {WinPropensitySources.Id(trainer.WinPropensity)}, "
+                + $"DR gradients {DrGradientModes.Id(options.DrGradients)}"));
 
             var callbacks = new TrainingRunCallbacks
             {
@@ -80,6 +82,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                     $"  {e.ModelId} epoch {e.Epoch}: train loss {e.TrainLoss:F5}, validation log loss {e.ValidationLogLoss:F5}"
                     + $"{(e.Improved ? " (best)" : "")}, {S(e.Seconds)}, {e.Samples / Math.Max(e.TrainSeconds, 1e-9):F0} samples/s")),
                 ModelFinished = m => terminal.WriteLine(Summary(m.Training, runtime)),
+                WinPropensityReady = w => terminal.WriteLine(Describe(w)),
             };
             var parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(directory));
             var parentExisted = parent is null || Directory.Exists(parent);
@@ -193,6 +196,15 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
         $"{t.ModelId}: {t.EpochsRun} epoch{(t.EpochsRun == 1 ? "" : "s")} (best {t.BestEpoch}{(t.StoppedEarly ? ", stopped early" : "")}), "
         + $"best validation log loss {t.BestValidationLogLoss:F5}, {S(t.Seconds)}, {t.SamplesPerSecond:F0} samples/s "
         + $"({Describe(runtime)}, batch {t.BatchSize})");
+
+    private static string Describe(WinPropensityFit w) => w.Fitted
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"win propensity {w.Source}: fitted on {w.FitRows} train requests{(w.CrossFitted ? $" ({w.Folds}-fold cross-fit)" : "")} in {S(w.FitSeconds)}; "
+            + $"mean π̂ {w.MeanPropensity:F4}, ESS share of 1/π̂ {w.EssShare:F3} on {w.TrainImpressions} training impressions")
+        : w.MeanPropensity is { } mean && w.EssShare is { } ess
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"win propensity {w.Source}: {w.Note}; mean {mean:F4}, ESS share of the weights {ess:F3} on {w.TrainImpressions} training impressions")
+            : $"win propensity {w.Source}: {w.Note}";
 
     private static string Describe(TorchRuntimeInfo runtime) =>
         $"{runtime.Device.ToString().ToLowerInvariant()}, {runtime.ThreadCount} thread{(runtime.ThreadCount == 1 ? "" : "s")}";

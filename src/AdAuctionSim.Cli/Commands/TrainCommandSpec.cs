@@ -20,6 +20,7 @@ internal sealed record TrainArguments(
     long Seed,
     LabelMode LabelMode,
     WinPropensitySource WinPropensity,
+    DrGradientMode DrGradients,
     string? Out,
     bool Force);
 
@@ -57,8 +58,12 @@ internal static class TrainCommandSpec
             new OptionSpec("seed", OptionKind.Integer, "Seed of initialisation and batch order") { ValueName = "N", Min = 0, Max = long.MaxValue, Default = Defaults.Seed.ToString(CultureInfo.InvariantCulture) },
             new OptionSpec("label-mode", OptionKind.Choice, "Stage losses of the generic baselines on the parent stage's rows (conditional) or on all impressions (cumulative)")
                 { ValueName = "MODE", Choices = ["conditional", "cumulative"], Default = "conditional" },
-            new OptionSpec("win-propensity", OptionKind.Choice, "Win propensity for inverse-win weighting: the logged oracle column, or none (all 1)")
-                { ValueName = "SOURCE", Choices = ["oracle", "none"], Default = "oracle" },
+            new OptionSpec("win-propensity", OptionKind.Choice, "Win propensity of the inverse-win weights (ipw-escm2): the logged oracle "
+                + "column, a win model fitted once on the train split's impressions and lost bids (km, censored-lognormal in-sample; "
+                + "classifier cross-fitted), or none (all 1)")
+                { ValueName = "SOURCE", Choices = [.. WinPropensitySources.Ids], Default = WinPropensitySources.Id(Defaults.WinPropensity) },
+            new OptionSpec("dr-gradients", OptionKind.Choice, "How escm2-dr and multi-dr pass gradients through the DR terms (models.md §9.5)")
+                { ValueName = "MODE", Choices = [.. DrGradientModes.Ids], Default = DrGradientModes.Id(DrGradientMode.JointLearning) },
             new OptionSpec("out", OptionKind.Text, "Run directory") { ValueName = "DIR", Default = $"<simulation-dir>/{DefaultOut.Replace('\\', '/')}" },
             new OptionSpec("force", OptionKind.Flag, "Replace the run directory if it exists") { Default = "off: an existing directory is an error" },
         ],
@@ -75,7 +80,8 @@ internal static class TrainCommandSpec
         (int)(p.Integer("threads") ?? Environment.ProcessorCount),
         p.Integer("seed") ?? Defaults.Seed,
         p.Text("label-mode") == "cumulative" ? LabelMode.Cumulative : LabelMode.Conditional,
-        p.Text("win-propensity") == "none" ? WinPropensitySource.None : WinPropensitySource.Oracle,
+        WinPropensitySources.TryParse(p.Text("win-propensity"), out var source) ? source : Defaults.WinPropensity,
+        DrGradientModes.TryParse(p.Text("dr-gradients"), out var mode) ? mode : DrGradientMode.JointLearning,
         p.Text("out"),
         p.Flag("force"));
 

@@ -192,9 +192,10 @@ public static class Trainer
             using (NewDisposeScope())
             {
                 var index = order.narrow(0, start, size);
-                var winPropensity = options.WinPropensity == WinPropensitySource.Oracle
-                    ? data.WinPropensity.index_select(0, index).clamp_min(floor)
-                    : ones(size, ScalarType.Float32, device);
+                // The dataset's tensor holds the oracle column, or the run's estimate once FitWinPropensity has filled it.
+                var winPropensity = options.WinPropensity == WinPropensitySource.None
+                    ? ones(size, ScalarType.Float32, device)
+                    : data.WinPropensity.index_select(0, index).clamp_min(floor);
                 var batch = new TrainingBatch(data.Features.index_select(0, index), data.Labels.index_select(0, index),
                     data.Won.index_select(0, index), winPropensity);
                 var output = model.forward(batch.Features);

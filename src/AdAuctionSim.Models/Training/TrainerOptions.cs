@@ -1,14 +1,69 @@
 using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Models.WinPropensity;
 
 namespace AdAuctionSim.Models.Training;
 
-/// <summary>Where the win propensity a batch carries comes from (<see cref="Core.TrainingBatch.WinPropensity"/>).</summary>
+/// <summary>
+/// Where the win propensity a batch carries comes from (<see cref="Core.TrainingBatch.WinPropensity"/>), for the models
+/// that read it (ipw-escm2). An estimated source is fitted once per run by <see cref="TrainingRun.FitWinPropensity"/>
+/// on the train split (impressions and lost bids, never the logged <c>win_propensity</c> column), before any multi-task
+/// model, and π̂(x) = Σ_m π(m)·Ŵ(b_m | x) (models.md §14.3) replaces the dataset's win-propensity tensor. Comparing a
+/// run with <see cref="Oracle"/> to one with an estimate tells estimation error from method error (§15.4).
+/// </summary>
 public enum WinPropensitySource
 {
     /// <summary>The logged oracle column <c>win_propensity</c> (true P(win | x) as the simulator logs it), floored.</summary>
     Oracle,
     /// <summary>Every row gets 1: no inverse-win weighting.</summary>
     None,
+    /// <summary>Kaplan–Meier per segment and base-bid bucket with pseudo-wins (models.md §14.2 item 2), fitted in-sample.</summary>
+    KaplanMeier,
+    /// <summary>Censored log-normal regression (Wu et al. 2015; §14.2 item 3), fitted in-sample; the default (§15.4).</summary>
+    CensoredLognormal,
+    /// <summary>Direct log-logistic win classifier (§14.2 item 1), cross-fitted: out-of-fold π̂ on the train split.</summary>
+    Classifier,
+}
+
+/// <summary>The command-line / <c>train.json</c> ids of <see cref="WinPropensitySource"/>.</summary>
+public static class WinPropensitySources
+{
+    public const string OracleId = "oracle";
+    public const string NoneId = "none";
+
+    /// <summary>Every id, in the order the command line lists them.</summary>
+    public static IReadOnlyList<string> Ids { get; } =
+        [OracleId, WinPropensityModels.KaplanMeier, WinPropensityModels.CensoredLognormal,
+            WinPropensityModels.Classifier, NoneId];
+
+    /// <summary>The id of a source (<c>oracle</c>, <c>km</c>, <c>censored-lognormal</c>, <c>classifier</c>, <c>none</c>).</summary>
+    public static string Id(WinPropensitySource source) => source switch
+    {
+        WinPropensitySource.Oracle => OracleId,
+        WinPropensitySource.None => NoneId,
+        WinPropensitySource.KaplanMeier => WinPropensityModels.KaplanMeier,
+        WinPropensitySource.CensoredLognormal => WinPropensityModels.CensoredLognormal,
+        WinPropensitySource.Classifier => WinPropensityModels.Classifier,
+        _ => throw new ArgumentOutOfRangeException(nameof(source), source, "unknown win-propensity source"),
+    };
+
+    /// <summary>The source with this id (exact, lower case), if any.</summary>
+    public static bool TryParse(string? id, out WinPropensitySource source)
+    {
+        foreach (var s in Enum.GetValues<WinPropensitySource>())
+        {
+            if (string.Equals(Id(s), id, StringComparison.Ordinal))
+            {
+                source = s;
+                return true;
+            }
+        }
+        source = default;
+        return false;
+    }
+
+    /// <summary>Whether the source is a win model fitted on the logs (not the oracle column, not none).</summary>
+    public static bool IsEstimated(WinPropensitySource source) =>
+        source is WinPropensitySource.KaplanMeier or WinPropensitySource.CensoredLognormal or WinPropensitySource.Classifier;
 }
 
 /// <summary>
@@ -43,7 +98,12 @@ public sealed record TrainerOptions
     /// <summary>Intra-op threads for <see cref="TorchRuntime.Initialize"/>; 0 keeps libtorch's default (one per physical core).</summary>
     public int Threads { get; init; }
 
-    public WinPropensitySource WinPropensity { get; init; } = WinPropensitySource.Oracle;
+    /// <summary>
+    /// Win propensity of the batches (models.md §15.4; default censored-lognormal). <see cref="Trainer.Fit"/> reads the
+    /// dataset's win-propensity tensor for every source but <see cref="WinPropensitySource.None"/>; filling it with an
+    /// estimate is <see cref="TrainingRun.FitWinPropensity"/>'s job (done once per run by <see cref="TrainingRun.Execute"/>).
+    /// </summary>
+    public WinPropensitySource WinPropensity { get; init; } = WinPropensitySource.CensoredLognormal;
 
     /// <summary>Rows per forward pass when validating and predicting (no gradients, so larger than training batches).</summary>
     public int EvaluationBatchSize { get; init; } = 16384;
@@ -82,6 +142,10 @@ public sealed record TrainerOptions
         if (Threads < 0)
         {
             problems.Add($"threads {Threads} must be ≥ 0 (0: libtorch's default)");
+        }
+        if (!Enum.IsDefined(WinPropensity))
+        {
+            problems.Add($"win-propensity source {(int)WinPropensity} is not one of {string.Join(", ", WinPropensitySources.Ids)}");
         }
         if (EvaluationBatchSize < 1)
         {

@@ -6,8 +6,10 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Debiasing;
 using AdAuctionSim.Models.Prediction;
 using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Models.WinPropensity;
 using AdAuctionSim.Simulation.Output;
 using TorchSharp;
 
@@ -26,7 +28,94 @@ public sealed record TrainingRunOptions
 
     /// <summary>Hyper-parameters handed to every model through its <see cref="ModelContext"/> (label mode, …).</summary>
     public ModelOptions Model { get; init; } = new();
+
+    /// <summary>How escm2-dr and multi-dr pass gradients through their DR terms (models.md §9.5; default joint learning).</summary>
+    public DrGradientMode DrGradients { get; init; } = DrGradientMode.JointLearning;
+
+    /// <summary>Options of the win-propensity estimator fitted when <see cref="TrainerOptions.WinPropensity"/> is an estimate.</summary>
+    public WinPropensityOptions WinModel { get; init; } = new();
+
+    /// <summary>Folds of the cross-fitted classifier (out-of-fold π̂ on the train split).</summary>
+    public int WinPropensityFolds { get; init; } = 2;
 }
+
+/// <summary>How the doubly robust ESCM² variants (escm2-dr, multi-dr) pass gradients (models.md §9.5).</summary>
+public enum DrGradientMode
+{
+    /// <summary>§9.5 recommended: ê ≥ 0, R_DR on sg(ê), L_IMP on sg(δ), the same detached weights.</summary>
+    JointLearning,
+    /// <summary>PaddleRec's <c>counterfact_dr</c> exactly: capped weight 15, ê = σ(·), nothing but the weight detached.</summary>
+    Paddle,
+    /// <summary>DR-JL label imputation: the head predicts a pseudo-label, so every impression sends gradient to the tower.</summary>
+    LabelImputation,
+}
+
+/// <summary>The command-line / <c>train.json</c> ids of <see cref="DrGradientMode"/>.</summary>
+public static class DrGradientModes
+{
+    /// <summary>Every id, in the order the command line lists them.</summary>
+    public static IReadOnlyList<string> Ids { get; } = ["joint-learning", "paddle", "label-imputation"];
+
+    public static string Id(DrGradientMode mode) => mode switch
+    {
+        DrGradientMode.JointLearning => "joint-learning",
+        DrGradientMode.Paddle => "paddle",
+        DrGradientMode.LabelImputation => "label-imputation",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown DR gradient mode"),
+    };
+
+    /// <summary>The mode with this id (exact, lower case), if any.</summary>
+    public static bool TryParse(string? id, out DrGradientMode mode)
+    {
+        foreach (var m in Enum.GetValues<DrGradientMode>())
+        {
+            if (string.Equals(Id(m), id, StringComparison.Ordinal))
+            {
+                mode = m;
+                return true;
+            }
+        }
+        mode = default;
+        return false;
+    }
+
+    internal static DrGradients ToModel(DrGradientMode mode) => mode switch
+    {
+        DrGradientMode.Paddle => Debiasing.DrGradients.Paddle,
+        DrGradientMode.LabelImputation => Debiasing.DrGradients.LabelImputation,
+        _ => Debiasing.DrGradients.JointLearning,
+    };
+}
+
+/// <summary>
+/// The win propensity of a run (<c>train.json</c>'s <c>winPropensity</c>): where it came from and what the weights
+/// 1/max(π̂, ε_w) look like on the training impressions.
+/// </summary>
+/// <param name="Source">oracle, km, censored-lognormal, classifier or none.</param>
+/// <param name="Fitted">Whether a win model was fitted (an estimated source and a model of the run that reads π̂).</param>
+/// <param name="CrossFitted">Whether the train split's π̂ are out-of-fold (the classifier).</param>
+/// <param name="Folds">Folds of the cross-fit (0 when in-sample or not fitted).</param>
+/// <param name="FitRows">Train-split requests (impressions and lost bids) the win model was fitted on.</param>
+/// <param name="FitSeconds">Wall time of fitting and scoring every request.</param>
+/// <param name="Diagnostics">What the estimator reported (of the fit on the whole train split).</param>
+/// <param name="TrainImpressions">Training impressions the summary below is over.</param>
+/// <param name="MeanPropensity">Mean π̂ (unfloored) on the training impressions; null when none were computed.</param>
+/// <param name="EssShare">Effective sample size (Σw)²/Σw² of w = 1/max(π̂, ε_w) over the training impressions, divided by their number.</param>
+/// <param name="FlooredShare">Share of the training impressions whose π̂ is below the floor ε_w.</param>
+/// <param name="Note">Why nothing was fitted, when so.</param>
+public sealed record WinPropensityFit(
+    string Source,
+    bool Fitted,
+    bool CrossFitted,
+    int Folds,
+    int FitRows,
+    double FitSeconds,
+    IReadOnlyDictionary<string, double> Diagnostics,
+    int TrainImpressions,
+    double? MeanPropensity,
+    double? EssShare,
+    double? FlooredShare,
+    string? Note);
 
 /// <summary>Callbacks of a run, all on the training thread.</summary>
 public sealed class TrainingRunCallbacks
@@ -37,6 +126,9 @@ public sealed class TrainingRunCallbacks
     public Action<EpochRecord>? EpochFinished { get; init; }
 
     public Action<ModelRunResult>? ModelFinished { get; init; }
+
+    /// <summary>The run's win propensity is settled (fitted when estimated), before the first model is built.</summary>
+    public Action<WinPropensityFit>? WinPropensityReady { get; init; }
 }
 
 /// <summary>One model of a run: how it trained and where its files are.</summary>
@@ -49,7 +141,7 @@ public sealed class TrainingRunCallbacks
 public sealed record ModelRunResult(string ModelId, TrainingResult Training, double PredictSeconds, string Checkpoint, string Curves, string Predictions);
 
 /// <summary>A finished run folder.</summary>
-public sealed record TrainingRunResult(string Directory, IReadOnlyList<ModelRunResult> Models);
+public sealed record TrainingRunResult(string Directory, IReadOnlyList<ModelRunResult> Models, WinPropensityFit? WinPropensity = null);
 
 /// <summary>
 /// Trains a list of models on one dataset and writes the run folder:
@@ -77,6 +169,12 @@ public static class TrainingRun
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.OutputDirectory);
         options.Trainer.Validate();
+        options.WinModel.Validate();
+        if (!Enum.IsDefined(options.DrGradients))
+        {
+            throw new ArgumentException($"DR gradient mode {(int)options.DrGradients} is not one of {string.Join(", ", DrGradientModes.Ids)}", nameof(options));
+        }
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.WinPropensityFolds, 2, nameof(options));
         if (models.Count == 0)
         {
             throw new ArgumentException("no models to train", nameof(models));
@@ -113,6 +211,12 @@ public static class TrainingRun
             {
                 Directory.CreateDirectory(Path.Combine(temp, folder));
             }
+            // Two-stage (models.md §15.4): the win model is fitted once, before any multi-task model, and never trained by them.
+            var win = models.Any(m => ReadsWinPropensity(m.Id))
+                ? FitWinPropensity(data, options.Trainer.WinPropensity, options.Model.WinPropensityFloor, options.WinModel,
+                    options.WinPropensityFolds, cancellation)
+                : Unused(data, options.Trainer.WinPropensity);
+            callbacks?.WinPropensityReady?.Invoke(win);
             var results = new List<ModelRunResult>();
             for (var m = 0; m < models.Count; m++)
             {
@@ -123,11 +227,11 @@ public static class TrainingRun
                 results.Add(result);
                 callbacks?.ModelFinished?.Invoke(result);
             }
-            var manifest = RunManifest.Build(data, options, results);
+            var manifest = RunManifest.Build(data, options, win, results);
             File.WriteAllText(Path.Combine(temp, ManifestFile), JsonSerializer.Serialize(manifest, JsonOptions) + "\n", new UTF8Encoding(false));
             cancellation.ThrowIfCancellationRequested();
             Publish(temp, target, options);
-            return new TrainingRunResult(target, results);
+            return new TrainingRunResult(target, results, win);
         }
         catch
         {
@@ -168,7 +272,7 @@ public static class TrainingRun
             torch.cuda.manual_seed_all(options.Trainer.Seed);
         }
         var context = new ModelContext(data.Depth, data.Stages, data.Schema, options.Model);
-        using var model = entry.Create(context);
+        using var model = Build(entry, context, options);
         if (model.Id != entry.Id)
         {
             throw new InvalidOperationException($"catalog entry \"{entry.Id}\" built a model with id \"{model.Id}\"");
@@ -186,6 +290,140 @@ public static class TrainingRun
         var predictionsFile = Path.Combine(PredictionsFolder, entry.Id + ".parquet");
         predictions.WriteParquet(Path.Combine(folder, predictionsFile));
         return new ModelRunResult(entry.Id, training, clock.Elapsed.TotalSeconds, checkpoint, curves, predictionsFile);
+    }
+
+    /// <summary>Ids of the catalog models whose loss reads the batch's win propensity (inverse-win weighting, §15).</summary>
+    public static IReadOnlyList<string> WinPropensityReaders { get; } = [Escm2Model.IpwEscm2Id];
+
+    /// <summary>Whether the model with this id reads win propensities (the run then fits its win model).</summary>
+    public static bool ReadsWinPropensity(string modelId) => WinPropensityReaders.Contains(modelId, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Settles the win propensity of <paramref name="data"/> for <paramref name="source"/>. For an estimated source the
+    /// win model is fitted on the train split's requests (impressions and lost bids: features, bid, multiplier, won,
+    /// price; never the logged <c>win_propensity</c> column) and π̂(x) (models.md §14.3) of every request of D replaces
+    /// the dataset's win-propensity tensor: in-sample for km and censored-lognormal; for the classifier the train split
+    /// gets out-of-fold π̂ (<see cref="WinPropensityModels.CrossFit"/>) and the other splits the fit on the whole train
+    /// split. The oracle and none leave the tensor as it is. The floor ε_w is applied where the trainer reads it; here
+    /// it only enters the weight summary.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The train split has no requests, or the estimate is not a probability.</exception>
+    public static WinPropensityFit FitWinPropensity(LoggedDataset data, WinPropensitySource source, double floor,
+        WinPropensityOptions? options = null, int folds = 2, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(folds, 2);
+        var id = WinPropensitySources.Id(source);
+        var trainImpressions = data.Rows(DatasetSplit.Train, includeLostBids: false);
+        if (!WinPropensitySources.IsEstimated(source))
+        {
+            double[] current = source == WinPropensitySource.None ? [] : Read(data.WinPropensity);
+            var (mean, ess, floored) = Summary(current, trainImpressions, floor, source == WinPropensitySource.None);
+            return new WinPropensityFit(id, false, false, 0, 0, 0, new Dictionary<string, double>(), trainImpressions.Length,
+                mean, ess, floored, source == WinPropensitySource.Oracle ? "the logged win_propensity column" : "no inverse-win weighting (all 1)");
+        }
+
+        var clock = Stopwatch.StartNew();
+        options ??= new WinPropensityOptions();
+        var all = new WinLogData(data.FeatureIds, data.Schema.Fields, data.Schema.Cardinalities, data.Bid, data.BidMultiplier,
+            data.IsImpression.ToArray(), data.Price, data.BidMultipliers, data.MultiplierProbabilities, data.SecondPrice, data.ReservePrice);
+        var trainRows = data.Rows(DatasetSplit.Train, includeLostBids: true);
+        if (trainRows.Length == 0)
+        {
+            throw new InvalidDataException($"{data.ImpressionsFile}: the train split has no requests to fit the {id} win model on");
+        }
+        var train = all.Select(trainRows);
+        double[] pi;
+        IReadOnlyDictionary<string, double> diagnostics;
+        using (var model = WinPropensityModels.Create(id, options))
+        {
+            model.Fit(train, cancellation);
+            cancellation.ThrowIfCancellationRequested();
+            pi = model.WinPropensity(all);
+            diagnostics = new Dictionary<string, double>(model.Diagnostics, StringComparer.Ordinal);
+        }
+        var crossFitted = source == WinPropensitySource.Classifier;
+        if (crossFitted)
+        {
+            var (outOfFold, _) = WinPropensityModels.CrossFit(id, train, folds, options, cancellation);
+            for (var j = 0; j < trainRows.Length; j++)
+            {
+                pi[trainRows[j]] = outOfFold[j];
+            }
+        }
+        var values = new float[pi.Length];
+        for (var i = 0; i < pi.Length; i++)
+        {
+            if (!(pi[i] >= 0 && pi[i] <= 1 + 1e-9))
+            {
+                throw new InvalidDataException($"the {id} win model gave request {data.RequestId[i]} a win propensity of {pi[i]}; expected a probability");
+            }
+            values[i] = (float)Math.Min(pi[i], 1);
+        }
+        using (torch.no_grad())
+        using (var estimate = torch.tensor(values, torch.ScalarType.Float32).to(data.Device))
+        {
+            data.WinPropensity.copy_(estimate);
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        var (m, e, f) = Summary(pi, trainImpressions, floor, constant: false);
+        return new WinPropensityFit(id, true, crossFitted, crossFitted ? folds : 0, trainRows.Length, seconds, diagnostics,
+            trainImpressions.Length, m, e, f, null);
+    }
+
+    private static WinPropensityFit Unused(LoggedDataset data, WinPropensitySource source) => new(WinPropensitySources.Id(source), false, false,
+        0, 0, 0, new Dictionary<string, double>(), data.CountOf(DatasetSplit.Train, includeLostBids: false), null, null, null,
+        "no model of this run reads win propensities (" + string.Join(", ", WinPropensityReaders) + " do)");
+
+    private static double[] Read(torch.Tensor values) => values.cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
+
+    /// <summary>Mean π̂, ESS share of w = 1/max(π̂, ε_w) and share below ε_w over the given rows (all 1 when constant).</summary>
+    private static (double? Mean, double? EssShare, double? FlooredShare) Summary(double[] pi, int[] rows, double floor, bool constant)
+    {
+        if (rows.Length == 0)
+        {
+            return (null, null, null);
+        }
+        if (constant)
+        {
+            return (1, 1, 0);
+        }
+        double sum = 0, weights = 0, squares = 0;
+        var floored = 0;
+        foreach (var r in rows)
+        {
+            sum += pi[r];
+            if (pi[r] < floor)
+            {
+                floored++;
+            }
+            var w = 1 / Math.Max(pi[r], floor);
+            weights += w;
+            squares += w * w;
+        }
+        return (sum / rows.Length, weights * weights / squares / rows.Length, (double)floored / rows.Length);
+    }
+
+    /// <summary>
+    /// The catalog's model, except that the DR variants of ESCM² take the run's gradient mode (the catalog builds them
+    /// with joint learning): rebuilt from the same options and the same seed.
+    /// </summary>
+    private static MultiTaskModel Build(ModelEntry entry, ModelContext context, TrainingRunOptions options)
+    {
+        var model = entry.Create(context);
+        var mode = DrGradientModes.ToModel(options.DrGradients);
+        if (model is not Escm2Model { Options.Risk: CounterfactualRisk.DoublyRobust } dr || dr.Options.DrGradients == mode)
+        {
+            return model;
+        }
+        var adjusted = dr.Options with { DrGradients = mode };
+        model.Dispose();
+        torch.manual_seed(options.Trainer.Seed);
+        if (torch.cuda.is_available())
+        {
+            torch.cuda.manual_seed_all(options.Trainer.Seed);
+        }
+        return new Escm2Model(entry.Id, context, adjusted);
     }
 
     private static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
@@ -271,9 +509,11 @@ public static class TrainingRun
         TrainerOptions Trainer,
         ModelOptions Model,
         RunRuntime Runtime,
+        WinPropensityFit WinPropensity,
+        string DrGradients,
         IReadOnlyList<ModelRunResult> Models)
     {
-        public static RunManifest Build(LoggedDataset data, TrainingRunOptions options, IReadOnlyList<ModelRunResult> results) => new(
+        public static RunManifest Build(LoggedDataset data, TrainingRunOptions options, WinPropensityFit win, IReadOnlyList<ModelRunResult> results) => new(
             data.Source,
             data.CodeVersion,
             data.SimulationSeed,
@@ -286,6 +526,8 @@ public static class TrainingRun
             options.Model,
             new RunRuntime(data.Device.ToString(), torch.get_num_threads(), TorchRuntime.TorchSharpVersion, TorchRuntime.Backend,
                 Environment.ProcessorCount),
+            win,
+            DrGradientModes.Id(options.DrGradients),
             results);
     }
 

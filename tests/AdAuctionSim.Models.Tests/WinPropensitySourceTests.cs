@@ -1,0 +1,169 @@
+using System.Text.Json;
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Models.Training;
+using AdAuctionSim.Simulation.Output;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Tests;
+
+/// <summary>
+/// The win-propensity source of a training run (models.md §15.4): the oracle column as logged, or a win model fitted
+/// once on the train split that replaces the dataset's win-propensity tensor with π̂ — without ever reading the
+/// logged <c>win_propensity</c> column. Uses the tiny simulation of <see cref="TestSimulation"/> (12 000 requests).
+/// </summary>
+[Collection(TorchSharpCollection.Name)]
+public sealed class WinPropensitySourceTests
+{
+    private const double Floor = 0.01;
+
+    public WinPropensitySourceTests()
+    {
+        TorchRuntime.Initialize("cpu", threads: 1, seed: 11);
+    }
+
+    [Fact]
+    public void Oracle_leaves_the_logged_column_and_none_reports_unit_weights()
+    {
+        using var data = Load();
+        var logged = Values(data);
+
+        var oracle = TrainingRun.FitWinPropensity(data, WinPropensitySource.Oracle, Floor);
+        var none = TrainingRun.FitWinPropensity(data, WinPropensitySource.None, Floor);
+
+        Assert.Equal(logged, Values(data));
+        Assert.Equal("oracle", oracle.Source);
+        Assert.False(oracle.Fitted);
+        var impressions = data.Rows(DatasetSplit.Train, includeLostBids: false);
+        Assert.Equal(impressions.Average(r => (double)logged[r]), oracle.MeanPropensity!.Value, 6);
+        Assert.InRange(oracle.EssShare!.Value, 0.01, 1);
+        Assert.Equal("none", none.Source);
+        Assert.Equal(1, none.EssShare);
+        Assert.Equal(logged, Values(data));
+    }
+
+    [Fact]
+    public void Km_replaces_the_oracle_column_with_an_estimate_close_to_it_on_average()
+    {
+        using var data = Load();
+        var logged = Values(data);
+
+        var fit = TrainingRun.FitWinPropensity(data, WinPropensitySource.KaplanMeier, Floor);
+
+        var estimate = Values(data);
+        Assert.True(fit.Fitted);
+        Assert.Equal("km", fit.Source);
+        Assert.False(fit.CrossFitted);
+        Assert.Equal(data.CountOf(DatasetSplit.Train, includeLostBids: true), fit.FitRows);
+        Assert.True(fit.FitSeconds > 0);
+        Assert.NotEmpty(fit.Diagnostics);
+        Assert.NotEqual(logged, estimate);
+        Assert.All(estimate, p => Assert.InRange(p, 1e-6f, 1f));
+        var meanAbsoluteDifference = logged.Zip(estimate, (a, b) => Math.Abs((double)a - b)).Average();
+        Assert.True(meanAbsoluteDifference < 0.1, $"mean |π̂ − π| = {meanAbsoluteDifference}");
+        var impressions = data.Rows(DatasetSplit.Train, includeLostBids: false);
+        Assert.Equal(impressions.Length, fit.TrainImpressions);
+        Assert.Equal(impressions.Average(r => (double)estimate[r]), fit.MeanPropensity!.Value, 5);
+        Assert.InRange(fit.EssShare!.Value, 0.01, 1);
+    }
+
+    [Theory]
+    [InlineData(WinPropensitySource.KaplanMeier)]
+    [InlineData(WinPropensitySource.CensoredLognormal)]
+    public void The_win_model_never_reads_the_logged_win_propensity_column(WinPropensitySource source)
+    {
+        using var honest = Load();
+        using var tampered = Load();
+        using (no_grad())
+        {
+            tampered.WinPropensity.fill_(0.123f);
+        }
+
+        TrainingRun.FitWinPropensity(honest, source, Floor);
+        TrainingRun.FitWinPropensity(tampered, source, Floor);
+
+        Assert.Equal(Values(honest), Values(tampered));
+    }
+
+    [Fact]
+    public void The_classifier_is_cross_fitted_on_the_train_split()
+    {
+        using var data = Load();
+
+        var fit = TrainingRun.FitWinPropensity(data, WinPropensitySource.Classifier, Floor, folds: 2);
+
+        Assert.True(fit.Fitted);
+        Assert.True(fit.CrossFitted);
+        Assert.Equal(2, fit.Folds);
+        Assert.All(Values(data), p => Assert.InRange(p, 0f, 1f));
+        Assert.InRange(fit.MeanPropensity!.Value, 0.01, 1);
+    }
+
+    [Theory]
+    [InlineData(WinPropensitySource.Oracle)]
+    [InlineData(WinPropensitySource.KaplanMeier)]
+    [InlineData(WinPropensitySource.CensoredLognormal)]
+    [InlineData(WinPropensitySource.Classifier)]
+    [InlineData(WinPropensitySource.None)]
+    public void A_one_epoch_ipw_escm2_run_completes_and_records_the_source(WinPropensitySource source)
+    {
+        using var data = Load();
+        var folder = Path.Combine(TestSimulation.NewFolder("win-source"), "run");
+        var options = new TrainingRunOptions
+        {
+            OutputDirectory = folder,
+            Trainer = new TrainerOptions { Device = "cpu", BatchSize = 1024, Epochs = 1, Seed = 3, Threads = 1, WinPropensity = source },
+            DrGradients = DrGradientMode.Paddle,
+        };
+
+        var result = TrainingRun.Execute(data, [ModelCatalog.Get("ipw-escm2")], options);
+
+        Assert.Equal(WinPropensitySources.Id(source), result.WinPropensity!.Source);
+        Assert.Equal(WinPropensitySources.IsEstimated(source), result.WinPropensity.Fitted);
+        Assert.True(double.IsFinite(result.Models[0].Training.BestValidationLogLoss));
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, TrainingRun.ManifestFile)));
+        var win = manifest.RootElement.GetProperty("winPropensity");
+        Assert.Equal(WinPropensitySources.Id(source), win.GetProperty("source").GetString());
+        Assert.True(win.GetProperty("essShare").GetDouble() is > 0 and <= 1);
+        Assert.True(win.TryGetProperty("fitSeconds", out _));
+        Assert.True(win.TryGetProperty("meanPropensity", out _));
+        Assert.Equal("paddle", manifest.RootElement.GetProperty("drGradients").GetString());
+    }
+
+    [Fact]
+    public void Runs_without_a_model_that_reads_win_propensities_fit_nothing()
+    {
+        using var data = Load();
+        var logged = Values(data);
+        var folder = Path.Combine(TestSimulation.NewFolder("win-unused"), "run");
+        var options = new TrainingRunOptions
+        {
+            OutputDirectory = folder,
+            Trainer = new TrainerOptions { Device = "cpu", BatchSize = 1024, Epochs = 1, Seed = 3, Threads = 1 },
+        };
+
+        var result = TrainingRun.Execute(data, [ModelCatalog.Get("esmm")], options);
+
+        Assert.False(result.WinPropensity!.Fitted);
+        Assert.Equal("censored-lognormal", result.WinPropensity.Source);
+        Assert.Equal(logged, Values(data));
+    }
+
+    [Theory]
+    [InlineData("joint-learning", DrGradientMode.JointLearning)]
+    [InlineData("paddle", DrGradientMode.Paddle)]
+    [InlineData("label-imputation", DrGradientMode.LabelImputation)]
+    public void Dr_gradient_modes_round_trip_their_ids(string id, DrGradientMode mode)
+    {
+        Assert.True(DrGradientModes.TryParse(id, out var parsed));
+        Assert.Equal(mode, parsed);
+        Assert.Equal(id, DrGradientModes.Id(mode));
+        Assert.False(DrGradientModes.TryParse("detached", out _));
+        Assert.All(WinPropensitySources.Ids, s => Assert.True(WinPropensitySources.TryParse(s, out var w) && WinPropensitySources.Id(w) == s));
+    }
+
+    private static LoggedDataset Load() => LoggedDataset.Load(LoggedView.Open(TestSimulation.Parquet));
+
+    private static float[] Values(LoggedDataset data) => data.WinPropensity.cpu().data<float>().ToArray();
+}
