@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Training;
 using AdAuctionSim.Models.Baselines;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Runtime;
@@ -112,19 +113,19 @@ public sealed class BaselineModelTests
         var funnel = SyntheticFunnel.Create(depth, rows: 256, seed: 2);
         using var batch = funnel.Batch();
         using var model = Build(id, funnel, new ModelOptions { LabelMode = mode });
-        using var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        using var optimizer = Trainer.CreateOptimizer(model, new TrainerOptions { LearningRate = 0.01, EmbeddingWeightDecay = 0 });
         var losses = new float[51];
 
         for (var step = 0; step <= 50; step++)
         {
             using var stepScope = NewDisposeScope();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             var loss = model.Loss(batch, model.forward(batch.Features), new TrainingStep(step, 50, 0));
             losses[step] = loss.item<float>();
             if (step < 50)
             {
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
             }
         }
 
@@ -152,7 +153,7 @@ public sealed class BaselineModelTests
 
         Assert.Equal(new long[] { 1, depth }, output.Logits.shape);
         Assert.True(float.IsFinite(loss.item<float>()));
-        Assert.All(model.parameters(), p => Assert.True(p.grad is null || p.grad.isfinite().all().item<bool>()));
+        Assert.All(model.parameters(), p => Assert.True(Gradients.Dense(p) is null || Gradients.Dense(p)!.isfinite().all().item<bool>()));
 
         model.eval();
         using (no_grad())
@@ -205,9 +206,9 @@ public sealed class BaselineModelTests
         var logits = model.forward(batch.Features).Logits;
         Losses.BceWithLogits(logits.select(1, 0), batch.Labels.select(1, 0)).mean().backward();
 
-        var table = p["encoder.table.weight"].grad!;
-        var expertWeight = p["levels.0.experts.weight"].grad!;
-        var expertBias = p["levels.0.experts.bias"].grad!;
+        var table = Gradients.Dense(p["encoder.table.weight"])!;
+        var expertWeight = Gradients.Dense(p["levels.0.experts.weight"])!;
+        var expertBias = Gradients.Dense(p["levels.0.experts.bias"])!;
         Assert.True(table.narrow(1, 0, d).abs().sum().item<float>() > 0, "stage 1's own embedding copy");
         Assert.True(table.narrow(1, depth * d, d).abs().sum().item<float>() > 0, "the shared embedding copy");
         Assert.True(expertWeight[0].abs().sum().item<float>() > 0, "stage 1's own expert");
@@ -220,17 +221,17 @@ public sealed class BaselineModelTests
             Assert.Equal(0f, table.narrow(1, t * d, d).abs().max().item<float>());
             Assert.Equal(0f, expertWeight[t].abs().max().item<float>());
             Assert.Equal(0f, expertBias[t].abs().max().item<float>());
-            var otherGate = p[$"levels.0.taskGates.{t}.linear.weight"].grad;
+            var otherGate = Gradients.Dense(p[$"levels.0.taskGates.{t}.linear.weight"]);
             Assert.True(otherGate is null || otherGate.abs().max().item<float>() == 0f);
         }
         // Gate 1 still learns from the detached experts' values.
-        Assert.True(p["levels.0.taskGates.0.linear.weight"].grad!.abs().sum().item<float>() > 0);
+        Assert.True(Gradients.Dense(p["levels.0.taskGates.0.linear.weight"])!.abs().sum().item<float>() > 0);
 
         // The check can fail: stage 2's own loss does reach stage 2's copy and expert.
         model.zero_grad();
         Losses.BceWithLogits(model.forward(batch.Features).Logits.select(1, 1), batch.Labels.select(1, 1)).mean().backward();
-        Assert.True(p["encoder.table.weight"].grad!.narrow(1, d, d).abs().sum().item<float>() > 0);
-        Assert.True(p["levels.0.experts.weight"].grad![1].abs().sum().item<float>() > 0);
+        Assert.True(Gradients.Dense(p["encoder.table.weight"])!.narrow(1, d, d).abs().sum().item<float>() > 0);
+        Assert.True(Gradients.Dense(p["levels.0.experts.weight"])![1].abs().sum().item<float>() > 0);
     }
 
     [Theory]
@@ -394,7 +395,7 @@ public sealed class BaselineModelTests
             Assert.Equal(0f, perStage[2].item<float>());
         }
         Assert.True(perStage[0].item<float>() > 0);
-        Assert.All(model.parameters(), p => Assert.True(p.grad is null || p.grad.isfinite().all().item<bool>()));
+        Assert.All(model.parameters(), p => Assert.True(Gradients.Dense(p) is null || Gradients.Dense(p)!.isfinite().all().item<bool>()));
 
         // A batch of lost bids only: every stage empty, loss exactly 0, no NaN.
         using var lost = new TrainingBatch(funnel.Features.clone(), zeros(32, 3), zeros(32), ones(32));

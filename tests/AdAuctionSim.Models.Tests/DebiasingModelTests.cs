@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Training;
 using System.Diagnostics;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Debiasing;
@@ -132,7 +133,7 @@ public sealed class DebiasingModelTests
         using var scope = NewDisposeScope();
         var model = Create(id, depth);
         var batch = SyntheticBatch(depth, 256, seed: 9);
-        using var optimizer = optim.Adam(model.parameters(), lr: 0.01);
+        using var optimizer = Trainer.CreateOptimizer(model, new TrainerOptions { LearningRate = 0.01, EmbeddingWeightDecay = 0 });
         const int steps = 50;
         var watch = Stopwatch.StartNew();
 
@@ -140,14 +141,14 @@ public sealed class DebiasingModelTests
         for (var step = 0; step < steps; step++)
         {
             using var stepScope = NewDisposeScope();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             var loss = model.Loss(batch, model.forward(batch.Features), new TrainingStep(step, steps, 0));
             if (step == 0)
             {
                 first = loss.item<float>();
             }
             loss.backward();
-            optimizer.step();
+            optimizer.Step();
         }
         float last;
         using (no_grad())
@@ -192,11 +193,11 @@ public sealed class DebiasingModelTests
             {
                 foreach (var (name, p) in model.Tower(upstream).named_parameters())
                 {
-                    Assert.True(p.grad is null || p.grad.abs().max().item<float>() == 0f,
+                    Assert.True(Gradients.Dense(p) is null || Gradients.Dense(p)!.abs().max().item<float>() == 0f,
                         $"{id}: {term.Name} sends gradient to tower {upstream} ({name})");
                 }
             }
-            var reached = model.parameters().Any(p => p.grad is not null && p.grad.abs().max().item<float>() > 0f);
+            var reached = model.parameters().Any(p => Gradients.Dense(p) is not null && Gradients.Dense(p)!.abs().max().item<float>() > 0f);
             Assert.True(reached, $"{id}: {term.Name} trains nothing at all");
             checkedTerms++;
         }

@@ -86,6 +86,12 @@ internal static class TestSimulation
     }
 }
 
+/// <summary>Gradients as dense tensors: the feature encoder's tables produce sparse ones.</summary>
+internal static class Gradients
+{
+    public static Tensor? Dense(Tensor parameter) => parameter.grad is { } g ? (g.is_sparse ? g.to_dense() : g) : null;
+}
+
 /// <summary>What a probe model saw in its training batches, accumulated on the device and read once.</summary>
 internal sealed class BatchProbe
 {
@@ -127,10 +133,10 @@ internal sealed class LogisticTestModel : MultiTaskModel
     private readonly bool _usesLostBids;
     private readonly long? _nanFromStep;
 
-    public LogisticTestModel(ModelContext context, bool usesLostBids = false, long? nanFromStep = null, string id = ModelId)
+    public LogisticTestModel(ModelContext context, bool usesLostBids = false, long? nanFromStep = null, string id = ModelId, bool sparseEmbeddings = true)
         : base(id, context)
     {
-        encoder = new FeatureEncoder("encoder", context.Schema, 4);
+        encoder = new FeatureEncoder("encoder", context.Schema, 4, sparseEmbeddings);
         head = nn.Linear(encoder.FlatWidth, context.Depth);
         _usesLostBids = usesLostBids;
         _nanFromStep = nanFromStep;

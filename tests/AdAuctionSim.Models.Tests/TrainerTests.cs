@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
 using AdAuctionSim.Models.Prediction;
 using AdAuctionSim.Models.Runtime;
@@ -146,7 +147,7 @@ public sealed class TrainerTests
     }
 
     [Fact]
-    public void Adam_decays_the_embedding_tables_only()
+    public void The_optimiser_decays_and_updates_the_embedding_tables_row_wise_and_the_rest_with_plain_adam()
     {
         using var data = Load();
         using var model = new LogisticTestModel(TestEntries.Context(data));
@@ -154,14 +155,49 @@ public sealed class TrainerTests
 
         var embedding = model.modules().OfType<Embedding>().SelectMany(m => m.parameters()).Select(p => p.Handle).ToHashSet();
         Assert.Single(embedding);
-        var groups = optimizer.ParamGroups.Cast<Adam.ParamGroup>().ToList();
-        Assert.Equal(2, groups.Count);
-        var decayed = groups.Single(g => g.Options.weight_decay > 0);
-        var plain = groups.Single(g => g.Options.weight_decay == 0);
-        Assert.Equal(1e-6, decayed.Options.weight_decay);
-        Assert.Equal(embedding, decayed.Parameters.Select(p => p.Handle).ToHashSet());
-        Assert.Equal(2, plain.Parameters.Count());
-        Assert.All(groups, g => Assert.Equal(0.999, g.Options.beta2));
+        Assert.Equal(embedding, optimizer.EmbeddingTables.Select(p => p.Handle).ToHashSet());
+        Assert.Equal(2, optimizer.DenseParameters.Count);
+        Assert.DoesNotContain(optimizer.DenseParameters, p => embedding.Contains(p.Handle));
+    }
+
+    [Fact]
+    public void Lazy_row_wise_adam_matches_dense_adam_on_the_first_step_and_leaves_rows_outside_the_batch_alone_after()
+    {
+        using var data = Load();
+        var options = Small with { EmbeddingWeightDecay = 0 };
+        using var rows = data.RowIndex(DatasetSplit.Train, includeLostBids: false);
+        var first = rows.narrow(0, 0, 64);
+        var second = rows.narrow(0, 64, 64);
+        manual_seed(3);
+        using var sparse = new LogisticTestModel(TestEntries.Context(data));
+        manual_seed(3);
+        using var dense = new LogisticTestModel(TestEntries.Context(data), sparseEmbeddings: false);
+        using var sparseOptimizer = Trainer.CreateOptimizer(sparse, options);
+        using var denseOptimizer = Trainer.CreateOptimizer(dense, options);
+        var table = (Func<LogisticTestModel, Tensor>)(m => m.named_parameters().Single(p => p.name == "encoder.table.weight").parameter);
+        var before = table(sparse).detach().clone();
+
+        Trainer.Step(sparse, data, sparseOptimizer, first, options, new TrainingStep(0, 2, 1));
+        Trainer.Step(dense, data, denseOptimizer, first, options, new TrainingStep(0, 2, 1));
+        Assert.True(table(sparse).grad is null || table(sparse).grad!.is_sparse);
+        Assert.True(allclose(table(sparse), table(dense), rtol: 0, atol: 1e-7), "first step: lazy and dense Adam differ");
+        Assert.True(allclose(sparse.parameters().Last(), dense.parameters().Last(), rtol: 0, atol: 1e-7));
+
+        // Rows looked up by the first batch but not by the second: dense Adam keeps moving them by momentum, lazy Adam does not.
+        var firstRows = data.Features.index_select(0, first).flatten().unique().Item1;
+        var secondRows = data.Features.index_select(0, second).flatten().unique().Item1;
+        var onlyFirst = firstRows.masked_select(isin(firstRows, secondRows).logical_not());
+        Assert.True(onlyFirst.numel() > 0);
+        var afterFirst = table(sparse).index_select(0, onlyFirst).detach().clone();
+        Trainer.Step(sparse, data, sparseOptimizer, second, options, new TrainingStep(1, 2, 1));
+        Trainer.Step(dense, data, denseOptimizer, second, options, new TrainingStep(1, 2, 1));
+        Assert.True(eq(table(sparse).index_select(0, onlyFirst), afterFirst).all().item<bool>());
+        Assert.False(allclose(table(dense).index_select(0, onlyFirst), afterFirst, rtol: 0, atol: 1e-9));
+        // Rows never looked up stay where they started in both.
+        var touched = cat([firstRows, secondRows]).unique().Item1;
+        var untouched = arange(before.shape[0]).masked_select(isin(arange(before.shape[0]), touched).logical_not());
+        Assert.True(eq(table(sparse).index_select(0, untouched), before.index_select(0, untouched)).all().item<bool>());
+        Assert.True(eq(table(dense).index_select(0, untouched), before.index_select(0, untouched)).all().item<bool>());
     }
 
     [Fact]

@@ -95,5 +95,6 @@ internal static class CommandCatalog
                 p.Integer("requests") ?? DefaultBenchRequests,
                 p.Text("scenario"),
                 (int)(p.Integer("threads") ?? Environment.ProcessorCount))),
+        BenchTrainCommandSpec.Create(),
     ];
 }

@@ -48,7 +48,7 @@ internal sealed class Mmoe : BaselineModel, IExpertModel
         var record = training;
         for (var k = 0; k < Depth; k++)
         {
-            weights[k] = gates[k].forward(e);
+            weights[k] = gates[k].call(e);
             if (record)
             {
                 usage.Add(Context.StageNames[k], weights[k], expertNames);
@@ -58,11 +58,11 @@ internal sealed class Mmoe : BaselineModel, IExpertModel
         {
             usage.AddRows(features.shape[0]);
         }
-        var h = Gate.Mix(stack(weights, 1), experts.forward(e));
-        return new ModelOutput(towers.forward(h), Kind);
+        var h = Gate.Mix(stack(weights, 1), experts.call(e));
+        return new ModelOutput(towers.call(h), Kind);
     }
 
-    public Tensor FirstLevelExperts(Tensor features) => experts.forward(encoder.Flat(features));
+    public Tensor FirstLevelExperts(Tensor features) => experts.call(encoder.Flat(features));
 
     public override IReadOnlyDictionary<string, double> Diagnostics() => usage.Read();
 }

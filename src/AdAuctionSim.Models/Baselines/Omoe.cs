@@ -34,17 +34,17 @@ internal sealed class Omoe : BaselineModel, IExpertModel
     {
         CheckFeatures(features, Context.Schema);
         var e = encoder.Flat(features);
-        var g = gate.forward(e);
+        var g = gate.call(e);
         if (training)
         {
             usage.Add("all", g, expertNames);
             usage.AddRows(features.shape[0]);
         }
-        var h = Gate.Mix(g, experts.forward(e));
-        return new ModelOutput(towers.forward(h), Kind);
+        var h = Gate.Mix(g, experts.call(e));
+        return new ModelOutput(towers.call(h), Kind);
     }
 
-    public Tensor FirstLevelExperts(Tensor features) => experts.forward(encoder.Flat(features));
+    public Tensor FirstLevelExperts(Tensor features) => experts.call(encoder.Flat(features));
 
     public override IReadOnlyDictionary<string, double> Diagnostics() => usage.Read();
 }

@@ -74,13 +74,13 @@ internal sealed class Ple : BaselineModel, IExpertModel
         var u = encoder.Flat(features);
         foreach (var level in levels)
         {
-            u = level.forward(u);
+            u = level.call(u);
         }
         if (training)
         {
             usage.AddRows(features.shape[0]);
         }
-        return new ModelOutput(towers.forward(u), Kind);
+        return new ModelOutput(towers.call(u), Kind);
     }
 
     public Tensor FirstLevelExperts(Tensor features) => levels[0].Experts(encoder.Flat(features));
@@ -136,11 +136,11 @@ internal sealed class PleLevel : nn.Module<Tensor, Tensor>
     {
         if (u.dim() == 2)
         {
-            return experts.forward(u);
+            return experts.call(u);
         }
         var taskInputs = u.narrow(1, 0, depth).repeat_interleave(specific, 1);
         var sharedInputs = u.narrow(1, depth, 1).expand(-1, shared, -1);
-        return experts.forward(cat([taskInputs, sharedInputs], 1));
+        return experts.call(cat([taskInputs, sharedInputs], 1));
     }
 
     public override Tensor forward(Tensor u)
@@ -151,7 +151,7 @@ internal sealed class PleLevel : nn.Module<Tensor, Tensor>
         var fused = new List<Tensor>(depth + 1);
         for (var k = 0; k < depth; k++)
         {
-            var g = taskGates[k].forward(u.dim() == 2 ? u : u.select(1, k));
+            var g = taskGates[k].call(u.dim() == 2 ? u : u.select(1, k));
             if (record)
             {
                 usage.Add(gateNames[k], g, expertNames[k]);
@@ -160,7 +160,7 @@ internal sealed class PleLevel : nn.Module<Tensor, Tensor>
         }
         if (sharedGate is not null)
         {
-            var g = sharedGate.forward(u.dim() == 2 ? u : u.select(1, depth));
+            var g = sharedGate.call(u.dim() == 2 ? u : u.select(1, depth));
             if (record)
             {
                 usage.Add(gateNames[depth], g, expertNames[depth]);

@@ -28,7 +28,7 @@ internal sealed class SharedBottom : BaselineModel
     public override ModelOutput forward(Tensor features)
     {
         CheckFeatures(features, Context.Schema);
-        var h = bottom.forward(encoder.Flat(features));
-        return new ModelOutput(towers.forward(h), Kind);
+        var h = bottom.call(encoder.Flat(features));
+        return new ModelOutput(towers.call(h), Kind);
     }
 }

@@ -37,7 +37,7 @@ internal sealed class SingleTask : BaselineModel
         var logits = new Tensor[Depth];
         for (var k = 0; k < Depth; k++)
         {
-            logits[k] = networks[k].forward(encoders[k].Flat(features));
+            logits[k] = networks[k].call(encoders[k].Flat(features));
         }
         return new ModelOutput(cat(logits, 1), Kind);
     }

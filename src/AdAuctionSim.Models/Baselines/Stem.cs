@@ -75,7 +75,7 @@ internal sealed class Stem : BaselineModel, IExpertModel
     {
         var d = Context.Options.EmbeddingDim;
         var copies = Depth + 1;
-        var rows = encoder.forward(features); // [B, F, (K+1)·d]
+        var rows = encoder.call(features); // [B, F, (K+1)·d]
         return rows.view(rows.shape[0], rows.shape[1], copies, d).permute(0, 2, 1, 3).reshape(rows.shape[0], copies, -1);
     }
 
@@ -85,13 +85,13 @@ internal sealed class Stem : BaselineModel, IExpertModel
         var x = Embeddings(features);
         foreach (var level in levels)
         {
-            x = level.forward(x);
+            x = level.call(x);
         }
         if (training)
         {
             usage.AddRows(features.shape[0]);
         }
-        return new ModelOutput(towers.forward(x), Kind);
+        return new ModelOutput(towers.call(x), Kind);
     }
 
     public Tensor FirstLevelExperts(Tensor features) => levels[0].Experts(Embeddings(features));
@@ -153,7 +153,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     {
         var taskInputs = x.narrow(1, 0, depth).repeat_interleave(specific, 1);
         var sharedInputs = x.narrow(1, depth, 1).expand(-1, shared, -1);
-        return experts.forward(cat([taskInputs, sharedInputs], 1));
+        return experts.call(cat([taskInputs, sharedInputs], 1));
     }
 
     public override Tensor forward(Tensor x)
@@ -164,7 +164,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
         var weights = new Tensor[depth];
         for (var t = 0; t < depth; t++)
         {
-            weights[t] = taskGates[t].forward(x.select(1, t) + xs);
+            weights[t] = taskGates[t].call(x.select(1, t) + xs);
             if (record)
             {
                 usage.Add(gateNames[t], weights[t], expertNames);
@@ -178,7 +178,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
         {
             return fused;
         }
-        var gs = sharedGate.forward(xs);
+        var gs = sharedGate.call(xs);
         if (record)
         {
             usage.Add(gateNames[depth], gs, expertNames);

@@ -29,7 +29,7 @@ internal sealed class Towers : nn.Module<Tensor, Tensor>
         for (var k = 0; k < logits.Length; k++)
         {
             var input = h.dim() == 3 ? h.select(1, k) : h;
-            logits[k] = towers[k].forward(input);
+            logits[k] = towers[k].call(input);
         }
         return cat(logits, 1);
     }

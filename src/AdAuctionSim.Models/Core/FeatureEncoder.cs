@@ -8,11 +8,16 @@ namespace AdAuctionSim.Models.Core;
 /// per-field offsets. Input [B, F] rows of that table (offsets added by the data layer, unseen ids in each field's
 /// reserved bucket); output [B, F, d], or [B, F·d] with <see cref="Flat"/>.
 /// </summary>
+/// <remarks>
+/// The table produces sparse gradients by default (one row per lookup), which the trainer's
+/// <see cref="Training.ModelOptimizer"/> applies to the looked-up rows only; a dense gradient would touch every row of
+/// the table on every step. Pass <c>sparse: false</c> for code that needs a dense gradient tensor.
+/// </remarks>
 public sealed class FeatureEncoder : nn.Module<Tensor, Tensor>
 {
     private readonly Embedding table;
 
-    public FeatureEncoder(string name, FeatureSchema schema, int dim, bool sparse = false) : base(name)
+    public FeatureEncoder(string name, FeatureSchema schema, int dim, bool sparse = true) : base(name)
     {
         Schema = schema;
         Dim = dim;
@@ -26,8 +31,8 @@ public sealed class FeatureEncoder : nn.Module<Tensor, Tensor>
     public int FlatWidth => Schema.Count * Dim;
 
     /// <summary>[B, F, d].</summary>
-    public override Tensor forward(Tensor rows) => table.forward(rows);
+    public override Tensor forward(Tensor rows) => table.call(rows);
 
     /// <summary>[B, F·d].</summary>
-    public Tensor Flat(Tensor rows) => table.forward(rows).flatten(1);
+    public Tensor Flat(Tensor rows) => table.call(rows).flatten(1);
 }

@@ -51,13 +51,13 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     {
         foreach (var layer in hidden)
         {
-            x = nn.functional.relu(layer.forward(x));
+            x = nn.functional.relu(layer.call(x));
             if (dropout is not null)
             {
-                x = dropout.forward(x);
+                x = dropout.call(x);
             }
         }
-        return output is null ? x : output.forward(x);
+        return output is null ? x : output.call(x);
     }
 }
 
@@ -137,7 +137,7 @@ public sealed class Gate : nn.Module<Tensor, Tensor>
     public int Experts { get; }
 
     /// <summary>[B, n] softmax weights.</summary>
-    public override Tensor forward(Tensor x) => nn.functional.softmax(linear.forward(x), 1);
+    public override Tensor forward(Tensor x) => nn.functional.softmax(linear.call(x), 1);
 
     /// <summary>
     /// Σ_i w[:, i] · experts[:, i, :] as one bmm: weights [B, n] → [B, H], or weights [B, T, n] (T gates over the same

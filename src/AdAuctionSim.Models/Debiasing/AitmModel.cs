@@ -88,18 +88,18 @@ internal sealed class AitmModel : DebiasingModel
             throw new ArgumentException($"expected features [B, {Context.Schema.Count}], got [{string.Join(", ", features.shape)}]", nameof(features));
         }
         var e = encoder.Flat(features);
-        var z = towers[0].forward(e);
-        var logits = new List<Tensor> { heads[0].forward(z) };
+        var z = towers[0].call(e);
+        var logits = new List<Tensor> { heads[0].call(z) };
         var own = new List<Tensor>();
         var scale = 1.0 / Math.Sqrt(Options.Dim);
         for (var t = 1; t < Depth; t++)
         {
-            var q = towers[t].forward(e);
-            var p = transfers[t - 1].forward(z);
+            var q = towers[t].call(e);
+            var p = transfers[t - 1].call(z);
             var u = stack([q, p], 1);                                               // [B, 2, k]
-            var weights = ((h1.forward(u) * h2.forward(u)).sum(-1) * scale).softmax(1); // [B, 2]
-            z = (weights.unsqueeze(-1) * h3.forward(u)).sum(1);                      // [B, k]
-            logits.Add(heads[t].forward(z));
+            var weights = ((h1.call(u) * h2.call(u)).sum(-1) * scale).softmax(1); // [B, 2]
+            z = (weights.unsqueeze(-1) * h3.call(u)).sum(1);                      // [B, k]
+            logits.Add(heads[t].call(z));
             own.Add(weights.narrow(1, 0, 1));
         }
         return new ModelOutput(cat(logits, 1), HeadKind.Cumulative,

@@ -170,7 +170,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         {
             throw new ArgumentException($"expected features [B, {Context.Schema.Count}], got [{string.Join(", ", features.shape)}]", nameof(features));
         }
-        var h = encoder.forward(features);   // [B, F, d]
+        var h = encoder.call(features);   // [B, F, d]
         // A copy: the schedule updates the buffer in place (in Loss, before backward), which must not touch this graph.
         var g = Gamma.detach().clone();
         var representations = new Tensor?[Depth];
@@ -187,7 +187,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             }
             h = y;
         }
-        var logits = cat(representations.Select((t, i) => heads[i].forward(t!)).ToList(), 1);
+        var logits = cat(representations.Select((t, i) => heads[i].call(t!)).ToList(), 1);
         return new ModelOutput(logits, HeadKind.Cumulative, new Dictionary<string, Tensor>
         {
             [SelectorLogitsExtra] = stack(selectorLogits, 1),
@@ -253,11 +253,11 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         {
             var b = input.shape[0];
             var n = input.shape[1];
-            var k = keys.forward(input).view(b, n, heads, dim).transpose(1, 2);     // [B, M, n, d]
-            var v = values.forward(input).view(b, n, heads, dim).transpose(1, 2);   // [B, M, n, d]
+            var k = keys.call(input).view(b, n, heads, dim).transpose(1, 2);     // [B, M, n, d]
+            var v = values.call(input).view(b, n, heads, dim).transpose(1, 2);   // [B, M, n, d]
             var attention = (queries.matmul(k.transpose(-2, -1)) / Math.Sqrt(dim)).softmax(-1); // [B, M, n_q, n]
             var o = attention.matmul(v);                                             // [B, M, n_q, d]
-            return output.forward(o.transpose(1, 2).reshape(b, o.shape[2], heads * dim));
+            return output.call(o.transpose(1, 2).reshape(b, o.shape[2], heads * dim));
         }
     }
 
@@ -290,13 +290,13 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         /// <summary>H [B, n, d] → (Y [B, K_I, d], z [B, K_I], f_D(z) [B, K_I]).</summary>
         public (Tensor Y, Tensor Z, Tensor Gates) Generate(Tensor h, Tensor gamma)
         {
-            var z = selector.forward(h.flatten(1));
+            var z = selector.call(h.flatten(1));
             var gates = SmoothStep(z, gamma);
             var queries = inducing.unsqueeze(0) * gates.unsqueeze(1).unsqueeze(-1);  // [B, M, K_I, d]
-            var y = norm.forward(queries.mean([1]) + attention.forward(queries, h));
+            var y = norm.call(queries.mean([1]) + attention.call(queries, h));
             if (feedForward is not null)
             {
-                y = feedForwardNorm!.forward(y + feedForward.forward(y));
+                y = feedForwardNorm!.call(y + feedForward.call(y));
             }
             return (y, z, gates);
         }
@@ -325,8 +325,8 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         public Tensor Select(Tensor y, Tensor? previous)
         {
             var q = query.view(1, 1, 1, -1).expand(1, heads, 1, -1);   // α shared by the heads
-            var f = attention.forward(q, y).squeeze(1);               // [B, d]
-            return norm.forward(previous is null ? f : previous + f);
+            var f = attention.call(q, y).squeeze(1);               // [B, d]
+            return norm.call(previous is null ? f : previous + f);
         }
     }
 }

@@ -59,5 +59,5 @@ internal abstract class ConditionalFunnelModel : DebiasingModel
 
     /// <summary>Each head on e, concatenated: [B, heads].</summary>
     protected static Tensor Apply(ModuleList<Mlp> heads, Tensor embedding) =>
-        cat(heads.Select(h => h.forward(embedding)).ToList(), 1);
+        cat(heads.Select(h => h.call(embedding)).ToList(), 1);
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Training;
@@ -174,12 +173,11 @@ public static class Trainer
     }
 
     /// <summary>One pass over the shuffled train rows; returns the batch-size-weighted mean training loss.</summary>
-    private static double RunEpoch(MultiTaskModel model, LoggedDataset data, optim.Optimizer optimizer, Tensor trainRows,
+    private static double RunEpoch(MultiTaskModel model, LoggedDataset data, ModelOptimizer optimizer, Tensor trainRows,
         TrainerOptions options, int epoch, int batches, long firstStep, long totalSteps, CancellationToken cancellation)
     {
         var rows = trainRows.shape[0];
         var device = data.Device;
-        var floor = (float)model.Context.Options.WinPropensityFloor;
         using var epochScope = NewDisposeScope();
         var order = trainRows.index_select(0, randperm(rows, device: device));
         var losses = empty(batches, ScalarType.Float32, device);
@@ -192,26 +190,8 @@ public static class Trainer
             using (NewDisposeScope())
             {
                 var index = order.narrow(0, start, size);
-                // The dataset's tensor holds the oracle column, or the run's estimate once FitWinPropensity has filled it.
-                var winPropensity = options.WinPropensity == WinPropensitySource.None
-                    ? ones(size, ScalarType.Float32, device)
-                    : data.WinPropensity.index_select(0, index).clamp_min(floor);
-                var batch = new TrainingBatch(data.Features.index_select(0, index), data.Labels.index_select(0, index),
-                    data.Won.index_select(0, index), winPropensity);
-                var output = model.forward(batch.Features);
-                var loss = model.Loss(batch, output, new TrainingStep(firstStep + b, totalSteps, epoch));
-                if (loss.numel() != 1)
-                {
-                    throw new InvalidOperationException($"model \"{model.Id}\": Loss returned a tensor of shape [{string.Join(", ", loss.shape)}]; expected a scalar");
-                }
-                if (!loss.requires_grad)
-                {
-                    throw new InvalidOperationException($"model \"{model.Id}\": Loss returned a tensor that does not depend on any parameter");
-                }
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-                losses.narrow(0, b, 1).copy_(loss.detach().reshape(1));
+                var loss = Step(model, data, optimizer, index, options, new TrainingStep(firstStep + b, totalSteps, epoch));
+                losses.narrow(0, b, 1).copy_(loss.reshape(1));
             }
             if ((b + 1) % options.DivergenceCheckInterval == 0 || b == batches - 1)
             {
@@ -227,6 +207,38 @@ public static class Trainer
             sum += values[b] * (double)size;
         }
         return sum / rows;
+    }
+
+    /// <summary>
+    /// One optimisation step on the train rows <paramref name="index"/>: gather the batch, forward, loss, backward, update.
+    /// Returns the detached loss (a device scalar, in the caller's dispose scope). Shared by <see cref="Fit"/> and the
+    /// training benchmark, so that the benchmark times exactly what training does.
+    /// </summary>
+    internal static Tensor Step(MultiTaskModel model, LoggedDataset data, ModelOptimizer optimizer, Tensor index,
+        TrainerOptions options, TrainingStep step)
+    {
+        var size = index.shape[0];
+        var device = data.Device;
+        // The dataset's tensor holds the oracle column, or the run's estimate once FitWinPropensity has filled it.
+        var winPropensity = options.WinPropensity == WinPropensitySource.None
+            ? ones(size, ScalarType.Float32, device)
+            : data.WinPropensity.index_select(0, index).clamp_min((float)model.Context.Options.WinPropensityFloor);
+        var batch = new TrainingBatch(data.Features.index_select(0, index), data.Labels.index_select(0, index),
+            data.Won.index_select(0, index), winPropensity);
+        var output = model.forward(batch.Features);
+        var loss = model.Loss(batch, output, step);
+        if (loss.numel() != 1)
+        {
+            throw new InvalidOperationException($"model \"{model.Id}\": Loss returned a tensor of shape [{string.Join(", ", loss.shape)}]; expected a scalar");
+        }
+        if (!loss.requires_grad)
+        {
+            throw new InvalidOperationException($"model \"{model.Id}\": Loss returned a tensor that does not depend on any parameter");
+        }
+        optimizer.ZeroGrad();
+        loss.backward();
+        optimizer.Step();
+        return loss.detach();
     }
 
     /// <summary>One device read: are the batch losses [from, to) finite? If not, names the first bad batch.</summary>
@@ -283,47 +295,10 @@ public static class Trainer
     }
 
     /// <summary>
-    /// Adam (β = 0.9, 0.999, ε = 1e-8 as PyTorch; TorchSharp's <c>optim.Adam</c> factory defaults β₂ to 0.99) with two
-    /// groups: the parameters of every <see cref="Embedding"/> with L2 weight decay, all others without.
+    /// Adam over the dense parameters and lazy row-wise Adam over the embedding tables (<see cref="ModelOptimizer"/>),
+    /// with L2 weight decay on the embedding tables only.
     /// </summary>
-    internal static Adam CreateOptimizer(MultiTaskModel model, TrainerOptions options)
-    {
-        var embedding = new HashSet<IntPtr>();
-        foreach (var module in model.modules())
-        {
-            if (module is Embedding table)
-            {
-                foreach (var p in table.parameters())
-                {
-                    embedding.Add(p.Handle);
-                }
-            }
-        }
-        var decayed = new List<Parameter>();
-        var plain = new List<Parameter>();
-        foreach (var p in model.parameters())
-        {
-            if (p.requires_grad)
-            {
-                (embedding.Contains(p.Handle) ? decayed : plain).Add(p);
-            }
-        }
-        if (decayed.Count + plain.Count == 0)
-        {
-            throw new ArgumentException($"model \"{model.Id}\" has no trainable parameters", nameof(model));
-        }
-        var groups = new List<Adam.ParamGroup>();
-        if (decayed.Count > 0)
-        {
-            groups.Add(new Adam.ParamGroup(decayed, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-                weight_decay: options.EmbeddingWeightDecay));
-        }
-        if (plain.Count > 0)
-        {
-            groups.Add(new Adam.ParamGroup(plain, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0));
-        }
-        return new Adam(groups, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8);
-    }
+    internal static ModelOptimizer CreateOptimizer(MultiTaskModel model, TrainerOptions options) => new(model, options);
 
     private static Dictionary<string, Tensor> Snapshot(MultiTaskModel model)
     {

@@ -1,0 +1,168 @@
+using System.Globalization;
+using AdAuctionSim.Cli.Terminal;
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Models.Training;
+using AdAuctionSim.Simulation.Engine;
+using AdAuctionSim.Simulation.Output;
+using AdAuctionSim.Simulation.Scenarios;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Cli.Commands;
+
+/// <summary>
+/// <c>adsim bench train</c>: training samples per second of each model at a batch size, against the floor its matmul
+/// FLOPs and this machine's measured matmul rate allow. A benchmark, not a test: it prints numbers and asserts nothing.
+/// </summary>
+internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTerminal terminal, ILogger<BenchTrainCommand> logger) : ICliCommand
+{
+    private const long Seed = 1;
+
+    public async Task<int> RunAsync(CancellationToken cancellation)
+    {
+        var (scenario, source) = LoadScenario();
+        scenario = scenario with { Traffic = scenario.Traffic with { Requests = arguments.Requests } };
+        var refused = arguments.Models.Select(ModelCatalog.Get).Where(e => e.Unsupported(scenario.Depth) is not null).ToList();
+        if (refused.Count > 0)
+        {
+            throw new CliInputException($"{source}: a funnel of depth {scenario.Depth}, which "
+                + string.Join("; ", refused.Select(e => $"model \"{e.Id}\" cannot serve: {e.Unsupported(scenario.Depth)}")));
+        }
+        TorchRuntimeInfo runtime;
+        try
+        {
+            runtime = TorchRuntime.Initialize(arguments.Device, arguments.Threads, Seed);
+        }
+        catch (TorchCudaUnavailableException e)
+        {
+            throw new CliInputException($"option --device {arguments.Device}: {e.Message}");
+        }
+        var device = runtime.Device.ToString().ToLowerInvariant();
+        var threads = $"{runtime.ThreadCount} intra-op thread{(runtime.ThreadCount == 1 ? "" : "s")}";
+
+        terminal.Heading("bench train");
+        KeyValueList.Write(terminal,
+        [
+            ("data", $"{source}: {scenario.Name}, depth {scenario.Depth}, {arguments.Requests} requests simulated into a temporary folder (not timed)"),
+            ("runtime", $"TorchSharp {runtime.TorchSharpVersion} ({runtime.TorchBackend}) on {device}, {threads}"),
+            ("timings", $"whole training steps at batch {arguments.BatchSize}: batch gather, forward, loss, backward, optimiser update; "
+                + $"10 warm-up steps not timed, then at least {arguments.Seconds:0.#} s and 30 steps"),
+            ("floor", "measured matmul rate / training FLOPs per sample (Linear layers and expert banks; training = 3 x forward)"),
+        ]);
+
+        var temp = Path.Combine(Path.GetTempPath(), $"adsim-bench-train-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            var (folder, simulateTime) = await ProgressDisplay.StatusAsync(terminal, "simulating the training data ...", () =>
+            {
+                var world = ScenarioFiles.BuildWorld(scenario, arguments.Scenario ?? CommandCatalog.BenchDefaultScenario, cancellation);
+                return SimulationOutput.Write(world, new SimulationOutputOptions(Path.Combine(temp, "sim"), OutputFormat.Parquet),
+                    new SimulationOptions { Threads = Environment.ProcessorCount }, null, cancellation).Directory;
+            }, cancellation).ConfigureAwait(false);
+            var (data, loadTime) = await ProgressDisplay.StatusAsync(terminal, "loading the logged view ...",
+                () => LoggedDataset.Load(LoggedView.Open(folder), runtime.Device, cancellation), cancellation).ConfigureAwait(false);
+            using (data)
+            {
+                terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  simulated in {simulateTime.TotalSeconds:F1} s, loaded in {loadTime.TotalSeconds:F1} s (neither timed): "
+                    + $"{data.CountOf(DatasetSplit.Train, false)} train impressions, {data.CountOf(DatasetSplit.Train, true)} train rows "
+                    + $"with lost bids; {data.Schema.Count} fields, {data.Schema.TotalRows} embedding rows"));
+
+                var rate = await Task.Run(() => TrainingBenchmark.MeasureMatmul(runtime.Device), cancellation).ConfigureAwait(false);
+                terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  matmul rate: {rate.FlopsPerSecond / 1e9:F1} GFLOP/s ({rate.Size}x{rate.Size} float32 products on {device}, {threads}, "
+                    + $"median of {rate.Rounds} rounds of {rate.Products})"));
+                terminal.WriteLine();
+
+                var options = new TrainerOptions
+                {
+                    Device = arguments.Device,
+                    BatchSize = arguments.BatchSize,
+                    Seed = Seed,
+                    Threads = arguments.Threads,
+                    WinPropensity = WinPropensitySource.Oracle,
+                };
+                var table = new TextTable("model", "parameters", "fwd MFLOP/sample", "train MFLOP/sample", "floor samples/s", "samples/s", "% of floor", "ms/step")
+                    .RightAlign(1, 2, 3, 4, 5, 6, 7);
+                var lines = new List<string>();
+                foreach (var id in arguments.Models)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    var result = await Task.Run(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, cancellation), cancellation).ConfigureAwait(false);
+                    var floor = rate.FlopsPerSecond / result.Flops.Training;
+                    var share = 100 * result.Timing.SamplesPerSecond / floor;
+                    var line = string.Create(CultureInfo.InvariantCulture, $"train {id}: {result.Timing.SamplesPerSecond:F0} samples/s, {share:F1}% of FLOP floor");
+                    logger.LogInformation("{Line} ({Steps} steps in {Seconds:F2} s)", line, result.Timing.Steps, result.Timing.Seconds);
+                    terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {id}: {result.Timing.Steps} steps in {result.Timing.Seconds:F2} s"));
+                    table.Add(id, result.Parameters.ToString(CultureInfo.InvariantCulture), F(result.Flops.Forward / 1e6, "F3"),
+                        F(result.Flops.Training / 1e6, "F3"), F(floor, "F0"), F(result.Timing.SamplesPerSecond, "F0"), F(share, "F1"),
+                        F(1000 * result.Timing.Seconds / result.Timing.Steps, "F2"));
+                    lines.Add(line);
+                }
+                terminal.WriteLine();
+                table.Write(terminal);
+                terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {device}, {threads}, batch {arguments.BatchSize}, matmul rate {rate.FlopsPerSecond / 1e9:F1} GFLOP/s"));
+                foreach (var line in lines)
+                {
+                    terminal.WriteLine(line);
+                }
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+        finally
+        {
+            TryDelete(temp);
+        }
+        return ExitCodes.Success;
+    }
+
+    private static Measurement Measure(ModelEntry entry, LoggedDataset data, TrainerOptions options, double seconds, CancellationToken cancellation)
+    {
+        manual_seed(Seed);
+        var context = new ModelContext(data.Depth, data.Stages, data.Schema, new ModelOptions { Seed = (int)Seed });
+        using var model = entry.Create(context);
+        var parameters = model.parameters().Sum(p => p.numel());
+        var flops = TrainingBenchmark.CountFlops(model, data, options.BatchSize);
+        var timing = TrainingBenchmark.TimeSteps(model, data, options, minSeconds: seconds, cancellation: cancellation);
+        return new Measurement(parameters, flops, timing);
+    }
+
+    private (Scenario Scenario, string Source) LoadScenario()
+    {
+        if (arguments.Scenario is { } file)
+        {
+            return (ScenarioFiles.Load(terminal, file), file);
+        }
+        if (File.Exists(terminal.Resolve(CommandCatalog.BenchDefaultScenario)))
+        {
+            return (ScenarioFiles.Load(terminal, CommandCatalog.BenchDefaultScenario), CommandCatalog.BenchDefaultScenario);
+        }
+        return (new Scenario(), $"built-in default scenario (no {CommandCatalog.BenchDefaultScenario} under {terminal.WorkingDirectory})");
+    }
+
+    private void TryDelete(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning("Could not delete the temporary directory {Directory}: {Message}", directory, e.Message);
+        }
+    }
+
+    private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+
+    private sealed record Measurement(long Parameters, FlopCount Flops, StepTiming Timing);
+}
