@@ -114,10 +114,35 @@ public sealed class AucTests
             var expected = payload.OrderBy(i => keys[i]).ToArray(); // LINQ OrderBy is stable
             var sorted = (ulong[])keys.Clone();
 
-            RadixSort.Sort(sorted, payload, new ulong[n], new int[n]);
+            RadixSort.Sort(sorted, payload, new ulong[n], new int[n], n);
 
             Assert.Equal(expected.Select(i => keys[i]), sorted);
             Assert.Equal(expected, payload);
+        }
+    }
+
+    [Fact]
+    public void The_parallel_radix_sort_gives_the_same_order_for_any_thread_count()
+    {
+        var random = new Random(11);
+        var n = RadixSort.ParallelThreshold + 12_345;
+        var keys = Enumerable.Range(0, n).Select(i => i % 5 == 0 ? (ulong)random.Next(50) : (ulong)random.NextInt64(1L << 40)).ToArray();
+        (ulong[] Keys, int[] Order) SortWith(int threads)
+        {
+            var sorted = (ulong[])keys.Clone();
+            var order = Enumerable.Range(0, n).ToArray();
+            RadixSort.Sort(sorted, order, new ulong[n], new int[n], n, threads);
+            return (sorted, order);
+        }
+
+        var one = SortWith(1);
+        var expected = Enumerable.Range(0, n).OrderBy(i => keys[i]).ToArray();
+        Assert.Equal(expected, one.Order);
+        foreach (var threads in new[] { 2, 3, 8 })
+        {
+            var other = SortWith(threads);
+            Assert.Equal(one.Keys, other.Keys);
+            Assert.Equal(one.Order, other.Order);
         }
     }
 

@@ -126,8 +126,8 @@ public sealed class CalibrationTests
         double[] q = [0.25, 0.35, 0.5];
         bool[] y = [false, true, true];
 
-        var figures = SpaceMetrics.Compute(new ScoreRanking(), p, q, y, [false, false, false], "label is 0 by construction");
-        var unlabelled = SpaceMetrics.Compute(new ScoreRanking(), p, q, y, [], null);
+        var figures = SpaceMetrics.Compute(new ScoreRanking(), p, q, y, [false, false, false], labelled: true, "label is 0 by construction");
+        var unlabelled = SpaceMetrics.Compute(new ScoreRanking(), p, q, y, [], labelled: false, null);
 
         Assert.All(figures.Values.Take(4), v => Assert.Equal("label is 0 by construction", v!.Value.Note));
         Assert.All(figures.Values.Take(4), v => Assert.True(double.IsNaN(v!.Value.Value)));
@@ -135,5 +135,7 @@ public sealed class CalibrationTests
         Assert.All(unlabelled.Values.Take(4), v => Assert.Null(v));
         Assert.Equal(figures.Values.Skip(4), unlabelled.Values.Skip(4));
         Assert.Equal(MetricIds.Conditional.Count, figures.Values.Length);
+        var empty = SpaceMetrics.Compute(new ScoreRanking(), [], [], [], [], labelled: true, null);
+        Assert.All(empty.Values, v => Assert.Equal(MetricValue.NoRows, v!.Value.Note));
     }
 }

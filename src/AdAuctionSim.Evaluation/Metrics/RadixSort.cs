@@ -1,94 +1,151 @@
 namespace AdAuctionSim.Evaluation.Metrics;
 
 /// <summary>
-/// Stable least-significant-digit radix sort of 64-bit keys with an optional int payload: 11-bit digits, six passes,
-/// all six histograms counted in one read, and a pass skipped when every key has the same digit there. O(n), no
-/// comparisons; the output is the unique stable order, so it is the same whatever machine or thread runs it.
+/// Stable least-significant-digit radix sort of 64-bit keys with an optional int payload. The keys' width w (up to
+/// their highest set bit) is split into ⌈w / 12⌉ digits of equal size (at most 12 bits: 4096 buckets, whose write
+/// positions stay in cache), all histograms are counted in one read, and a pass is skipped when every key has the same
+/// digit there. Full 63-bit keys take six passes; keys of float32-valued scores (35 bits once
+/// <see cref="ScoreRanking"/> has shifted out their constant low bits) three. O(n), no comparisons.
 /// </summary>
+/// <remarks>
+/// With several threads each pass splits the rows into fixed contiguous chunks, counts each chunk's digits and
+/// scatters each chunk from its own offsets (bucket-major, chunk-minor), so the result is the unique stable order:
+/// byte-identical whatever the thread count.
+/// </remarks>
 internal static class RadixSort
 {
-    private const int DigitBits = 11;
-    private const int Buckets = 1 << DigitBits;
-    private const int Passes = (64 + DigitBits - 1) / DigitBits;
+    private const int MaxDigitBits = 12;
+
+    /// <summary>Below this many keys one thread does everything.</summary>
+    internal const int ParallelThreshold = 1 << 18;
 
     /// <summary>
-    /// Sorts <paramref name="keys"/> ascending and applies the same permutation to <paramref name="payload"/> (when
-    /// not empty). The scratch spans must be at least as long as the data.
+    /// Sorts the first <paramref name="n"/> keys ascending and applies the same permutation to the payload (when not
+    /// null). Scratch arrays must hold at least n values.
     /// </summary>
-    public static void Sort(Span<ulong> keys, Span<int> payload, Span<ulong> keyScratch, Span<int> payloadScratch)
+    public static void Sort(ulong[] keys, int[]? payload, ulong[] keyScratch, int[]? payloadScratch, int n, int threads = 1)
     {
-        var n = keys.Length;
-        var carry = !payload.IsEmpty;
-        if (carry && payload.Length != n)
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(n, keys.Length);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        if (payload is not null && (payload.Length < n || payloadScratch is null || payloadScratch.Length < n))
         {
-            throw new ArgumentException($"payload holds {payload.Length} values for {n} keys", nameof(payload));
+            throw new ArgumentException($"payload and its scratch must hold {n} values", nameof(payload));
         }
         if (n < 2)
         {
             return;
         }
-        var counts = new int[Passes * Buckets];
+        var any = 0UL;
         for (var i = 0; i < n; i++)
         {
-            var k = keys[i];
-            for (var p = 0; p < Passes; p++)
+            any |= keys[i];
+        }
+        var width = Math.Max(1, 64 - System.Numerics.BitOperations.LeadingZeroCount(any));
+        var passes = (width + MaxDigitBits - 1) / MaxDigitBits;
+        var digitBits = (width + passes - 1) / passes;
+        var buckets = 1 << digitBits;
+        var mask = (ulong)(buckets - 1);
+        var chunks = n >= ParallelThreshold ? Math.Min(threads, 16) : 1;
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = chunks };
+
+        // Every pass's histogram per chunk, from the input order; summed, they decide which passes can be skipped.
+        var chunkCounts = new int[chunks][];
+        Parallel.For(0, chunks, parallel, t =>
+        {
+            var counts = chunkCounts[t] = new int[passes * buckets];
+            for (int i = Start(t, n, chunks), end = Start(t + 1, n, chunks); i < end; i++)
             {
-                counts[(p * Buckets) + (int)((k >> (p * DigitBits)) & (Buckets - 1))]++;
+                var k = keys[i];
+                for (var p = 0; p < passes; p++)
+                {
+                    counts[(p * buckets) + (int)((k >> (p * digitBits)) & mask)]++;
+                }
+            }
+        });
+        var total = new int[passes * buckets];
+        foreach (var counts in chunkCounts)
+        {
+            for (var b = 0; b < total.Length; b++)
+            {
+                total[b] += counts[b];
             }
         }
+
         var source = keys;
-        var target = keyScratch[..n];
+        var target = keyScratch;
         var sourcePayload = payload;
-        var targetPayload = carry ? payloadScratch[..n] : payloadScratch;
-        var inScratch = false;
-        for (var p = 0; p < Passes; p++)
+        var targetPayload = payloadScratch;
+        var moved = false;
+        var offsets = new int[chunks][];
+        for (var p = 0; p < passes; p++)
         {
-            var histogram = counts.AsSpan(p * Buckets, Buckets);
-            if (histogram.Contains(n))
+            if (Array.IndexOf(total, n, p * buckets, buckets) >= 0)
             {
                 continue; // every key has the same digit here
             }
-            var offset = 0;
-            for (var b = 0; b < Buckets; b++)
+            var shift = p * digitBits;
+            if (moved && chunks > 1)
             {
-                var c = histogram[b];
-                histogram[b] = offset;
-                offset += c;
-            }
-            var shift = p * DigitBits;
-            if (carry)
-            {
-                for (var i = 0; i < n; i++)
+                // The chunks now hold other keys: count this digit again, chunk by chunk.
+                var from = source;
+                Parallel.For(0, chunks, parallel, t =>
                 {
-                    var k = source[i];
-                    var at = histogram[(int)((k >> shift) & (Buckets - 1))]++;
-                    target[at] = k;
-                    targetPayload[at] = sourcePayload[i];
-                }
-                var swapPayload = sourcePayload;
-                sourcePayload = targetPayload;
-                targetPayload = swapPayload;
+                    var counts = chunkCounts[t];
+                    Array.Clear(counts, p * buckets, buckets);
+                    for (int i = Start(t, n, chunks), end = Start(t + 1, n, chunks); i < end; i++)
+                    {
+                        counts[(p * buckets) + (int)((from[i] >> shift) & mask)]++;
+                    }
+                });
             }
-            else
+            var running = 0;
+            for (var t = 0; t < chunks; t++)
             {
-                for (var i = 0; i < n; i++)
+                offsets[t] ??= new int[buckets];
+            }
+            for (var b = 0; b < buckets; b++)
+            {
+                for (var t = 0; t < chunks; t++)
                 {
-                    var k = source[i];
-                    target[histogram[(int)((k >> shift) & (Buckets - 1))]++] = k;
+                    offsets[t][b] = running;
+                    running += chunkCounts[t][(p * buckets) + b];
                 }
             }
-            var swap = source;
-            source = target;
-            target = swap;
-            inScratch = !inScratch;
+            var (src, dst, srcPayload, dstPayload) = (source, target, sourcePayload, targetPayload);
+            Parallel.For(0, chunks, parallel, t =>
+            {
+                var offset = offsets[t];
+                int start = Start(t, n, chunks), end = Start(t + 1, n, chunks);
+                if (srcPayload is null)
+                {
+                    for (var i = start; i < end; i++)
+                    {
+                        var k = src[i];
+                        dst[offset[(int)((k >> shift) & mask)]++] = k;
+                    }
+                    return;
+                }
+                for (var i = start; i < end; i++)
+                {
+                    var k = src[i];
+                    var at = offset[(int)((k >> shift) & mask)]++;
+                    dst[at] = k;
+                    dstPayload![at] = srcPayload[i];
+                }
+            });
+            (source, target) = (target, source);
+            (sourcePayload, targetPayload) = (targetPayload, sourcePayload);
+            moved = true;
         }
-        if (inScratch)
+        if (!ReferenceEquals(source, keys))
         {
-            source.CopyTo(keys);
-            if (carry)
+            Array.Copy(source, keys, n);
+            if (payload is not null)
             {
-                sourcePayload.CopyTo(payload);
+                Array.Copy(sourcePayload!, payload, n);
             }
         }
     }
+
+    private static int Start(int chunk, int n, int chunks) => (int)((long)chunk * n / chunks);
 }

@@ -17,17 +17,18 @@ internal static class SpaceMetrics
     /// <param name="p">Predictions p̂.</param>
     /// <param name="q">True rates.</param>
     /// <param name="y">Potential outcomes.</param>
-    /// <param name="s">Logged labels, or empty where the space has none.</param>
+    /// <param name="s">Logged labels (ignored unless <paramref name="labelled"/>).</param>
+    /// <param name="labelled">Whether the space is one of logged rows (O, C, O∖C), so that observed-label metrics are written.</param>
     /// <param name="observedUndefined">
     /// When the space has logged rows whose label is not an observation of this target (O∖C for a conditional stage),
     /// why: the observed-label metrics are then written as NaN with this note. Null otherwise.
     /// </param>
     public static SpaceFigures Compute(ScoreRanking ranking, ReadOnlySpan<double> p, ReadOnlySpan<double> q, ReadOnlySpan<bool> y,
-        ReadOnlySpan<bool> s, string? observedUndefined)
+        ReadOnlySpan<bool> s, bool labelled, string? observedUndefined)
     {
         var values = new MetricValue?[MetricIds.Conditional.Count];
         var n = p.Length;
-        var observed = !s.IsEmpty && observedUndefined is null;
+        var observed = labelled && observedUndefined is null;
         RankSums sums;
         if (observed)
         {
@@ -44,9 +45,9 @@ internal static class SpaceMetrics
         {
             ranking.Rank(p, y, keepOrder: true);
             sums = ranking.Walk([], q, BinaryMetrics.CalibrationBins);
-            if (observedUndefined is not null)
+            if (labelled)
             {
-                var undefined = MetricValue.Undefined(n == 0 ? MetricValue.NoRows : observedUndefined);
+                var undefined = MetricValue.Undefined(n == 0 ? MetricValue.NoRows : observedUndefined!);
                 values[0] = values[1] = values[2] = values[3] = undefined;
             }
             values[4] = sums.AucOfPackedLabel;

@@ -72,16 +72,29 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
         ids.AddRange(train.Models.Select(m => m.Id));
         var results = new EvaluationResult[ids.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.Threads, CancellationToken = cancellationToken };
+        var failures = new Exception?[ids.Count];
         Parallel.For(0, ids.Count, parallel, m =>
         {
-            var (q, r) = m switch
+            try
             {
-                0 => (data.Q, Cumulative(data.Q)),
-                1 => (data.Logging, Cumulative(data.Logging)),
-                _ => Scores(data, train.Models[m - 2]),
-            };
-            results[m] = EvaluateModel(request, ids[m], data, spaces, q, r, cancellationToken);
+                var (q, r) = m switch
+                {
+                    0 => (data.Q, Cumulative(data.Q)),
+                    1 => (data.Logging, Cumulative(data.Logging)),
+                    _ => Scores(data, train.Models[m - 2]),
+                };
+                results[m] = EvaluateModel(request, ids[m], data, spaces, q, r, cancellationToken);
+            }
+            catch (Exception e)
+            {
+                failures[m] = e;
+            }
         });
+        // The first failure in model order, as itself: the same message whatever the thread count.
+        if (failures.FirstOrDefault(f => f is not null) is { } failure)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
         return new EvaluationResult(
             results.SelectMany(r => r.Metrics).ToList(),
             results.SelectMany(r => r.Reliability).ToList(),
@@ -123,7 +136,7 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
 
                 // Conditional target: q̂_k against q_k, y_k and (on C, and naively on O) the logged s_k.
                 var n = buffers.Gather(rows, q[k], data.Q[k], data.Y[k], data.S[k], data.RequestIds, data.Q[0]);
-                var figures = SpaceMetrics.Compute(ranking, buffers.P(n), buffers.Q(n), buffers.Y(n), hasLabels ? buffers.S(n) : [], undefined);
+                var figures = SpaceMetrics.Compute(ranking, buffers.P(n), buffers.Q(n), buffers.Y(n), buffers.S(n), hasLabels, undefined);
                 AddRows(metrics, request, model, stage, space, MetricIds.Conditional, figures);
                 AddReliability(reliability, request, model, stage, space, figures);
                 if (_options.BootstrapResamples > 0 && _options.BootstrapSpaces.Contains(space) && n > 0)
@@ -150,7 +163,7 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
                 if (k > 0)
                 {
                     n = buffers.Gather(rows, r[k], trueCumulative[k], potentialCumulative[k], data.S[k], data.RequestIds, data.Q[0]);
-                    figures = SpaceMetrics.Compute(ranking, buffers.P(n), buffers.Q(n), buffers.Y(n), hasLabels ? buffers.S(n) : [], null);
+                    figures = SpaceMetrics.Compute(ranking, buffers.P(n), buffers.Q(n), buffers.Y(n), buffers.S(n), hasLabels, null);
                     AddRows(metrics, request, model, stage, space, MetricIds.Cumulative, figures);
                 }
             }
