@@ -25,13 +25,15 @@ internal sealed class BenchMetricsCommand(BenchMetricsArguments arguments, CliTe
             ("data", $"{n} rows: label ~ Bernoulli(q), score = float32(σ(logit q + noise)): many tied scores; seed {Seed}"),
             ("work", "AUC (exact, ties half) + log loss + ECE (20 equal-mass bins): one radix sort with the label packed into the "
                 + "key, one walk over the tie groups; log loss " + (parallel ? "on a second thread during the sort" : "after, on the same thread")),
-            ("machine", $"{Environment.ProcessorCount} cores; radix sort on {arguments.Threads} thread{(arguments.Threads == 1 ? "" : "s")}; "
+            ("machine", $"{Environment.ProcessorCount} cores; {arguments.Threads} thread{(arguments.Threads == 1 ? "" : "s")}: "
+                + (parallel ? $"log loss on one, the radix sort on {Math.Max(1, arguments.Threads - 1)}; " : "everything on one; ")
                 + $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription} {RuntimeInformation.ProcessArchitecture}"),
         ]);
 
         var (scores, labels) = Generate(n);
         cancellation.ThrowIfCancellationRequested();
-        var ranking = new ScoreRanking { Threads = arguments.Threads };
+        // With several threads one of them computes the log loss while the others sort.
+        var ranking = new ScoreRanking { Threads = Math.Max(1, arguments.Threads - (parallel ? 1 : 0)) };
         var clock = Stopwatch.StartNew();
         var warm = BinaryMetrics.Evaluate(scores, labels, ranking, parallel, BinaryMetrics.CalibrationBins, null);
         terminal.WriteLine();

@@ -106,11 +106,11 @@ public static class BinaryMetrics
 
     /// <summary>
     /// AUC, log loss, normalised entropy and ECE against the labels from one radix sort of the scores; the log loss
-    /// runs on a second thread while the sort runs, and the sort uses every core, when <paramref name="parallel"/> is set. Results are identical
+    /// runs on a second thread while the sort runs on the other cores, when <paramref name="parallel"/> is set. Results are identical
     /// either way (fixed-block reduction).
     /// </summary>
     public static LabelMetrics Evaluate(ReadOnlySpan<double> scores, ReadOnlySpan<bool> labels, bool parallel = true, int bins = CalibrationBins) =>
-        Evaluate(scores.ToArray(), labels.ToArray(), new ScoreRanking { Threads = parallel ? Environment.ProcessorCount : 1 }, parallel, bins, timings: null);
+        Evaluate(scores.ToArray(), labels.ToArray(), new ScoreRanking { Threads = parallel ? Math.Max(1, Environment.ProcessorCount - 1) : 1 }, parallel, bins, timings: null);
 
     internal static LabelMetrics Evaluate(double[] scores, bool[] labels, ScoreRanking ranking, bool parallel, int bins, Action<string, double>? timings)
     {

@@ -4,10 +4,11 @@ namespace AdAuctionSim.Evaluation.Metrics;
 
 /// <summary>
 /// One sort of a set of probability scores that serves every rank-based figure: AUC with tie groups and the sums of
-/// the equal-mass calibration bins. Each score's float64 bits (monotone for non-negative doubles, and below 2^62 for
-/// values ≤ 1) are shifted left by one and a binary label is packed into the free low bit, so a radix sort of the
-/// keys alone orders the rows by score and the AUC of that label needs no second array. When other per-row data
-/// (a second label, a true rate) is needed, the row index travels with the keys as the sort payload.
+/// the equal-mass calibration bins. A score's float64 bits are monotone in its value for non-negative doubles and stay
+/// below 2^62 for values ≤ 1; the low bits that are the same in every score are shifted out, and the key is those bits
+/// shifted left by one with a binary label packed into bit 0, so a radix sort of the keys alone orders the rows by
+/// score and the AUC of that label needs no second array. When other per-row data (a second label, a true rate) is
+/// needed, the row index travels with the keys as the sort payload.
 /// </summary>
 /// <remarks>Buffers are kept between calls: reuse one instance per thread to allocate nothing per evaluation.</remarks>
 internal sealed class ScoreRanking
