@@ -54,3 +54,19 @@ public sealed record MetricSummary(
     string Point, string Model, string Stage, EvaluationSpace Space, string Metric,
     double Mean, double CiLow, double CiHigh, int Repeats, string Baseline, double MeanDifference, double PValue,
     string IntervalMethod);
+
+/// <summary>
+/// A confidence interval of one figure of one run, computed from that run's rows (a bootstrap over requests), for
+/// when a single repeat is all there is. <see cref="Statistics.MetricStatistics.Summarise"/> uses it for groups of one repeat.
+/// </summary>
+/// <param name="Point">Sweep point of the run.</param>
+/// <param name="Repeat">Repeat index of the run.</param>
+/// <param name="Model">Model id or reference row id.</param>
+/// <param name="Stage">Funnel stage name.</param>
+/// <param name="Space">Space the figure was computed on.</param>
+/// <param name="Metric">Metric id.</param>
+/// <param name="Low">Lower end of the 95% interval.</param>
+/// <param name="High">Upper end of the 95% interval.</param>
+/// <param name="Method">How it was computed, e.g. "poisson-bootstrap percentile (200 resamples, seed 1)".</param>
+public sealed record MetricInterval(
+    string Point, int Repeat, string Model, string Stage, EvaluationSpace Space, string Metric, double Low, double High, string Method);

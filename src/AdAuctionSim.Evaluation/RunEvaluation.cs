@@ -10,7 +10,11 @@ public sealed record RunEvaluationRequest(string SimulationDirectory, string Tra
 
 /// <summary>Everything one evaluation produces: metric rows, reliability-diagram bins and per-decile errors.</summary>
 public sealed record EvaluationResult(
-    IReadOnlyList<MetricRow> Metrics, IReadOnlyList<ReliabilityBin> Reliability, IReadOnlyList<DecileError> Deciles);
+    IReadOnlyList<MetricRow> Metrics, IReadOnlyList<ReliabilityBin> Reliability, IReadOnlyList<DecileError> Deciles)
+{
+    /// <summary>Bootstrap intervals of this run's headline figures (empty when the evaluator was asked for none).</summary>
+    public IReadOnlyList<MetricInterval> Intervals { get; init; } = [];
+}
 
 /// <summary>Evaluates every model of a training run (and the reference rows) on the held-out requests.</summary>
 public interface IRunEvaluator

@@ -58,6 +58,7 @@ internal static class CommandCatalog
                 (int)(p.Integer("threads") ?? Environment.ProcessorCount),
                 p.Flag("force"))),
         TrainCommandSpec.Create(),
+        EvaluateCommandSpec.Evaluate(),
         new CommandSpec(
             "scenario validate",
             "Check a scenario file and print its resolved summary",
@@ -96,5 +97,6 @@ internal static class CommandCatalog
                 p.Text("scenario"),
                 (int)(p.Integer("threads") ?? Environment.ProcessorCount))),
         BenchTrainCommandSpec.Create(),
+        EvaluateCommandSpec.BenchMetrics(),
     ];
 }

@@ -67,6 +67,39 @@ public sealed class LoggedView
     /// <exception cref="InvalidDataException">The folder, the manifest or a logged product is missing or corrupt.</exception>
     public static LoggedView Open(string folder)
     {
+        var (full, manifest, format) = OpenManifest(folder);
+        var manifestFile = System.IO.Path.Combine(full, LogColumns.ManifestFile);
+        var stages = manifest.World.Stages;
+
+        var products = new ProductManifest[AllProducts.Length];
+        foreach (var product in AllProducts)
+        {
+            var file = FileName(product, format);
+            var entry = manifest.Product(file)
+                ?? throw new InvalidDataException($"{manifestFile}: lists no product {file}; the folder is incomplete or was written by other code");
+            CheckLayout(manifestFile, product, entry, stages);
+            var expectedRows = product switch
+            {
+                LoggedProduct.Impressions => manifest.RowCounts.Impressions,
+                LoggedProduct.LostBids => manifest.RowCounts.LostBids,
+                _ => manifest.World.Ads,
+            };
+            if (entry.Rows != expectedRows || entry.Rows < 0 || entry.Rows > Array.MaxLength)
+            {
+                throw new InvalidDataException($"{manifestFile}: {file} is listed with {entry.Rows} rows, but the row counts say {expectedRows}");
+            }
+            VerifyHash(System.IO.Path.Combine(full, file), entry.Sha256);
+            products[(int)product] = entry;
+        }
+        return new LoggedView(full, manifest, format, products);
+    }
+
+    /// <summary>
+    /// Opens a simulation folder's manifest and checks what every reader needs: the folder exists, the manifest reads,
+    /// its format is known and its stage names are valid column names. Shared with <see cref="TruthView"/>.
+    /// </summary>
+    internal static (string Folder, SimulationManifest Manifest, OutputFormat Format) OpenManifest(string folder)
+    {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         var full = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(folder));
         if (!System.IO.Directory.Exists(full))
@@ -104,27 +137,7 @@ public sealed class LoggedView
             }
         }
 
-        var products = new ProductManifest[AllProducts.Length];
-        foreach (var product in AllProducts)
-        {
-            var file = FileName(product, format);
-            var entry = manifest.Product(file)
-                ?? throw new InvalidDataException($"{manifestFile}: lists no product {file}; the folder is incomplete or was written by other code");
-            CheckLayout(manifestFile, product, entry, stages);
-            var expectedRows = product switch
-            {
-                LoggedProduct.Impressions => manifest.RowCounts.Impressions,
-                LoggedProduct.LostBids => manifest.RowCounts.LostBids,
-                _ => manifest.World.Ads,
-            };
-            if (entry.Rows != expectedRows || entry.Rows < 0 || entry.Rows > Array.MaxLength)
-            {
-                throw new InvalidDataException($"{manifestFile}: {file} is listed with {entry.Rows} rows, but the row counts say {expectedRows}");
-            }
-            VerifyHash(System.IO.Path.Combine(full, file), entry.Sha256);
-            products[(int)product] = entry;
-        }
-        return new LoggedView(full, manifest, format, products);
+        return (full, manifest, format);
     }
 
     /// <summary>File name of a product in this folder, e.g. <c>impressions.parquet</c>.</summary>
@@ -250,7 +263,7 @@ public sealed class LoggedView
         }
     }
 
-    private static void VerifyHash(string path, string expected)
+    internal static void VerifyHash(string path, string expected)
     {
         string actual;
         try
@@ -300,7 +313,7 @@ public sealed class LoggedView
         return ColumnKind.Int32;
     }
 
-    private static Array Allocate(ColumnKind kind, int rows) => kind switch
+    internal static Array Allocate(ColumnKind kind, int rows) => kind switch
     {
         ColumnKind.Int64 => new long[rows],
         ColumnKind.Int32 => new int[rows],
@@ -319,7 +332,7 @@ public sealed class LoggedView
         _ => typeof(string),
     };
 
-    private static void ReadParquet(string path, ProductManifest entry, string[] names, ColumnKind[] kinds, Array[] data) =>
+    internal static void ReadParquet(string path, ProductManifest entry, string[] names, ColumnKind[] kinds, Array[] data) =>
         ReadParquetAsync(path, entry, names, kinds, data).GetAwaiter().GetResult();
 
     private static async Task ReadParquetAsync(string path, ProductManifest entry, string[] names, ColumnKind[] kinds, Array[] data)
@@ -399,7 +412,7 @@ public sealed class LoggedView
     /// The CSV the simulator writes: a header row, "\n" line ends, no quoting (every logged value is a number, a
     /// boolean or a split name), doubles in round-trip form.
     /// </summary>
-    private static void ReadCsv(string path, ProductManifest entry, string[] names, ColumnKind[] kinds, Array[] data)
+    internal static void ReadCsv(string path, ProductManifest entry, string[] names, ColumnKind[] kinds, Array[] data)
     {
         using var reader = new StreamReader(path, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false, 1 << 20);
         var header = reader.ReadLine() ?? throw new InvalidDataException($"{path}: empty; expected a header row");

@@ -1,0 +1,142 @@
+using System.Globalization;
+using AdAuctionSim.Cli.Terminal;
+using AdAuctionSim.Evaluation;
+using AdAuctionSim.Evaluation.Metrics;
+using AdAuctionSim.Evaluation.Runs;
+using AdAuctionSim.Evaluation.Statistics;
+using AdAuctionSim.Simulation.Output;
+
+namespace AdAuctionSim.Cli.Commands;
+
+/// <summary>
+/// <c>adsim evaluate &lt;run-dir&gt;</c>: finds the training run and its simulation, runs <see cref="RunEvaluator"/>,
+/// prints the headline figures per model and stage, and writes <c>metrics.csv</c> through a temporary file. Bad input
+/// (folders, files, the baseline) is a <see cref="CliInputException"/>: exit 2, nothing written.
+/// </summary>
+internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal terminal) : ICliCommand
+{
+    public async Task<int> RunAsync(CancellationToken cancellation)
+    {
+        var (trainDirectory, train) = FindRun(terminal.Resolve(arguments.RunDirectory));
+        var simulation = FindSimulation(train);
+        var models = new List<string> { RunEvaluator.TruthModel, RunEvaluator.LoggingModel };
+        models.AddRange(train.Models.Select(m => m.Id));
+        var baseline = arguments.Baseline
+            ?? (models.Contains(EvaluateCommandSpec.DefaultBaseline) ? EvaluateCommandSpec.DefaultBaseline : RunEvaluator.LoggingModel);
+        if (!models.Contains(baseline))
+        {
+            throw new CliInputException($"option --baseline: \"{baseline}\" is not a model of {terminal.Display(Path.Combine(trainDirectory, TrainRunFile.FileName))}; "
+                + $"expected one of: {string.Join(", ", models)}");
+        }
+        var output = terminal.Resolve(arguments.Out ?? Path.Combine(trainDirectory, EvaluateCommandSpec.DefaultOutFile));
+        if (Directory.Exists(output))
+        {
+            throw new CliInputException($"option --out: {terminal.Display(output)} is a folder; expected a file name for metrics.csv");
+        }
+        if (Path.GetDirectoryName(output) is { } parent && !Directory.Exists(parent))
+        {
+            throw new CliInputException($"option --out: the folder {terminal.Display(parent)} does not exist");
+        }
+
+        var options = new RunEvaluatorOptions { Threads = arguments.Threads, BootstrapResamples = arguments.Bootstrap };
+        var request = new RunEvaluationRequest(simulation, trainDirectory, "", 0, 0);
+        var result = await ProgressDisplay.StatusAsync(terminal, $"evaluating {models.Count} models on {terminal.Display(simulation)} ...",
+            () => Evaluate(new RunEvaluator(options), request, cancellation), cancellation).ConfigureAwait(false);
+        var seconds = result.Elapsed.TotalSeconds;
+        var evaluation = result.Result;
+        var summaries = MetricStatistics.Summarise(evaluation.Metrics, baseline, evaluation.Intervals);
+        MetricsCsv.Write(output, evaluation.Metrics);
+
+        terminal.Heading($"Evaluation of {terminal.Display(trainDirectory)}");
+        var heldOut = evaluation.Metrics.FirstOrDefault(m => m.Space == EvaluationSpace.D)?.Rows ?? 0;
+        terminal.WriteLine($"  simulation {terminal.Display(simulation)}: {heldOut} held-out requests (test split); stages {string.Join(", ", train.Stages)}; "
+            + $"baseline {baseline}; {S(seconds)} on {arguments.Threads} thread{(arguments.Threads == 1 ? "" : "s")}");
+        terminal.WriteLine("  D = every request, C = impressions that reached the parent stage; p̂ = q̂_k; "
+            + (arguments.Bootstrap > 0 ? $"[95% interval: {MetricStatistics.BootstrapMethod(arguments.Bootstrap, options.BootstrapSeed)}]" : "no intervals (--bootstrap 0)"));
+        Table(summaries, models, train.Stages, baseline).Write(terminal);
+        terminal.WriteLine($"  {evaluation.Metrics.Count} rows written to {terminal.Display(output)} "
+            + $"({MetricIds.All.Count} metric ids; see README \"Evaluating\"); Δ = difference from {baseline}");
+        return ExitCodes.Success;
+    }
+
+    private static EvaluationResult Evaluate(RunEvaluator evaluator, RunEvaluationRequest request, CancellationToken cancellation)
+    {
+        try
+        {
+            return evaluator.Evaluate(request, cancellation);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+    }
+
+    private (string Directory, TrainRunFile Train) FindRun(string folder)
+    {
+        if (!Directory.Exists(folder))
+        {
+            throw new CliInputException(File.Exists(folder)
+                ? $"{terminal.Display(folder)}: is a file; expected a training run folder (adsim train) or a simulation folder"
+                : $"{terminal.Display(folder)}: no such folder; expected a training run folder (adsim train) or a simulation folder");
+        }
+        var directory = folder;
+        if (!File.Exists(Path.Combine(folder, TrainRunFile.FileName)) && File.Exists(Path.Combine(folder, LogColumns.ManifestFile)))
+        {
+            directory = Path.Combine(folder, TrainCommandSpec.DefaultOut);
+            if (!File.Exists(Path.Combine(directory, TrainRunFile.FileName)))
+            {
+                throw new CliInputException($"{terminal.Display(folder)} is a simulation folder without a training run "
+                    + $"({terminal.Display(Path.Combine(directory, TrainRunFile.FileName))} is missing); run adsim train first, or name the run folder");
+            }
+        }
+        try
+        {
+            return (directory, TrainRunFile.Read(directory));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+    }
+
+    /// <summary>The simulation train.json names; if it has moved, the folder two levels up when the run sits at its runs/train.</summary>
+    private string FindSimulation(TrainRunFile train)
+    {
+        if (File.Exists(Path.Combine(train.Simulation, LogColumns.ManifestFile)))
+        {
+            return train.Simulation;
+        }
+        var above = Path.GetDirectoryName(Path.GetDirectoryName(train.Directory));
+        if (above is not null && File.Exists(Path.Combine(above, LogColumns.ManifestFile)))
+        {
+            return above;
+        }
+        throw new CliInputException($"{terminal.Display(Path.Combine(train.Directory, TrainRunFile.FileName))}: field simulation: "
+            + $"{train.Simulation} holds no {LogColumns.ManifestFile}, and neither does the folder above runs/; expected the simulation the run was trained on");
+    }
+
+    private static TextTable Table(IReadOnlyList<MetricSummary> summaries, IReadOnlyList<string> models, IReadOnlyList<string> stages, string baseline)
+    {
+        var index = summaries.ToDictionary(s => (s.Model, s.Stage, s.Space, s.Metric));
+        var table = new TextTable("model", "stage", "AUC y (D)", "bias (D) [95%]", "Δ bias", "MAE (D)", "ECE (D)", "AUC obs (C)", "log loss (C)", "bias (C)")
+            .RightAlign(2, 3, 4, 5, 6, 7, 8, 9);
+        foreach (var model in models)
+        {
+            foreach (var stage in stages)
+            {
+                string F(EvaluationSpace space, string metric) => index.TryGetValue((model, stage, space, metric), out var s) ? N(s.Mean) : "—";
+                var bias = index.GetValueOrDefault((model, stage, EvaluationSpace.D, MetricIds.Bias));
+                var interval = bias is not null && double.IsFinite(bias.CiLow) ? $" [{N(bias.CiLow)}, {N(bias.CiHigh)}]" : "";
+                var delta = model == baseline || bias is null ? "" : N(bias.MeanDifference);
+                table.Add(model, stage, F(EvaluationSpace.D, MetricIds.AucPotential), (bias is null ? "—" : N(bias.Mean)) + interval, delta,
+                    F(EvaluationSpace.D, MetricIds.Mae), F(EvaluationSpace.D, MetricIds.Ece), F(EvaluationSpace.C, MetricIds.AucObserved),
+                    F(EvaluationSpace.C, MetricIds.LogLoss), F(EvaluationSpace.C, MetricIds.Bias));
+            }
+        }
+        return table;
+    }
+
+    private static string N(double value) => double.IsNaN(value) ? "n/a" : value.ToString("F4", CultureInfo.InvariantCulture);
+
+    private static string S(double seconds) => seconds.ToString(seconds < 10 ? "F2" : "F1", CultureInfo.InvariantCulture) + " s";
+}

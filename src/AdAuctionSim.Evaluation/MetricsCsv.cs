@@ -1,0 +1,65 @@
+using System.Globalization;
+using CsvHelper;
+
+namespace AdAuctionSim.Evaluation;
+
+/// <summary>
+/// <c>metrics.csv</c>: one row per model × stage × space × metric (and repeat and sweep point), the columns of
+/// <see cref="MetricRow"/> in order: point, repeat, seed, model, stage, space, metric, value, rows, note. Doubles in
+/// round-trip form, NaN as "NaN", invariant culture.
+/// </summary>
+public static class MetricsCsv
+{
+    public static IReadOnlyList<string> Header { get; } = ["point", "repeat", "seed", "model", "stage", "space", "metric", "value", "rows", "note"];
+
+    /// <summary>
+    /// Writes the rows to <paramref name="path"/> atomically: into a temporary file beside it, renamed over the target
+    /// only when complete, so a failure never leaves a half-written file or destroys an existing one.
+    /// </summary>
+    public static void Write(string path, IEnumerable<MetricRow> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var full = Path.GetFullPath(path);
+        var temp = $"{full}.partial-{Guid.NewGuid():N}";
+        try
+        {
+            using (var writer = new StreamWriter(temp, append: false, new System.Text.UTF8Encoding(false)))
+            using (var csv = CsvWriter.Create(writer, new CsvWriterOptions { NewLine = "\n", FormatProvider = CultureInfo.InvariantCulture }, leaveOpen: false))
+            {
+                foreach (var name in Header)
+                {
+                    csv.WriteField(name);
+                }
+                csv.EndRecord();
+                foreach (var row in rows)
+                {
+                    csv.WriteField(row.Point);
+                    csv.WriteField(row.Repeat.ToString(CultureInfo.InvariantCulture));
+                    csv.WriteField(row.Seed.ToString(CultureInfo.InvariantCulture));
+                    csv.WriteField(row.Model);
+                    csv.WriteField(row.Stage);
+                    csv.WriteField(SpaceName(row.Space));
+                    csv.WriteField(row.Metric);
+                    csv.WriteField(row.Value.ToString("R", CultureInfo.InvariantCulture));
+                    csv.WriteField(row.Rows.ToString(CultureInfo.InvariantCulture));
+                    csv.WriteField(row.Note);
+                    csv.EndRecord();
+                }
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>The CSV spelling of a space: D, O, C, O\C, D\O.</summary>
+    public static string SpaceName(EvaluationSpace space) => space switch
+    {
+        EvaluationSpace.OMinusC => "O\\C",
+        EvaluationSpace.DMinusO => "D\\O",
+        _ => space.ToString(),
+    };
+}

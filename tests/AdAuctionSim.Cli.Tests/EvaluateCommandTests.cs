@@ -1,0 +1,206 @@
+using AdAuctionSim.Evaluation.Metrics;
+using AdAuctionSim.Evaluation.Runs;
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Prediction;
+
+namespace AdAuctionSim.Cli.Tests;
+
+/// <summary>A tiny simulation with a one-epoch training run of two cheap models, shared by the evaluate tests (each copies it).</summary>
+public sealed class EvaluateRunFixture : IDisposable
+{
+    private readonly CliSandbox _sandbox = new();
+
+    public EvaluateRunFixture()
+    {
+        Models = new[] { "single-task", "esmm" }.Where(ModelCatalog.Ids.Contains).ToArray();
+        _sandbox.Write("tiny.json", Scenarios.Tiny);
+        var simulate = _sandbox.Run("simulate", "tiny.json", "--out", "sim", "--requests", "6000", "--threads", "1");
+        if (simulate.ExitCode != 0)
+        {
+            throw new InvalidOperationException("could not simulate for the evaluate tests: " + simulate);
+        }
+        var train = _sandbox.Run("train", "sim", "--models", string.Join(',', Models), "--epochs", "1", "--batch", "1024", "--threads", "1",
+            "--device", "cpu");
+        if (train.ExitCode != 0)
+        {
+            throw new InvalidOperationException("could not train for the evaluate tests: " + train);
+        }
+    }
+
+    /// <summary>The models trained (those of the catalog among single-task and esmm).</summary>
+    public IReadOnlyList<string> Models { get; }
+
+    /// <summary>A sandbox holding a private copy of the simulation (sim/) and its run (sim/runs/train/).</summary>
+    internal CliSandbox NewSandbox()
+    {
+        var sandbox = new CliSandbox();
+        var from = _sandbox.PathOf("sim");
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var to = Path.Combine(sandbox.PathOf("sim"), Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(file, to);
+        }
+        // train.json names the fixture's folder; point the copy at its own simulation.
+        var trainJson = sandbox.PathOf("sim/runs/train/train.json");
+        File.WriteAllText(trainJson, File.ReadAllText(trainJson).Replace(System.Text.Json.JsonEncodedText.Encode(from).ToString(),
+            System.Text.Json.JsonEncodedText.Encode(sandbox.PathOf("sim")).ToString(), StringComparison.Ordinal));
+        return sandbox;
+    }
+
+    public void Dispose() => _sandbox.Dispose();
+}
+
+/// <summary><c>adsim evaluate</c> end to end on a tiny run, its bad-input exits, and <c>adsim bench metrics</c>.</summary>
+public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture<EvaluateRunFixture>
+{
+    private static Dictionary<(string Model, string Stage, string Space, string Metric), (string Value, string Note)> ReadMetrics(string path)
+    {
+        var lines = File.ReadAllLines(path);
+        Assert.Equal("point,repeat,seed,model,stage,space,metric,value,rows,note", lines[0]);
+        var rows = new Dictionary<(string, string, string, string), (string, string)>();
+        foreach (var line in lines.Skip(1))
+        {
+            // Notes may hold commas (quoted by CsvHelper); the first nine fields never do.
+            var parts = line.Split(',', 10);
+            Assert.True(rows.TryAdd((parts[3], parts[4], parts[5], parts[6]), (parts[7], parts[9].Trim('"'))), line);
+        }
+        return rows;
+    }
+
+    [Fact]
+    public void Evaluates_a_run_writes_metrics_csv_and_prints_the_headline_table()
+    {
+        using var sandbox = run.NewSandbox();
+
+        var result = sandbox.Run("evaluate", "sim/runs/train", "--bootstrap", "20");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("", result.Error);
+        var metrics = ReadMetrics(sandbox.PathOf("sim/runs/train/metrics.csv"));
+        string[] models = [RunEvaluator.TruthModel, RunEvaluator.LoggingModel, .. run.Models];
+        foreach (var model in models)
+        {
+            foreach (var stage in new[] { "click", "convert" })
+            {
+                foreach (var space in new[] { "D", "O", "C", "O\\C", "D\\O" })
+                {
+                    Assert.True(metrics.ContainsKey((model, stage, space, MetricIds.Bias)), $"{model} {stage} {space}");
+                    Assert.True(metrics.ContainsKey((model, stage, space, MetricIds.AucPotential)), $"{model} {stage} {space}");
+                    Assert.Equal(space is "O" or "C" or "O\\C", metrics.ContainsKey((model, stage, space, MetricIds.AucObserved)));
+                }
+            }
+            Assert.True(metrics.ContainsKey((model, "convert", "D", MetricIds.Bias + MetricIds.CumulativeSuffix)));
+            Assert.False(metrics.ContainsKey((model, "click", "D", MetricIds.Bias + MetricIds.CumulativeSuffix)));
+        }
+        // The truth reference row has no error against itself; O\C has no conditional labels and says so.
+        Assert.Equal("0", metrics[(RunEvaluator.TruthModel, "convert", "D", MetricIds.Bias)].Value);
+        Assert.Equal("1", metrics[(RunEvaluator.TruthModel, "convert", "D", MetricIds.CalibrationRatio)].Value);
+        var unobserved = metrics[(run.Models[0], "convert", "O\\C", MetricIds.AucObserved)];
+        Assert.Equal("NaN", unobserved.Value);
+        Assert.Contains("0 by construction", unobserved.Note, StringComparison.Ordinal);
+        Assert.Equal("no rows", metrics[(run.Models[0], "click", "O\\C", MetricIds.Bias)].Note);
+        Assert.Contains(result.OutLines, l => l.Contains("AUC y (D)", StringComparison.Ordinal) && l.Contains("bias (D) [95%]", StringComparison.Ordinal));
+        Assert.Contains(result.OutLines, l => l.TrimStart().StartsWith("truth", StringComparison.Ordinal) && l.Contains("convert", StringComparison.Ordinal));
+        Assert.Contains(result.OutLines, l => l.Contains("baseline " + (run.Models.Contains("single-task") ? "single-task" : "logging"), StringComparison.Ordinal));
+        Assert.Contains(result.OutLines, l => l.Contains("rows written to sim/runs/train/metrics.csv", StringComparison.Ordinal));
+        Assert.DoesNotContain(sandbox.Entries(), e => e.Contains(".partial-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_simulation_folder_means_its_run_and_the_output_does_not_depend_on_threads()
+    {
+        using var sandbox = run.NewSandbox();
+
+        var one = sandbox.Run("evaluate", "sim", "--threads", "1", "--bootstrap", "10", "--out", "one.csv");
+        var two = sandbox.Run("evaluate", "sim", "--threads", "2", "--bootstrap", "10", "--out", "two.csv", "--baseline", "truth");
+
+        Assert.True(one.ExitCode == 0, one.ToString());
+        Assert.True(two.ExitCode == 0, two.ToString());
+        Assert.Equal(File.ReadAllBytes(sandbox.PathOf("one.csv")), File.ReadAllBytes(sandbox.PathOf("two.csv")));
+    }
+
+    [Fact]
+    public void An_unknown_baseline_exits_2_listing_the_models_and_writes_nothing()
+    {
+        using var sandbox = run.NewSandbox();
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("evaluate", "sim", "--baseline", "no-such-model");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("option --baseline: \"no-such-model\"", result.Error, StringComparison.Ordinal);
+        Assert.Contains("expected one of: truth, logging, " + string.Join(", ", run.Models), result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void Missing_folders_and_files_exit_2_naming_them()
+    {
+        using var sandbox = run.NewSandbox();
+        Directory.CreateDirectory(sandbox.PathOf("empty"));
+        File.Delete(sandbox.PathOf("sim/runs/train/predictions/" + run.Models[0] + ".parquet"));
+        var before = sandbox.Entries();
+
+        var missing = sandbox.Run("evaluate", "nowhere");
+        var empty = sandbox.Run("evaluate", "empty");
+        var predictions = sandbox.Run("evaluate", "sim");
+
+        Assert.True(missing.ExitCode == 2, missing.ToString());
+        Assert.Contains("nowhere: no such folder", missing.Error, StringComparison.Ordinal);
+        Assert.True(empty.ExitCode == 2, empty.ToString());
+        Assert.Contains("train.json: missing", empty.Error, StringComparison.Ordinal);
+        Assert.True(predictions.ExitCode == 2, predictions.ToString());
+        Assert.Contains(run.Models[0] + ".parquet: missing", predictions.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", missing.Error + empty.Error + predictions.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void Corrupt_files_exit_2_naming_them_and_keep_an_existing_metrics_file()
+    {
+        using var sandbox = run.NewSandbox();
+        var existing = sandbox.Write("sim/runs/train/metrics.csv", "an earlier file\n");
+        var predictions = sandbox.PathOf("sim/runs/train/predictions/" + run.Models[0] + ".parquet");
+        File.WriteAllBytes(predictions, File.ReadAllBytes(predictions)[..100]);
+        var before = sandbox.Entries();
+
+        var corruptPredictions = sandbox.Run("evaluate", "sim");
+        var truth = sandbox.PathOf("sim/truth.parquet");
+        var bytes = File.ReadAllBytes(truth);
+        bytes[bytes.Length / 2] ^= 0x5A;
+        File.WriteAllBytes(truth, bytes);
+        var corruptTruth = sandbox.Run("evaluate", "sim");
+        File.WriteAllText(sandbox.PathOf("sim/runs/train/train.json"), "{ \"simulation\": 3 }");
+        var corruptTrain = sandbox.Run("evaluate", "sim");
+
+        Assert.True(corruptPredictions.ExitCode == 2, corruptPredictions.ToString());
+        Assert.Contains(run.Models[0] + ".parquet: cannot be read as Parquet", corruptPredictions.Error, StringComparison.Ordinal);
+        Assert.True(corruptTruth.ExitCode == 2, corruptTruth.ToString());
+        Assert.Contains("truth.parquet: corrupt or changed", corruptTruth.Error, StringComparison.Ordinal);
+        Assert.True(corruptTrain.ExitCode == 2, corruptTrain.ToString());
+        Assert.Contains("train.json: field simulation", corruptTrain.Error, StringComparison.Ordinal);
+        Assert.Equal("an earlier file\n", File.ReadAllText(existing));
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
+    public void The_predictions_layout_is_the_model_suites()
+    {
+        string[] stages = ["click", "authorize", "convert"];
+
+        Assert.Equal(Predictions.Columns(stages), PredictionFile.Columns(stages));
+    }
+
+    [Fact]
+    public void Bench_metrics_ends_with_the_summary_line()
+    {
+        using var sandbox = new CliSandbox();
+
+        var result = sandbox.Run("bench", "metrics", "--rows", "20000");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches(@"^metrics: \d+\.\d{3} s for 20000 rows$", result.OutLines[^1]);
+        Assert.Contains(result.OutLines, l => l.StartsWith("run 3: ", StringComparison.Ordinal) && l.Contains("radix sort", StringComparison.Ordinal));
+    }
+}
