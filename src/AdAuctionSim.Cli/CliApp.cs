@@ -122,6 +122,7 @@ internal static class CliApp
         builder.Services.AddSingleton<IHostLifetime, ConsoleLifetime>();
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.AddSingleton(terminal);
+        builder.Services.AddAdsimServices();
         builder.Services.AddSingleton(arguments.GetType(), arguments);
         builder.Services.AddTransient(parsed.Command.Handler);
         return builder.Build();

@@ -58,6 +58,10 @@ internal static class CommandCatalog
                 (int)(p.Integer("threads") ?? Environment.ProcessorCount),
                 p.Flag("force"))),
         TrainCommandSpec.Create(),
+        RunCommandSpec.Create(),
+        RunsCommandSpec.List(),
+        RunsCommandSpec.Show(),
+        RunsCommandSpec.Compare(),
         new CommandSpec(
             "scenario validate",
             "Check a scenario file and print its resolved summary",
