@@ -7,7 +7,7 @@ public sealed class RegistryTests
 {
     private static RunRecord Run(string id, DateTime started) => new()
     {
-        Id = id, ScenarioName = "s", StartedUtc = started, Status = RunStatus.Running, Models = ["a", "b"],
+        Id = id, ScenarioName = "s", Scenario = "{ }\n", Error = "", StartedUtc = started, Status = RunStatus.Running, Models = ["a", "b"],
         Timings = [new RegistryTiming { Phase = "train", Unit = "a", Seconds = 1.5 }],
     };
 
@@ -25,6 +25,8 @@ public sealed class RegistryTests
         Assert.Equal(["r2", "r1"], registry.List().Select(r => r.Id));
         var back = registry.Find("r1")!;
         Assert.Equal(RunStatus.Complete, back.Status);
+        Assert.Equal("{ }\n", back.Scenario);
+        Assert.Equal("", back.Error);
         Assert.Equal(0.25, Assert.Single(back.Metrics).Mean);
         Assert.True(double.IsNaN(back.Metrics[0].CiLow));
         Assert.Equal(1.5, Assert.Single(back.Timings).Seconds);

@@ -109,7 +109,9 @@ public sealed class RunRegistry : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         Path = System.IO.Path.GetFullPath(path);
         System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-        _database = new LiteDatabase(new ConnectionString { Filename = Path, Connection = ConnectionType.Shared });
+        // Strings are stored as given: LiteDB's default mapper would trim them and turn "" into null.
+        var mapper = new BsonMapper { EmptyStringToNull = false, TrimWhitespace = false };
+        _database = new LiteDatabase(new ConnectionString { Filename = Path, Connection = ConnectionType.Shared }, mapper);
         Runs.EnsureIndex(r => r.StartedUtc);
     }
 
