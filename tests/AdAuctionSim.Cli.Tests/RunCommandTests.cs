@@ -218,3 +218,28 @@ internal sealed class LineWatcher(Func<string, bool> match, Action action) : Str
 
     public override Encoding Encoding => Encoding.UTF8;
 }
+
+/// <summary>The shipped scenario files resolve to run plans: their model ids, options and sweep settings are valid.</summary>
+public sealed class ShippedRunScenarioTests
+{
+    [Theory]
+    [InlineData("quickstart.json", 1)]
+    [InlineData("click-bias-sweep.json", 5)]
+    [InlineData("win-bias-sweep.json", 4)]
+    [InlineData("hidden-confounding-sweep.json", 4)]
+    [InlineData("funnel-depth-sweep.json", 4)]
+    [InlineData("task-correlation-sweep.json", 5)]
+    public void Shipped_scenarios_resolve_to_run_plans(string file, int points)
+    {
+        var root = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(root, "scenarios")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("scenarios/ not found above the test assembly");
+        }
+        var terminal = new Terminal.CliTerminal(TextWriter.Null, TextWriter.Null, Path.Combine(root, "scenarios"));
+        var plan = Runs.RunPlan.Load(terminal, file);
+        Assert.Equal(points, plan.Points.Count);
+        Assert.NotEmpty(plan.Models);
+        Assert.Contains(plan.Models, m => m.Id == plan.Baseline);
+    }
+}

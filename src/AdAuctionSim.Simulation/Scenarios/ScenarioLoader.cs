@@ -501,7 +501,12 @@ public static partial class ScenarioLoader
 
         public void Error(string name, string message) => _reader.Errors.Add(new ScenarioError(PathOf(name), message));
 
-        public bool Has(string name) => _element.TryGetProperty(name, out _);
+        /// <summary>Whether the field is present; it counts as a known field either way.</summary>
+        public bool Has(string name)
+        {
+            _known.Add(name);
+            return _element.TryGetProperty(name, out _);
+        }
 
         private bool TryGet(string name, out JsonElement value)
         {
