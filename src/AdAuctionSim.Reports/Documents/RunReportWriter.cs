@@ -74,8 +74,21 @@ public static class RunReportWriter
 
     private static string S(double seconds) => double.IsFinite(seconds) ? seconds.ToString("F2", CultureInfo.InvariantCulture) : "n/a";
 
-    private static IEnumerable<string> Stages(RunReportData data, string point) =>
-        data.Summaries.Where(s => s.Point == point).Select(s => s.Stage).Distinct(StringComparer.Ordinal);
+    /// <summary>The main tables: per sweep point and stage, the summaries on D and their metric columns.</summary>
+    private static IEnumerable<(ReportPoint Point, string Stage, List<MetricSummary> Rows, IReadOnlyList<string> Columns)> MainTables(RunReportData data)
+    {
+        foreach (var point in data.Points)
+        {
+            foreach (var stage in data.Summaries.Where(s => s.Point == point.Label).Select(s => s.Stage).Distinct(StringComparer.Ordinal))
+            {
+                var rows = data.Summaries.Where(s => s.Point == point.Label && s.Stage == stage && s.Space == EvaluationSpace.D).ToList();
+                if (rows.Count > 0)
+                {
+                    yield return (point, stage, rows, MetricColumns(rows));
+                }
+            }
+        }
+    }
 
     private static IEnumerable<(string Key, string Value)> Facts(RunReportData data)
     {
@@ -127,40 +140,31 @@ public static class RunReportWriter
             .Append("against the baseline <b>").Append(E(data.Baseline)).Append("</b> over the same repeats: * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.001. ")
             .Append("Bias, MAE and RMSE are against the true rates; for post-click stages on D they are the counterfactual CVR error.</p>\n");
         h.Append("<div id=\"").Append(MainTableId).Append("\">\n");
-        foreach (var point in data.Points)
+        foreach (var (point, stage, rows, columns) in MainTables(data))
         {
-            foreach (var stage in Stages(data, point.Label))
+            h.Append("<h3>").Append(E($"{stage}{PointTitle(point.Label)}")).Append("</h3>\n<table class=\"main\">\n<tr><th>model</th>");
+            foreach (var c in columns)
             {
-                var rows = data.Summaries.Where(s => s.Point == point.Label && s.Stage == stage && s.Space == EvaluationSpace.D).ToList();
-                if (rows.Count == 0)
-                {
-                    continue;
-                }
-                var columns = MetricColumns(rows);
-                h.Append("<h3>").Append(E($"{stage}{PointTitle(point.Label)}")).Append("</h3>\n<table class=\"main\">\n<tr><th>model</th>");
+                h.Append("<th>").Append(E(c)).Append("</th>");
+            }
+            h.Append("</tr>\n");
+            foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
+            {
+                var baseline = model == data.Baseline;
+                h.Append(baseline ? "<tr class=\"baseline\">" : "<tr>").Append("<td>").Append(E(model + (baseline ? " (baseline)" : ""))).Append("</td>");
                 foreach (var c in columns)
                 {
-                    h.Append("<th>").Append(E(c)).Append("</th>");
+                    var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
+                    h.Append("<td");
+                    if (s is not null && double.IsFinite(s.PValue))
+                    {
+                        h.Append(" title=\"").Append(E($"difference to {data.Baseline}: {N(s.MeanDifference)}, p = {N(s.PValue)}")).Append('"');
+                    }
+                    h.Append('>').Append(E(s is null ? "" : Cell(s))).Append("</td>");
                 }
                 h.Append("</tr>\n");
-                foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
-                {
-                    var baseline = model == data.Baseline;
-                    h.Append(baseline ? "<tr class=\"baseline\">" : "<tr>").Append("<td>").Append(E(model + (baseline ? " (baseline)" : ""))).Append("</td>");
-                    foreach (var c in columns)
-                    {
-                        var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
-                        h.Append("<td");
-                        if (s is not null && double.IsFinite(s.PValue))
-                        {
-                            h.Append(" title=\"").Append(E($"difference to {data.Baseline}: {N(s.MeanDifference)}, p = {N(s.PValue)}")).Append('"');
-                        }
-                        h.Append('>').Append(E(s is null ? "" : Cell(s))).Append("</td>");
-                    }
-                    h.Append("</tr>\n");
-                }
-                h.Append("</table>\n");
             }
+            h.Append("</table>\n");
         }
         h.Append("</div>\n");
 
@@ -254,28 +258,19 @@ public static class RunReportWriter
         }
         m.Append("\n## Main table\n\nMean over repeats [95% CI] on D; paired t-test against ").Append(data.Baseline)
             .Append(": \\* p < 0.05, \\*\\* p < 0.01, \\*\\*\\* p < 0.001.\n");
-        foreach (var point in data.Points)
+        foreach (var (point, stage, rows, columns) in MainTables(data))
         {
-            foreach (var stage in Stages(data, point.Label))
+            m.Append("\n### ").Append(Md(stage + PointTitle(point.Label))).Append("\n\n| model | ").Append(string.Join(" | ", columns)).Append(" |\n| --- |")
+                .Append(string.Concat(columns.Select(_ => " ---: |"))).Append('\n');
+            foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
             {
-                var rows = data.Summaries.Where(s => s.Point == point.Label && s.Stage == stage && s.Space == EvaluationSpace.D).ToList();
-                if (rows.Count == 0)
+                m.Append("| ").Append(Md(model + (model == data.Baseline ? " (baseline)" : "")));
+                foreach (var c in columns)
                 {
-                    continue;
+                    var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
+                    m.Append(" | ").Append(s is null ? "" : Md(Cell(s)));
                 }
-                var columns = MetricColumns(rows);
-                m.Append("\n### ").Append(Md(stage + PointTitle(point.Label))).Append("\n\n| model | ").Append(string.Join(" | ", columns)).Append(" |\n| --- |")
-                    .Append(string.Concat(columns.Select(_ => " ---: |"))).Append('\n');
-                foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
-                {
-                    m.Append("| ").Append(Md(model + (model == data.Baseline ? " (baseline)" : "")));
-                    foreach (var c in columns)
-                    {
-                        var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
-                        m.Append(" | ").Append(s is null ? "" : Md(Cell(s)));
-                    }
-                    m.Append(" |\n");
-                }
+                m.Append(" |\n");
             }
         }
         foreach (var (section, title) in ((string, string)[])[(ReportPlots.Sweep, "Metrics against the dial"),
