@@ -188,6 +188,36 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
     }
 
     [Fact]
+    public void A_run_whose_evaluation_fails_is_marked_failed_and_writes_no_report()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("one.json", RunCli.Scenario("one", "\"single-task\""));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var code = CliApp.RunAsync(["run", "one.json"], stdout, stderr, CancellationToken.None, sandbox.Root,
+            services => services.AddSingleton<IRunEvaluator, FailingEvaluator>()).GetAwaiter().GetResult();
+        Assert.True(code == ExitCodes.Failure, $"{code}: {stdout}{stderr}");
+        Assert.Contains("evaluator broke", stderr.ToString(), StringComparison.Ordinal);
+        var folder = Assert.Single(RunCli.RunFolders(sandbox.PathOf("reports")));
+        Assert.False(File.Exists(Path.Combine(folder, "report.html")));
+        var show = RunCli.Run(sandbox, "runs", "show", Path.GetFileName(folder));
+        Assert.Contains("failed: evaluator broke", show.Out, StringComparison.Ordinal);
+
+        // Without any evaluator registered nothing starts.
+        var bare = new StringWriter();
+        Assert.Equal(ExitCodes.Failure, CliApp.RunAsync(["run", "one.json", "--out", "bare"], TextWriter.Null, bare, CancellationToken.None, sandbox.Root)
+            .GetAwaiter().GetResult());
+        Assert.Contains("no run evaluator", bare.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(sandbox.PathOf("bare")));
+    }
+
+    private sealed class FailingEvaluator : IRunEvaluator
+    {
+        public EvaluationResult Evaluate(RunEvaluationRequest request, CancellationToken cancellation) =>
+            throw new InvalidDataException("evaluator broke");
+    }
+
+    [Fact]
     public async Task Two_runs_at_once_both_land_in_the_registry()
     {
         using var sandbox = new CliSandbox();
