@@ -211,6 +211,26 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
         Assert.False(Directory.Exists(sandbox.PathOf("bare")));
     }
 
+    [Fact]
+    public void On_an_interactive_terminal_the_run_shows_live_progress_and_completes()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("one.json", RunCli.Scenario("one", "\"single-task\""));
+        var screen = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Ansi = Spectre.Console.AnsiSupport.Yes,
+            Interactive = Spectre.Console.InteractionSupport.Yes,
+            Out = new Spectre.Console.AnsiConsoleOutput(screen),
+        });
+        var terminal = new Terminal.CliTerminal(screen, TextWriter.Null, sandbox.Root, console);
+        var code = CliApp.RunAsync(["run", "one.json"], terminal, CancellationToken.None,
+            services => services.AddSingleton<IRunEvaluator, FakeRunEvaluator>()).GetAwaiter().GetResult();
+        Assert.True(code == 0, screen.ToString());
+        Assert.Contains("complete", screen.ToString(), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(Assert.Single(RunCli.RunFolders(sandbox.PathOf("reports"))), "report.html")));
+    }
+
     private sealed class FailingEvaluator : IRunEvaluator
     {
         public EvaluationResult Evaluate(RunEvaluationRequest request, CancellationToken cancellation) =>
