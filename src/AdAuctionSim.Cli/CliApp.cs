@@ -19,10 +19,12 @@ internal static class CliApp
 {
     /// <summary>Runs a command line with plain (non-interactive) output into the given writers; for tests.</summary>
     public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
-        string? workingDirectory = null) =>
-        RunAsync(args, new CliTerminal(stdout, stderr, workingDirectory ?? Environment.CurrentDirectory), cancellation);
+        string? workingDirectory = null, Action<IServiceCollection>? services = null) =>
+        RunAsync(args, new CliTerminal(stdout, stderr, workingDirectory ?? Environment.CurrentDirectory), cancellation, services);
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, CliTerminal terminal, CancellationToken cancellation)
+    /// <summary>Runs a command line; <paramref name="services"/> adds to or replaces the host's services (tests register fakes).</summary>
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, CliTerminal terminal, CancellationToken cancellation,
+        Action<IServiceCollection>? services = null)
     {
         ParseOutcome outcome;
         object arguments;
@@ -48,7 +50,7 @@ internal static class CliApp
         var parsed = (ParsedCommand)outcome;
         var name = $"adsim {parsed.Command.Path}";
 
-        using var host = BuildHost(parsed, arguments, terminal);
+        using var host = BuildHost(parsed, arguments, terminal, services);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("adsim");
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation, lifetime.ApplicationStopping);
@@ -106,7 +108,7 @@ internal static class CliApp
         }
     }
 
-    private static IHost BuildHost(ParsedCommand parsed, object arguments, CliTerminal terminal)
+    private static IHost BuildHost(ParsedCommand parsed, object arguments, CliTerminal terminal, Action<IServiceCollection>? services)
     {
         // The empty builder reads no appsettings.json or environment: a command's behaviour depends on its arguments only.
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
@@ -122,8 +124,10 @@ internal static class CliApp
         builder.Services.AddSingleton<IHostLifetime, ConsoleLifetime>();
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.AddSingleton(terminal);
+        builder.Services.AddAdsimServices();
         builder.Services.AddSingleton(arguments.GetType(), arguments);
         builder.Services.AddTransient(parsed.Command.Handler);
+        services?.Invoke(builder.Services);
         return builder.Build();
     }
 

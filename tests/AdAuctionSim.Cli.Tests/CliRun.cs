@@ -9,7 +9,7 @@ internal sealed record CliResult(int ExitCode, string Out, string Error)
 }
 
 /// <summary>
-/// A temporary working directory for one test: runs the real entry point (<see cref="CliApp.RunAsync(string[], TextWriter, TextWriter, CancellationToken, string?)"/>)
+/// A temporary working directory for one test: runs the real entry point (<see cref="CliApp.RunAsync(string[], TextWriter, TextWriter, CancellationToken, string?, Action{Microsoft.Extensions.DependencyInjection.IServiceCollection}?)"/>)
 /// in it with captured output, and is deleted afterwards.
 /// </summary>
 internal sealed class CliSandbox : IDisposable

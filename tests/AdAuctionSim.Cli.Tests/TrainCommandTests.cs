@@ -40,6 +40,7 @@ public sealed class TrainSimulationFixture : IDisposable
 /// <c>adsim train</c>: every kind of bad input exits 2 with a message naming the option or file and leaves no run
 /// directory; with a model in the catalog, a tiny run end to end.
 /// </summary>
+[Collection(TorchTrainingCollection.Name)]
 public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClassFixture<TrainSimulationFixture>
 {
     /// <summary>A cheap model of the catalog to run, or null while the catalog is empty.</summary>

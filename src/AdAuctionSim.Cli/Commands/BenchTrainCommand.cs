@@ -95,8 +95,11 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                     var share = 100 * result.Timing.SamplesPerSecond / floor;
                     var line = string.Create(CultureInfo.InvariantCulture, $"train {id}: {result.Timing.SamplesPerSecond:F0} samples/s, {share:F1}% of FLOP floor");
                     logger.LogInformation("{Line} ({Steps} steps in {Seconds:F2} s)", line, result.Timing.Steps, result.Timing.Seconds);
+                    var t = result.Timing;
                     terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  {id}: {result.Timing.Steps} steps in {result.Timing.Seconds:F2} s"));
+                        $"  {id}: {t.Steps} steps in {t.Seconds:F2} s; per step {1000 * t.ForwardSeconds / t.Steps:F2} ms gather + forward + loss, "
+                        + $"{1000 * t.BackwardSeconds / t.Steps:F2} ms backward, {1000 * t.UpdateSeconds / t.Steps:F2} ms optimiser update; "
+                        + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / rate.FlopsPerSecond:F2} ms"));
                     table.Add(id, result.Parameters.ToString(CultureInfo.InvariantCulture), F(result.Flops.Forward / 1e6, "F3"),
                         F(result.Flops.Training / 1e6, "F3"), F(floor, "F0"), F(result.Timing.SamplesPerSecond, "F0"), F(share, "F1"),
                         F(1000 * result.Timing.Seconds / result.Timing.Steps, "F2"));

@@ -59,6 +59,10 @@ internal static class CommandCatalog
                 p.Flag("force"))),
         TrainCommandSpec.Create(),
         EvaluateCommandSpec.Evaluate(),
+        RunCommandSpec.Create(),
+        RunsCommandSpec.List(),
+        RunsCommandSpec.Show(),
+        RunsCommandSpec.Compare(),
         new CommandSpec(
             "scenario validate",
             "Check a scenario file and print its resolved summary",

@@ -1,3 +1,4 @@
+using AdAuctionSim.Cli.Runs;
 using AdAuctionSim.Cli.Terminal;
 using Microsoft.Extensions.Logging;
 
@@ -5,7 +6,8 @@ namespace AdAuctionSim.Cli.Commands;
 
 /// <summary>
 /// <c>adsim scenario validate &lt;file&gt;</c>: loads and checks the scenario, builds its world (some checks need it),
-/// and prints a compact resolved summary. Invalid files throw <see cref="Simulation.Scenarios.ScenarioValidationException"/>.
+/// checks the run sections against the model catalog as <c>adsim run</c> would, and prints a compact resolved summary.
+/// Invalid files throw <see cref="Simulation.Scenarios.ScenarioValidationException"/>.
 /// </summary>
 internal sealed class ScenarioValidateCommand(ScenarioFileArguments arguments, CliTerminal terminal, ILogger<ScenarioValidateCommand> logger)
     : ICliCommand
@@ -13,6 +15,7 @@ internal sealed class ScenarioValidateCommand(ScenarioFileArguments arguments, C
     public async Task<int> RunAsync(CancellationToken cancellation)
     {
         var scenario = ScenarioFiles.Load(terminal, arguments.File);
+        var plan = RunPlan.Load(terminal, arguments.File);
         logger.LogInformation("Loaded {File}; building its world to finish the checks", terminal.Resolve(arguments.File));
         var (world, elapsed) = await ProgressDisplay.StatusAsync(terminal, "building world ...",
             () => ScenarioFiles.BuildWorld(scenario, arguments.File, cancellation), cancellation).ConfigureAwait(false);
@@ -20,6 +23,7 @@ internal sealed class ScenarioValidateCommand(ScenarioFileArguments arguments, C
         var rows = ScenarioFiles.Describe(scenario).ToList();
         rows.Add(("world", $"built in {elapsed.TotalSeconds:F1} s: {world.Users} users, {world.Ads} ads; "
             + $"competitors' bid level solved for target win rate {ScenarioFiles.F(scenario.Auction.TargetWinRate)}"));
+        rows.Add(("run", plan.Describe() + (plan.Dials.Count == 0 ? "" : $"; sweep over {string.Join(" × ", plan.Dials)}")));
         KeyValueList.Write(terminal, rows);
         return ExitCodes.Success;
     }

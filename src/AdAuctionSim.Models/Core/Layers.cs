@@ -105,10 +105,12 @@ public sealed class ExpertBank : nn.Module<Tensor, Tensor>
     /// <summary>x [B, input] (shared by all experts) or [B, n, input] (one per expert) → [B, n, H].</summary>
     public override Tensor forward(Tensor x)
     {
+        // One GEMM for a shared input ([B, i] × [i, n·H]) and one batched GEMM over the experts for per-expert inputs:
+        // the same products as einsum("bi,nih->bnh") and einsum("bni,nih->bnh"), without einsum's planning and copies.
         var z = x.shape switch
         {
-            [_, var i] when i == InputWidth => einsum("bi,nih->bnh", x, weight),
-            [_, var n, var i] when n == Experts && i == InputWidth => einsum("bni,nih->bnh", x, weight),
+            [var b, var i] when i == InputWidth => x.mm(weight.permute(1, 0, 2).reshape(i, Experts * Hidden)).view(b, Experts, Hidden),
+            [_, var n, var i] when n == Experts && i == InputWidth => x.transpose(0, 1).bmm(weight).transpose(0, 1),
             _ => throw new ArgumentException($"expected [B, {InputWidth}] or [B, {Experts}, {InputWidth}], got [{string.Join(", ", x.shape)}]", nameof(x)),
         };
         return nn.functional.relu(z + bias);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Core;
@@ -5,6 +6,13 @@ namespace AdAuctionSim.Models.Core;
 /// <summary>Numerically safe per-row losses in float32 (models.md §0.3). All return [B] (or [B, K]) vectors, never sums.</summary>
 public static class Losses
 {
+    // Held in static fields: a Scalar made implicitly for one call can be finalized by the GC while libtorch still reads
+    // it (TorchSharp does not keep the temporary alive across the native call), which shows up as a rare
+    // "Expected false to be true" from c10::Scalar::toFloat. These live for the process.
+    private static readonly Scalar One = 1.0.ToScalar();
+    private static readonly Scalar LogHalf = (-0.6931471805599453).ToScalar();
+    private static readonly Scalar MaxLog = (-1e-7).ToScalar();
+
     /// <summary>BCE from logits: softplus(a) − y·a.</summary>
     public static Tensor BceWithLogits(Tensor logits, Tensor labels) =>
         nn.functional.softplus(logits) - labels * logits;
@@ -14,13 +22,13 @@ public static class Losses
     {
         var near = (-u.expm1()).log();
         var far = (-u.exp()).log1p();
-        return where(u > -0.6931471805599453, near, far);
+        return where(u > LogHalf, near, far);
     }
 
     /// <summary>BCE of a probability given by its log (a product computed in log space), clamped to log r ≤ −1e−7.</summary>
     public static Tensor BceFromLog(Tensor logProbability, Tensor labels)
     {
-        var logP = logProbability.clamp_max(-1e-7);
-        return -(labels * logP) - (1 - labels) * Log1mExp(logP);
+        var logP = logProbability.clamp_max(MaxLog);
+        return -(labels * logP) - labels.neg().add_(One) * Log1mExp(logP);
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using AdAuctionSim.Models.Core;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,6 +27,15 @@ public sealed class ModelOptimizer : IDisposable
     private const double Beta1 = 0.9;
     private const double Beta2 = 0.999;
     private const double Epsilon = 1e-8;
+
+    // Scalars are held, not made implicitly per call: a temporary Scalar can be finalized while libtorch reads it
+    // (see Losses). The per-step ones are disposed at the end of Step, which keeps them alive until then.
+    private static readonly Scalar B1 = Beta1.ToScalar();
+    private static readonly Scalar OneMinusB1 = (1 - Beta1).ToScalar();
+    private static readonly Scalar B2 = Beta2.ToScalar();
+    private static readonly Scalar OneMinusB2 = (1 - Beta2).ToScalar();
+    private static readonly Scalar Eps = Epsilon.ToScalar();
+    private static readonly Scalar One = 1.ToScalar();
 
     private readonly nn.Module model;
     private readonly Adam? dense;
@@ -91,6 +101,9 @@ public sealed class ModelOptimizer : IDisposable
         var correction2 = 1 - Math.Pow(Beta2, step);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        using var decay = weightDecay.ToScalar();
+        using var c2 = correction2.ToScalar();
+        using var step1 = (-learningRate / correction1).ToScalar();
         foreach (var (weight, m, v) in tables)
         {
             var grad = weight.grad;
@@ -102,24 +115,24 @@ public sealed class ModelOptimizer : IDisposable
             {
                 // Uncoalesced: one entry per lookup. Sum the duplicates of each row, then update those rows only.
                 var (rows, inverse, _) = unique(grad.SparseIndices.select(0, 0), sorted: true, return_inverse: true);
-                var g = zeros(rows.shape[0], weight.shape[1], grad.dtype, grad.device).index_add_(0, inverse!, grad.SparseValues, 1);
+                var g = zeros(rows.shape[0], weight.shape[1], grad.dtype, grad.device).index_add_(0, inverse!, grad.SparseValues, One);
                 if (weightDecay > 0)
                 {
-                    g.add_(weight.index_select(0, rows), alpha: weightDecay);
+                    g.add_(weight.index_select(0, rows), alpha: decay);
                 }
-                var mRows = m.index_select(0, rows).mul_(Beta1).add_(g, alpha: 1 - Beta1);
-                var vRows = v.index_select(0, rows).mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
+                var mRows = m.index_select(0, rows).mul_(B1).add_(g, alpha: OneMinusB1);
+                var vRows = v.index_select(0, rows).mul_(B2).addcmul_(g, g, value: OneMinusB2);
                 m.index_copy_(0, rows, mRows);
                 v.index_copy_(0, rows, vRows);
-                var update = mRows.div_(vRows.div_(correction2).sqrt_().add_(Epsilon)).mul_(-learningRate / correction1);
-                weight.index_add_(0, rows, update, 1);
+                var update = mRows.div_(vRows.div_(c2).sqrt_().add_(Eps)).mul_(step1);
+                weight.index_add_(0, rows, update, One);
             }
             else
             {
-                var g = weightDecay > 0 ? grad.add(weight, alpha: weightDecay) : grad;
-                m.mul_(Beta1).add_(g, alpha: 1 - Beta1);
-                v.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
-                weight.add_(m.div(v.div(correction2).sqrt_().add_(Epsilon)).mul_(-learningRate / correction1));
+                var g = weightDecay > 0 ? grad.add(weight, alpha: decay) : grad;
+                m.mul_(B1).add_(g, alpha: OneMinusB1);
+                v.mul_(B2).addcmul_(g, g, value: OneMinusB2);
+                weight.add_(m.div(v.div(c2).sqrt_().add_(Eps)).mul_(step1));
             }
         }
     }

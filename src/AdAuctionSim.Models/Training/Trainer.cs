@@ -215,8 +215,9 @@ public static class Trainer
     /// training benchmark, so that the benchmark times exactly what training does.
     /// </summary>
     internal static Tensor Step(MultiTaskModel model, LoggedDataset data, ModelOptimizer optimizer, Tensor index,
-        TrainerOptions options, TrainingStep step)
+        TrainerOptions options, TrainingStep step, StepPhases? phases = null)
     {
+        var start = phases is null ? 0 : Stopwatch.GetTimestamp();
         var size = index.shape[0];
         var device = data.Device;
         // The dataset's tensor holds the oracle column, or the run's estimate once FitWinPropensity has filled it.
@@ -235,10 +236,35 @@ public static class Trainer
         {
             throw new InvalidOperationException($"model \"{model.Id}\": Loss returned a tensor that does not depend on any parameter");
         }
+        var forward = phases is null ? 0 : Stopwatch.GetTimestamp();
         optimizer.ZeroGrad();
         loss.backward();
+        var backward = phases is null ? 0 : Stopwatch.GetTimestamp();
         optimizer.Step();
+        if (phases is not null)
+        {
+            var end = Stopwatch.GetTimestamp();
+            phases.Forward += Stopwatch.GetElapsedTime(start, forward).TotalSeconds;
+            phases.Backward += Stopwatch.GetElapsedTime(forward, backward).TotalSeconds;
+            phases.Update += Stopwatch.GetElapsedTime(backward, end).TotalSeconds;
+        }
         return loss.detach();
+    }
+
+    /// <summary>
+    /// Seconds spent in each part of <see cref="Step"/>, summed over steps (host clock; on a GPU the parts overlap with
+    /// queued kernels, so only their sum is exact).
+    /// </summary>
+    internal sealed class StepPhases
+    {
+        /// <summary>Batch gather, forward pass and loss.</summary>
+        public double Forward { get; set; }
+
+        /// <summary>Zeroing the gradients and the backward pass.</summary>
+        public double Backward { get; set; }
+
+        /// <summary>The optimiser update (dense Adam and the row-wise embedding update).</summary>
+        public double Update { get; set; }
     }
 
     /// <summary>One device read: are the batch losses [from, to) finite? If not, names the first bad batch.</summary>

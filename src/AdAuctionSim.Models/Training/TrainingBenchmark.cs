@@ -29,8 +29,8 @@ public sealed record FlopCount(double Linear, double Experts)
     public double Training => 3 * Forward;
 }
 
-/// <summary>Timed training steps of one model.</summary>
-public sealed record StepTiming(int Steps, int BatchSize, double Seconds)
+/// <summary>Timed training steps of one model, with the seconds of each part of the step summed over the steps.</summary>
+public sealed record StepTiming(int Steps, int BatchSize, double Seconds, double ForwardSeconds, double BackwardSeconds, double UpdateSeconds)
 {
     public double SamplesPerSecond => Steps * (double)BatchSize / Seconds;
 }
@@ -165,6 +165,7 @@ public static class TrainingBenchmark
         using var orderScope = NewDisposeScope();
         Tensor? order = null;
         var step = 0;
+        Trainer.StepPhases? phases = null;
         var totalSteps = (long)warmupSteps + minSteps;
 
         void One()
@@ -179,7 +180,7 @@ public static class TrainingBenchmark
             using (NewDisposeScope())
             {
                 Trainer.Step(model, data, optimizer, order!.narrow(0, (long)b * options.BatchSize, options.BatchSize), options,
-                    new TrainingStep(step, Math.Max(totalSteps, step + 1), 1 + step / perPass));
+                    new TrainingStep(step, Math.Max(totalSteps, step + 1), 1 + step / perPass), phases);
             }
             step++;
         }
@@ -189,6 +190,7 @@ public static class TrainingBenchmark
             One();
         }
         Synchronize(data.Device);
+        phases = new Trainer.StepPhases();
         var clock = Stopwatch.StartNew();
         var timed = 0;
         while (timed < minSteps || clock.Elapsed.TotalSeconds < minSeconds)
@@ -197,7 +199,7 @@ public static class TrainingBenchmark
             timed++;
         }
         Synchronize(data.Device);
-        return new StepTiming(timed, options.BatchSize, clock.Elapsed.TotalSeconds);
+        return new StepTiming(timed, options.BatchSize, clock.Elapsed.TotalSeconds, phases.Forward, phases.Backward, phases.Update);
     }
 
     private static void Synchronize(Device device)

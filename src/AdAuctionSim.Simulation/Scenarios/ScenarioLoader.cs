@@ -34,9 +34,13 @@ public static partial class ScenarioLoader
         AllowTrailingCommas = true,
     };
 
-    /// <summary>Loads and validates a scenario file.</summary>
+    /// <summary>Loads and validates a scenario file (its run sections are checked too, then left out).</summary>
     /// <exception cref="ScenarioValidationException">The file is missing, not JSON, or has invalid fields.</exception>
-    public static Scenario Load(string path)
+    public static Scenario Load(string path) => LoadFile(path).Scenario;
+
+    /// <summary>Loads and validates a scenario file with its run sections (<c>models</c>, <c>training</c>, <c>evaluation</c>, <c>sweep</c>).</summary>
+    /// <exception cref="ScenarioValidationException">The file is missing, not JSON, or has invalid fields.</exception>
+    public static ScenarioFile LoadFile(string path)
     {
         string text;
         try
@@ -47,11 +51,14 @@ public static partial class ScenarioLoader
         {
             throw new ScenarioValidationException(path, [new ScenarioError("(file)", $"cannot be read: {e.Message}")]);
         }
-        return Parse(text, path, Path.GetFileNameWithoutExtension(path));
+        return ParseFile(text, path, Path.GetFileNameWithoutExtension(path));
     }
 
     /// <summary>Parses scenario text; <paramref name="file"/> is used in messages, <paramref name="defaultName"/> when the file has no name.</summary>
-    public static Scenario Parse(string json, string file, string defaultName = "scenario")
+    public static Scenario Parse(string json, string file, string defaultName = "scenario") => ParseFile(json, file, defaultName).Scenario;
+
+    /// <summary>Parses scenario text with its run sections; every sweep setting is applied and validated too.</summary>
+    public static ScenarioFile ParseFile(string json, string file, string defaultName = "scenario")
     {
         JsonDocument doc;
         try
@@ -66,16 +73,20 @@ public static partial class ScenarioLoader
         using (doc)
         {
             var errors = new List<ScenarioError>();
-            var scenario = Bind(new Reader(errors), doc.RootElement, defaultName);
+            var (scenario, experiment) = Bind(new Reader(errors), doc.RootElement, defaultName);
             if (errors.Count == 0 && scenario is not null)
             {
                 CrossCheck(scenario, errors);
+            }
+            if (errors.Count == 0 && scenario is not null && experiment.Sweep is { } sweep)
+            {
+                CheckSweep(scenario, sweep, file, errors);
             }
             if (errors.Count > 0)
             {
                 throw new ScenarioValidationException(file, errors);
             }
-            return scenario!;
+            return new ScenarioFile(scenario!, experiment);
         }
     }
 
@@ -85,12 +96,12 @@ public static partial class ScenarioLoader
         return i > 0 ? message[..i] : message;
     }
 
-    private static Scenario? Bind(Reader r, JsonElement root, string defaultName)
+    private static (Scenario? Scenario, ExperimentOptions Experiment) Bind(Reader r, JsonElement root, string defaultName)
     {
         var o = r.Object(root, "");
         if (o is null)
         {
-            return null;
+            return (null, new ExperimentOptions());
         }
         var d = new Scenario();
         var s = new Scenario
@@ -106,8 +117,142 @@ public static partial class ScenarioLoader
             Values = BindValues(o.Child("values")),
             Split = BindSplit(o.Child("split")),
         };
+        var experiment = new ExperimentOptions
+        {
+            Models = o.StringArray("models", 1, 64, ModelIdPattern(), "a model id such as \"single-task\" or \"escm2-ips\""),
+            Training = BindTraining(o.Child("training")),
+            Evaluation = BindEvaluation(o.Child("evaluation")),
+            Sweep = BindSweep(o.Child("sweep")),
+        };
         o.Done();
-        return s;
+        return (s, experiment);
+    }
+
+    private static RunTrainingOptions BindTraining(ObjectReader? o)
+    {
+        var d = new RunTrainingOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var t = new RunTrainingOptions
+        {
+            Epochs = o.Has("epochs") ? (int)o.Long("epochs", 10, 1, 10_000) : null,
+            BatchSize = o.Has("batchSize") ? (int)o.Long("batchSize", 2048, 1, 1 << 24) : null,
+            LearningRate = o.Has("learningRate") ? o.Double("learningRate", 0.001, 0, 10, minExclusive: true) : null,
+            Seed = o.Long("seed", d.Seed, 0, long.MaxValue - 1000),
+            LabelMode = o.String("labelMode", d.LabelMode, OptionIdPattern(), "an id such as \"conditional\" or \"cumulative\""),
+            WinPropensity = o.String("winPropensity", d.WinPropensity, OptionIdPattern(), "an id such as \"oracle\" or \"censored-lognormal\""),
+            DrGradients = o.String("drGradients", d.DrGradients, OptionIdPattern(), "an id such as \"joint-learning\""),
+            Device = o.Enum("device", d.Device, ["auto", "cpu", "cuda"]),
+            Threads = (int)o.Long("threads", d.Threads, 0, 1024),
+        };
+        o.Done();
+        return t;
+    }
+
+    private static RunEvaluationOptions BindEvaluation(ObjectReader? o)
+    {
+        var d = new RunEvaluationOptions();
+        if (o is null)
+        {
+            return d;
+        }
+        var e = new RunEvaluationOptions
+        {
+            Repeats = (int)o.Long("repeats", d.Repeats, 1, 100),
+            Baseline = o.Has("baseline") ? o.String("baseline", null, ModelIdPattern(), "a model id such as \"single-task\"") : null,
+        };
+        o.Done();
+        return e;
+    }
+
+    private static SweepOptions? BindSweep(ObjectReader? o)
+    {
+        if (o is null)
+        {
+            return null;
+        }
+        var dials = new List<SweepDial>();
+        if (o.Has("grid"))
+        {
+            var items = o.Array("grid", 2, 2);
+            for (var i = 0; items is not null && i < items.Count; i++)
+            {
+                if (o.ObjectAt("grid", i, items[i]) is { } g)
+                {
+                    dials.Add(BindDial(g));
+                    g.Done();
+                }
+            }
+        }
+        else
+        {
+            dials.Add(BindDial(o));
+        }
+        o.Done();
+        if (dials.Count == 2 && dials[0].Path == dials[1].Path && dials[0].Path.Length > 0)
+        {
+            o.Error("grid[1].path", $"\"{dials[1].Path}\" is swept twice; expected two different dials");
+        }
+        if (dials.Count == 2 && dials[0].Values.Count * dials[1].Values.Count > MaxSweepPoints)
+        {
+            o.Error("grid", $"has {dials[0].Values.Count * dials[1].Values.Count} points; expected at most {MaxSweepPoints}");
+        }
+        return new SweepOptions(dials);
+    }
+
+    /// <summary>Most points of a sweep (a grid's product included).</summary>
+    public const int MaxSweepPoints = 400;
+
+    private static SweepDial BindDial(ObjectReader o)
+    {
+        var path = o.String("path", null, null, "a numeric field path such as \"bias.clickCvrCorrelation\" or \"funnel.depth\"");
+        var values = o.DoubleArray("values", [], 1, 50, -1e12, 1e12);
+        if (values.Distinct().Count() != values.Count)
+        {
+            o.Error("values", "has repeated values; expected distinct settings");
+        }
+        return new SweepDial(path, values);
+    }
+
+    /// <summary>Each sweep value applied alone, then every combination of a grid, through the normal validation.</summary>
+    private static void CheckSweep(Scenario scenario, SweepOptions sweep, string file, List<ScenarioError> errors)
+    {
+        var before = errors.Count;
+        for (var d = 0; d < sweep.Dials.Count; d++)
+        {
+            var dial = sweep.Dials[d];
+            var where = sweep.Dials.Count == 1 ? "sweep" : $"sweep.grid[{d}]";
+            if (ScenarioSweep.PathError(scenario, dial.Path) is { } pathError)
+            {
+                errors.Add(new ScenarioError($"{where}.path", pathError));
+                continue;
+            }
+            for (var v = 0; v < dial.Values.Count; v++)
+            {
+                try
+                {
+                    ScenarioSweep.Apply(scenario, dial.Path, dial.Values[v], file);
+                }
+                catch (ScenarioValidationException e)
+                {
+                    errors.Add(new ScenarioError($"{where}.values[{v}]", $"value {ScenarioSweep.Format(dial.Values[v])} is not allowed for {dial.Path}: "
+                        + string.Join("; ", e.Errors.Select(x => x.Path == dial.Path ? x.Message : $"{x.Path}: {x.Message}"))));
+                }
+            }
+        }
+        if (errors.Count == before && sweep.Dials.Count > 1)
+        {
+            try
+            {
+                ScenarioSweep.Points(scenario, sweep, file);
+            }
+            catch (ScenarioValidationException e)
+            {
+                errors.AddRange(e.Errors.Select(x => new ScenarioError("sweep.grid", $"a combination is not allowed: {x.Path}: {x.Message}")));
+            }
+        }
     }
 
     private static TrafficOptions BindTraffic(ObjectReader? o)
@@ -316,6 +461,12 @@ public static partial class ScenarioLoader
     [GeneratedRegex("^[a-z][a-z0-9_]{0,31}$")]
     private static partial Regex StageNamePattern();
 
+    [GeneratedRegex("^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    private static partial Regex ModelIdPattern();
+
+    [GeneratedRegex("^[a-z][a-z-]{0,31}$")]
+    private static partial Regex OptionIdPattern();
+
     /// <summary>Collects errors with their paths.</summary>
     private sealed class Reader(List<ScenarioError> errors)
     {
@@ -350,7 +501,12 @@ public static partial class ScenarioLoader
 
         public void Error(string name, string message) => _reader.Errors.Add(new ScenarioError(PathOf(name), message));
 
-        public bool Has(string name) => _element.TryGetProperty(name, out _);
+        /// <summary>Whether the field is present; it counts as a known field either way.</summary>
+        public bool Has(string name)
+        {
+            _known.Add(name);
+            return _element.TryGetProperty(name, out _);
+        }
 
         private bool TryGet(string name, out JsonElement value)
         {
@@ -381,6 +537,38 @@ public static partial class ScenarioLoader
                 return null;
             }
             return items;
+        }
+
+        public IReadOnlyList<string> StringArray(string name, int minCount, int maxCount, Regex pattern, string allowed)
+        {
+            var items = Array(name, minCount, maxCount);
+            if (items is null)
+            {
+                return [];
+            }
+            var values = new List<string>();
+            for (var i = 0; i < items.Count; i++)
+            {
+                if (items[i].ValueKind != JsonValueKind.String)
+                {
+                    Error($"{name}[{i}]", $"is {Describe(items[i])}; expected a string ({allowed})");
+                    continue;
+                }
+                var s = items[i].GetString()!;
+                if (!pattern.IsMatch(s))
+                {
+                    Error($"{name}[{i}]", $"value \"{Truncate(s)}\" is not allowed; expected {allowed}");
+                }
+                else if (values.Contains(s, StringComparer.Ordinal))
+                {
+                    Error($"{name}[{i}]", $"\"{s}\" is listed twice; expected each model once");
+                }
+                else
+                {
+                    values.Add(s);
+                }
+            }
+            return values;
         }
 
         public string String(string name, string? fallback, Regex? pattern, string? allowed)

@@ -1,0 +1,262 @@
+using AdAuctionSim.Evaluation.Statistics;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using AdAuctionSim.Cli.Runs;
+using AdAuctionSim.Cli.Terminal;
+using AdAuctionSim.Evaluation;
+using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Reports.Documents;
+using AdAuctionSim.Reports.Registry;
+using Microsoft.Extensions.Logging;
+
+namespace AdAuctionSim.Cli.Commands;
+
+/// <summary>
+/// <c>adsim run &lt;scenario.json&gt;</c>: resolves and checks the plan (exit 2 before anything is written), records the
+/// run in the registry as running, runs its units (<see cref="ExperimentRunner"/>), summarises the metrics across
+/// repeats and writes the report; the registry then says complete. Ctrl+C marks the run cancelled and an error marks it
+/// failed; either way the finished units stay for <c>--resume</c>, and no report.html is written.
+/// </summary>
+internal sealed class RunCommand(
+    RunArguments arguments,
+    CliTerminal terminal,
+    IEnumerable<IRunEvaluator> evaluators,
+    ILogger<RunCommand> logger) : ICliCommand
+{
+    public const string RunFile = "run.json";
+    public const string LockFile = "run.lock";
+
+    public async Task<int> RunAsync(CancellationToken cancellation)
+    {
+        var plan = RunPlan.Load(terminal, arguments.Scenario);
+        var evaluator = evaluators.LastOrDefault()
+            ?? throw new InvalidOperationException("this build registers no run evaluator (IRunEvaluator) in the command's services; nothing was run");
+        TorchRuntimeInfo runtime;
+        try
+        {
+            runtime = TorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed);
+        }
+        catch (TorchCudaUnavailableException e)
+        {
+            throw new CliInputException($"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\": {e.Message}");
+        }
+        var registryPath = terminal.Resolve(arguments.Registry ?? RunPlan.DefaultRegistry);
+        var outRoot = terminal.Resolve(arguments.Out ?? RunPlan.DefaultOut);
+        if (arguments.Resume is { } resumeId && !RunIdentity.IsValid(resumeId))
+        {
+            throw new CliInputException($"option --resume: \"{resumeId}\" is not a run id; see 'adsim runs list'");
+        }
+        if (arguments.Resume is not null && !File.Exists(registryPath))
+        {
+            throw new CliInputException($"option --resume: there is no registry at {terminal.Display(registryPath)}; give its path with --registry");
+        }
+
+        using var registry = new RunRegistry(registryPath);
+        var (record, directory) = arguments.Resume is { } id ? Resume(registry, id, plan) : Start(registry, plan, outRoot, runtime);
+        using var runLock = Lock(directory, record.Id);
+        if (arguments.Resume is not null)
+        {
+            registry.Update(record);
+        }
+        var started = DateTime.UtcNow;
+        WriteRunFile(directory, record);
+        terminal.Heading($"Run {record.Id}{(record.Resumes > 0 ? $" (resumed, attempt {record.Resumes + 1})" : "")}: {plan.Scenario.Name} "
+            + $"({arguments.Scenario}) -> {terminal.Display(directory)}");
+        terminal.WriteLine($"  {plan.Describe()}");
+        terminal.WriteLine($"  {Describe(runtime)}; simulation on cpu, {plan.SimulationThreads} threads; code {record.CodeVersion}; registry {terminal.Display(registryPath)}");
+        try
+        {
+            var runner = new ExperimentRunner(plan, directory, evaluator, runtime);
+            var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => runner.Execute(p, cancellation), cancellation).ConfigureAwait(false);
+            cancellation.ThrowIfCancellationRequested();
+
+            var clock = Stopwatch.StartNew();
+            var summaries = MetricStatistics.Summarise(outcome.Metrics, plan.Baseline, outcome.Intervals);
+            var data = new RunReportData
+            {
+                RunId = record.Id,
+                ScenarioName = plan.Scenario.Name,
+                ScenarioFile = arguments.Scenario,
+                ResolvedScenario = plan.ResolvedJson,
+                CodeVersion = record.CodeVersion,
+                Device = record.Device,
+                Threads = record.Threads,
+                Status = RunStatus.Complete,
+                Started = new DateTimeOffset(record.StartedUtc, TimeSpan.Zero),
+                Finished = DateTimeOffset.UtcNow,
+                Models = plan.Models.Select(m => m.Id).ToList(),
+                Baseline = plan.Baseline,
+                Dials = plan.Dials,
+                Points = plan.Points.Select(p => new ReportPoint(p.Label, p.Values)).ToList(),
+                Seeds = outcome.Seeds,
+                Timings = outcome.Timings,
+                RealisedBias = outcome.RealisedBias,
+                Metrics = outcome.Metrics,
+                Summaries = summaries,
+                Reliability = outcome.Reliability,
+                Deciles = outcome.Deciles,
+                Curves = outcome.Curves,
+            };
+            var files = WriteReport(directory, data, cancellation);
+            var reportSeconds = clock.Elapsed.TotalSeconds;
+
+            record.Status = RunStatus.Complete;
+            record.FinishedUtc = DateTime.UtcNow;
+            record.Timings = [.. outcome.Timings.Select(RegistryTiming.From),
+                RegistryTiming.From(new PhaseTiming("report", "all", reportSeconds, "summaries, plots (ScottPlot), HTML, Markdown, CSV; cpu, 1 thread"))];
+            record.Metrics = [.. summaries.Select(RegistryMetric.From)];
+            record.ReportHtml = Path.Combine(directory, files.Html);
+            record.ReportMarkdown = Path.Combine(directory, files.Markdown);
+            record.MetricsCsv = Path.Combine(directory, files.Metrics);
+            record.Error = "";
+            registry.Update(record);
+            WriteRunFile(directory, record);
+
+            terminal.WriteLine();
+            terminal.Heading($"Run {record.Id} complete in {S((DateTime.UtcNow - started).TotalSeconds)}: {terminal.Display(record.ReportHtml)}");
+            var table = new TextTable("phase", "units", "seconds", "covers").RightAlign(1, 2);
+            foreach (var g in record.Timings.GroupBy(t => t.Phase))
+            {
+                table.Add(g.Key, g.Count().ToString(CultureInfo.InvariantCulture), g.Sum(t => t.Seconds).ToString("F1", CultureInfo.InvariantCulture),
+                    g.First().Covers + (g.Any(t => t.Reused) ? " (some reused)" : ""));
+            }
+            table.Write(terminal);
+            terminal.WriteLine($"  also: {files.Markdown}, {files.Metrics} ({outcome.Metrics.Count} rows), {files.Summary}, {RunReportWriter.PlotsFolder}/ ({files.Plots.Count} plots)");
+            return ExitCodes.Success;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            Finish(registry, record, directory, RunStatus.Cancelled, "cancelled by the user");
+            terminal.Error.WriteLine($"adsim run: run {record.Id} cancelled; its finished phases are kept in {terminal.Display(directory)}.");
+            terminal.Error.WriteLine($"Resume it with: adsim run {arguments.Scenario} --resume {record.Id}");
+            return ExitCodes.Cancelled;
+        }
+        catch (Exception e)
+        {
+            Finish(registry, record, directory, RunStatus.Failed, e.Message.ReplaceLineEndings(" "));
+            terminal.Error.WriteLine($"adsim run: run {record.Id} failed; its finished phases are kept: adsim run {arguments.Scenario} --resume {record.Id}");
+            throw;
+        }
+    }
+
+    private (RunRecord Record, string Directory) Start(RunRegistry registry, RunPlan plan, string outRoot, TorchRuntimeInfo runtime)
+    {
+        var now = DateTime.UtcNow;
+        var id = RunIdentity.NewId(plan.Scenario.Name, now);
+        var directory = Path.Combine(outRoot, id);
+        Directory.CreateDirectory(directory);
+        var record = new RunRecord
+        {
+            Id = id,
+            ScenarioName = plan.Scenario.Name,
+            ScenarioFile = terminal.Resolve(arguments.Scenario),
+            Scenario = plan.ResolvedJson,
+            CodeVersion = RunIdentity.CodeVersion(terminal.WorkingDirectory),
+            Status = RunStatus.Running,
+            StartedUtc = now,
+            Device = runtime.Device.ToString().ToLowerInvariant(),
+            Threads = runtime.ThreadCount,
+            Machine = Environment.MachineName,
+            ProcessId = Environment.ProcessId,
+            Models = plan.Models.Select(m => m.Id).ToList(),
+            Baseline = plan.Baseline,
+            Points = plan.Points.Count,
+            Repeats = plan.Repeats,
+            Directory = directory,
+        };
+        registry.Add(record);
+        return (record, directory);
+    }
+
+    private (RunRecord Record, string Directory) Resume(RunRegistry registry, string id, RunPlan plan)
+    {
+        var record = registry.Find(id) ?? throw new CliInputException($"option --resume: there is no run {id} in {terminal.Display(registry.Path)}; see 'adsim runs list'");
+        if (record.Status == RunStatus.Complete)
+        {
+            throw new CliInputException($"option --resume: run {id} is already complete ({terminal.Display(record.ReportHtml)}); nothing was changed");
+        }
+        if (!string.Equals(record.Scenario, plan.ResolvedJson, StringComparison.Ordinal))
+        {
+            throw new CliInputException($"option --resume: {arguments.Scenario} does not resolve to the scenario of run {id} (see 'adsim runs show {id}'); "
+                + "a resumed run must use the same scenario, models, training, evaluation and sweep. Nothing was changed.");
+        }
+        if (!Directory.Exists(record.Directory))
+        {
+            throw new CliInputException($"option --resume: the folder of run {id} ({record.Directory}) is gone; start a new run instead");
+        }
+        record.Status = RunStatus.Running;
+        record.Resumes++;
+        record.Error = "";
+        record.Machine = Environment.MachineName;
+        record.ProcessId = Environment.ProcessId;
+        return (record, record.Directory);
+    }
+
+    /// <summary>Holds the run folder's lock file for the process's lifetime, so that one run is never executed twice at once.</summary>
+    private static FileStream Lock(string directory, string id)
+    {
+        try
+        {
+            return new FileStream(Path.Combine(directory, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (IOException)
+        {
+            throw new CliInputException($"run {id} is being run by another process (its folder {directory} is locked); nothing was changed");
+        }
+    }
+
+    private void Finish(RunRegistry registry, RunRecord record, string directory, string status, string error)
+    {
+        record.Status = status;
+        record.FinishedUtc = DateTime.UtcNow;
+        record.Error = error;
+        try
+        {
+            registry.Update(record);
+            WriteRunFile(directory, record);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException or InvalidOperationException)
+        {
+            logger.LogWarning(e, "Could not record run {Id} as {Status}", record.Id, status);
+        }
+    }
+
+    private static void WriteRunFile(string directory, RunRecord record) =>
+        ExperimentRunner.WriteAtomically(Path.Combine(directory, RunFile), JsonSerializer.Serialize(record, ExperimentRunner.Json));
+
+    /// <summary>Writes the report into a sibling folder, then moves its files into the run folder, report.html last.</summary>
+    private static ReportFiles WriteReport(string directory, RunReportData data, CancellationToken cancellation)
+    {
+        var temp = Path.Combine(directory, $"report.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}");
+        try
+        {
+            var files = RunReportWriter.Write(temp, data);
+            cancellation.ThrowIfCancellationRequested();
+            var plots = Path.Combine(directory, RunReportWriter.PlotsFolder);
+            if (Directory.Exists(plots))
+            {
+                Directory.Delete(plots, recursive: true);
+            }
+            Directory.Move(Path.Combine(temp, RunReportWriter.PlotsFolder), plots);
+            foreach (var file in (string[])[files.Metrics, files.Summary, files.Markdown, files.Html])
+            {
+                File.Move(Path.Combine(temp, file), Path.Combine(directory, file), overwrite: true);
+            }
+            return files;
+        }
+        finally
+        {
+            if (Directory.Exists(temp))
+            {
+                Directory.Delete(temp, recursive: true);
+            }
+        }
+    }
+
+    private static string Describe(TorchRuntimeInfo runtime) =>
+        $"training on {runtime.Device.ToString().ToLowerInvariant()}, {runtime.ThreadCount} thread{(runtime.ThreadCount == 1 ? "" : "s")}";
+
+    private static string S(double seconds) => seconds.ToString("F1", CultureInfo.InvariantCulture) + " s";
+}

@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AdAuctionSim.Cli.Commands;
+using AdAuctionSim.Evaluation;
+using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Models.Training;
+using AdAuctionSim.Reports.Documents;
+using AdAuctionSim.Simulation.Engine;
+using AdAuctionSim.Simulation.Output;
+using AdAuctionSim.Simulation.Scenarios;
+
+namespace AdAuctionSim.Cli.Runs;
+
+/// <summary>Everything the units of a run produced, in plan order.</summary>
+internal sealed record ExperimentOutcome(
+    IReadOnlyList<MetricRow> Metrics,
+    IReadOnlyList<ReliabilityBin> Reliability,
+    IReadOnlyList<DecileError> Deciles,
+    IReadOnlyList<RepeatSeeds> Seeds,
+    IReadOnlyList<RealisedBiasFigure> RealisedBias,
+    IReadOnlyList<TrainingCurvePoint> Curves,
+    IReadOnlyList<PhaseTiming> Timings,
+    IReadOnlyList<MetricInterval> Intervals);
+
+/// <summary>
+/// Runs the units of a plan inside a run folder, each one atomic and skipped when an earlier attempt finished it:
+/// per sweep point and repeat, the simulation (<c>work/pNN/rNN/simulation</c>), each model's training run
+/// (<c>models/&lt;id&gt;</c>), their joined run folder (<c>train</c>) and its evaluation (<c>evaluation.json</c>).
+/// A folder exists only once complete (written beside and renamed), so whatever a crash or Ctrl+C leaves is either
+/// finished or absent, and <c>--resume</c> redoes exactly what is missing. Timings go to <c>work/timings.json</c>.
+/// </summary>
+internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEvaluator evaluator, TorchRuntimeInfo runtime)
+{
+    public const string WorkFolder = "work";
+    public const string SimulationFolder = "simulation";
+    public const string ModelsFolder = "models";
+    public const string TrainFolder = "train";
+    public const string EvaluationFile = "evaluation.json";
+    public const string TimingsFile = "timings.json";
+
+    /// <summary>Units of work, for the progress count: per point and repeat, a simulation, each model and an evaluation.</summary>
+    public int Units => plan.Points.Count * plan.Repeats * (plan.Models.Count + 2);
+
+    private string Work => Path.Combine(runDirectory, WorkFolder);
+
+    public string UnitFolder(int point, int repeat) =>
+        Path.Combine(Work, $"p{point.ToString("D2", CultureInfo.InvariantCulture)}", $"r{repeat.ToString("D2", CultureInfo.InvariantCulture)}");
+
+    private string Device => runtime.Device.ToString().ToLowerInvariant();
+
+    public ExperimentOutcome Execute(IRunProgress progress, CancellationToken cancellation)
+    {
+        Directory.CreateDirectory(Work);
+        var timings = new TimingLog(Path.Combine(Work, TimingsFile));
+        var metrics = new List<MetricRow>();
+        var reliability = new List<ReliabilityBin>();
+        var deciles = new List<DecileError>();
+        var intervals = new List<MetricInterval>();
+        var seeds = new List<RepeatSeeds>();
+        var bias = new List<RealisedBiasFigure>();
+        var curves = new List<TrainingCurvePoint>();
+        foreach (var point in plan.Points)
+        {
+            for (var repeat = 0; repeat < plan.Repeats; repeat++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var label = Where(point, repeat);
+                var worldSeed = plan.WorldSeed(repeat);
+                var trainingSeed = plan.TrainingSeed(repeat);
+                seeds.Add(new RepeatSeeds(point.Label, repeat, worldSeed, trainingSeed));
+                var folder = UnitFolder(point.Index, repeat);
+                Directory.CreateDirectory(folder);
+
+                var simulation = Path.Combine(folder, SimulationFolder);
+                Simulate(point.Scenario with { Seed = worldSeed }, simulation, label, timings, progress, cancellation);
+                bias.AddRange(RealisedBias(point.Label, repeat, SimulationManifest.Read(Path.Combine(simulation, LogColumns.ManifestFile))));
+
+                var train = Path.Combine(folder, TrainFolder);
+                var parts = plan.Models.Select(m => Path.Combine(folder, ModelsFolder, m.Id)).ToList();
+                if (!Directory.Exists(train))
+                {
+                    TrainModels(simulation, parts, trainingSeed, label, timings, progress, cancellation);
+                    cancellation.ThrowIfCancellationRequested();
+                    var clock = Stopwatch.StartNew();
+                    TrainFolders.Merge(parts, train);
+                    timings.Add(new PhaseTiming("merge", label, clock.Elapsed.TotalSeconds, "joining the models' run folders (copy, train.json)"));
+                }
+                else
+                {
+                    foreach (var m in plan.Models)
+                    {
+                        progress.UnitDone($"{label}: {m.Id} reused");
+                    }
+                }
+                foreach (var m in plan.Models)
+                {
+                    curves.AddRange(ReadCurves(point.Label, repeat, m.Id, Path.Combine(train, TrainingRun.CurvesFolder, m.Id + ".csv")));
+                }
+
+                var result = Evaluate(new RunEvaluationRequest(simulation, train, point.Label, repeat, worldSeed), folder, label, timings, progress, cancellation);
+                metrics.AddRange(result.Metrics);
+                reliability.AddRange(result.Reliability);
+                deciles.AddRange(result.Deciles);
+                intervals.AddRange(result.Intervals);
+            }
+        }
+        return new ExperimentOutcome(metrics, reliability, deciles, seeds, bias, curves, timings.All, intervals);
+    }
+
+    private static string Where(SweepPoint point, int repeat) =>
+        (point.Label.Length == 0 ? "" : $"{point.Label}, ") + $"repeat {repeat.ToString(CultureInfo.InvariantCulture)}";
+
+    private void Simulate(Scenario scenario, string directory, string label, TimingLog timings, IRunProgress progress, CancellationToken cancellation)
+    {
+        if (Directory.Exists(directory))
+        {
+            progress.UnitDone($"{label}: simulation reused");
+            return;
+        }
+        progress.Phase($"{label}: simulate {scenario.Traffic.Requests} requests (seed {scenario.Seed})", scenario.Traffic.Requests, "requests");
+        var clock = Stopwatch.StartNew();
+        var world = ScenarioFiles.BuildWorld(scenario, plan.ScenarioFile, cancellation);
+        var build = clock.Elapsed.TotalSeconds;
+        var options = new SimulationOptions { Threads = plan.SimulationThreads };
+        SimulationOutput.Write(world, new SimulationOutputOptions(directory), options, new Progress(progress), cancellation);
+        var seconds = clock.Elapsed.TotalSeconds;
+        timings.Add(new PhaseTiming("simulate", label, seconds,
+            string.Create(CultureInfo.InvariantCulture, $"world build ({build:F2} s) + simulation and Parquet output of {scenario.Traffic.Requests} requests; cpu, {options.Threads} threads")));
+        progress.UnitDone(string.Create(CultureInfo.InvariantCulture, $"{label}: simulated {scenario.Traffic.Requests} requests in {seconds:F1} s"));
+    }
+
+    private void TrainModels(string simulation, IReadOnlyList<string> parts, long seed, string label, TimingLog timings, IRunProgress progress,
+        CancellationToken cancellation)
+    {
+        var missing = Enumerable.Range(0, plan.Models.Count).Where(i => !Directory.Exists(parts[i])).ToList();
+        foreach (var i in Enumerable.Range(0, plan.Models.Count).Except(missing))
+        {
+            progress.UnitDone($"{label}: {plan.Models[i].Id} reused");
+        }
+        if (missing.Count == 0)
+        {
+            return;
+        }
+        var clock = Stopwatch.StartNew();
+        using var data = LoggedDataset.Load(LoggedView.Open(simulation), runtime.Device, cancellation);
+        timings.Add(new PhaseTiming("load", label, clock.Elapsed.TotalSeconds, $"reading the logged view into tensors on {Device}"));
+        var options = new TrainingRunOptions
+        {
+            OutputDirectory = "",
+            Trainer = plan.Trainer with { Seed = seed },
+            Model = plan.Model with { Seed = (int)(seed % int.MaxValue) },
+            DrGradients = plan.DrGradients,
+        };
+        var covers = $"{Device}, {runtime.ThreadCount} threads, batch {options.Trainer.BatchSize}";
+        foreach (var i in missing)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var entry = plan.Models[i];
+            progress.Phase($"{label}: train {entry.Id}", options.Trainer.Epochs, "epochs");
+            var callbacks = new TrainingRunCallbacks { EpochFinished = e => progress.Report(e.Epoch) };
+            var result = TrainingRun.Execute(data, [entry], options with { OutputDirectory = parts[i] }, callbacks, cancellation);
+            var model = result.Models[0];
+            var t = model.Training;
+            var unit = $"{label}, {entry.Id}";
+            timings.Add(new PhaseTiming("train", unit, t.Seconds, $"{t.EpochsRun} epochs (best {t.BestEpoch}) with validation; {covers}"));
+            timings.Add(new PhaseTiming("predict", unit, model.PredictSeconds, $"scoring every request of D and writing predictions; {covers}"));
+            if (result.WinPropensity is { Fitted: true } win)
+            {
+                timings.Add(new PhaseTiming("win propensity", unit, win.FitSeconds, $"fitting the {win.Source} win model on the train split; cpu"));
+            }
+            progress.UnitDone(string.Create(CultureInfo.InvariantCulture,
+                $"{label}: trained {entry.Id}: {t.EpochsRun} epochs (best {t.BestEpoch}), validation log loss {t.BestValidationLogLoss:F5}, "
+                + $"{t.Seconds:F1} s + {model.PredictSeconds:F1} s predict ({covers})"));
+        }
+    }
+
+    private EvaluationResult Evaluate(RunEvaluationRequest request, string folder, string label, TimingLog timings, IRunProgress progress,
+        CancellationToken cancellation)
+    {
+        var file = Path.Combine(folder, EvaluationFile);
+        if (File.Exists(file))
+        {
+            progress.UnitDone($"{label}: evaluation reused");
+            return JsonSerializer.Deserialize<EvaluationResult>(File.ReadAllText(file), Json)
+                ?? throw new InvalidDataException($"{file} holds no evaluation");
+        }
+        progress.Phase($"{label}: evaluate", 1, "evaluations");
+        var clock = Stopwatch.StartNew();
+        var result = evaluator.Evaluate(request, cancellation);
+        cancellation.ThrowIfCancellationRequested();
+        WriteAtomically(file, JsonSerializer.Serialize(result, Json));
+        timings.Add(new PhaseTiming("evaluate", label, clock.Elapsed.TotalSeconds, "every model × stage × space against the truth; cpu"));
+        progress.UnitDone(string.Create(CultureInfo.InvariantCulture,
+            $"{label}: evaluated {result.Metrics.Count} metric rows in {clock.Elapsed.TotalSeconds:F1} s"));
+        return result;
+    }
+
+    /// <summary>The realised-bias figures of a simulation as name/value pairs (per-stage ones suffixed with the stage).</summary>
+    public static IEnumerable<RealisedBiasFigure> RealisedBias(string point, int repeat, SimulationManifest manifest)
+    {
+        if (manifest.RealisedBias is not { } b)
+        {
+            yield break;
+        }
+        yield return new(point, repeat, "winRate", b.WinRate);
+        yield return new(point, repeat, "winSelectionRatio", b.WinSelectionRatio);
+        yield return new(point, repeat, "inverseWinPropensityEssShare", b.InverseWinPropensityEssShare);
+        yield return new(point, repeat, "clickRate", b.ClickRate);
+        foreach (var s in b.Stages)
+        {
+            yield return new(point, repeat, $"loggedRate[{s.Stage}]", s.LoggedRate.Rate);
+            yield return new(point, repeat, $"counterfactualMeanQ[{s.Stage}]", s.CounterfactualMeanQ);
+            if (s.ClickSelectionRatio is { } ratio)
+            {
+                yield return new(point, repeat, $"clickSelectionRatio[{s.Stage}]", ratio);
+            }
+        }
+    }
+
+    /// <summary>Epoch, train loss and validation log loss from a curves file of <see cref="TrainingRun.CurvesCsv"/>.</summary>
+    public static IEnumerable<TrainingCurvePoint> ReadCurves(string point, int repeat, string model, string path)
+    {
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0)
+        {
+            yield break;
+        }
+        var header = lines[0].Split(',');
+        int epoch = Array.IndexOf(header, "epoch"), train = Array.IndexOf(header, "train_loss"), validation = Array.IndexOf(header, "validation_log_loss");
+        foreach (var line in lines.Skip(1).Where(l => l.Length > 0))
+        {
+            var f = line.Split(',');
+            yield return new TrainingCurvePoint(point, repeat, model, int.Parse(f[epoch], CultureInfo.InvariantCulture),
+                double.Parse(f[train], CultureInfo.InvariantCulture), double.Parse(f[validation], CultureInfo.InvariantCulture));
+        }
+    }
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Writes a file beside its target and renames it into place.</summary>
+    internal static void WriteAtomically(string path, string text)
+    {
+        var temp = $"{path}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
+        File.WriteAllText(temp, text, new UTF8Encoding(false));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private sealed class Progress(IRunProgress progress) : IProgress<long>
+    {
+        public void Report(long value) => progress.Report(value);
+    }
+
+    /// <summary>The run's phase timings, kept in a file so that a resumed run reports what earlier attempts measured.</summary>
+    private sealed class TimingLog
+    {
+        private readonly string _path;
+        private readonly List<PhaseTiming> _timings = [];
+
+        public TimingLog(string path)
+        {
+            _path = path;
+            if (File.Exists(path))
+            {
+                var earlier = JsonSerializer.Deserialize<List<PhaseTiming>>(File.ReadAllText(path), Json) ?? [];
+                _timings.AddRange(earlier.Select(t => t with { Reused = true }));
+            }
+        }
+
+        public IReadOnlyList<PhaseTiming> All => _timings;
+
+        public void Add(PhaseTiming timing)
+        {
+            _timings.RemoveAll(t => t.Phase == timing.Phase && t.Unit == timing.Unit);
+            _timings.Add(timing);
+            WriteAtomically(_path, JsonSerializer.Serialize(_timings, Json));
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using AdAuctionSim.Cli.Terminal;
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Training;
+using AdAuctionSim.Simulation.Scenarios;
+
+namespace AdAuctionSim.Cli.Runs;
+
+/// <summary>
+/// What <c>adsim run</c> will do, resolved and checked before any work: the scenario and its sweep points, the models
+/// (checked against the catalog and every point's funnel depth), the trainer options, the repeats and their seeds.
+/// Every problem is a <see cref="ScenarioValidationException"/> naming the file and the field path (exit 2).
+/// </summary>
+internal sealed record RunPlan(
+    string ScenarioFile,
+    Scenario Scenario,
+    ExperimentOptions Experiment,
+    IReadOnlyList<SweepPoint> Points,
+    IReadOnlyList<ModelEntry> Models,
+    string Baseline,
+    TrainerOptions Trainer,
+    ModelOptions Model,
+    DrGradientMode DrGradients,
+    int Repeats,
+    int SimulationThreads,
+    string ResolvedJson)
+{
+    public IReadOnlyList<string> Dials => Experiment.Sweep?.Dials.Select(d => d.Path).ToList() ?? [];
+
+    /// <summary>Loads the scenario file as the user typed its name and resolves the plan.</summary>
+    public static RunPlan Load(CliTerminal terminal, string file)
+    {
+        ScenarioFile parsed;
+        try
+        {
+            parsed = ScenarioLoader.LoadFile(terminal.Resolve(file));
+        }
+        catch (ScenarioValidationException e) when (e.File != file)
+        {
+            throw new ScenarioValidationException(file, e.Errors);
+        }
+        return Create(parsed, file);
+    }
+
+    /// <summary>Resolves and checks the run sections of a parsed scenario file.</summary>
+    public static RunPlan Create(ScenarioFile parsed, string file)
+    {
+        var (scenario, experiment) = (parsed.Scenario, parsed.Experiment);
+        var errors = new List<ScenarioError>();
+        var points = ScenarioSweep.Points(scenario, experiment.Sweep, file);
+        var depths = points.Select(p => p.Scenario.Depth).Distinct().Order().ToList();
+
+        var entries = new List<ModelEntry>();
+        if (experiment.Models.Count == 0)
+        {
+            if (ModelCatalog.Ids.Count == 0)
+            {
+                errors.Add(new ScenarioError("models", "is empty and the model catalog of this build has no models"));
+            }
+            // Every model of the catalog that can serve every point's depth.
+            entries.AddRange(ModelCatalog.Ids.Select(ModelCatalog.Get).Where(e => depths.All(d => e.Unsupported(d) is null)));
+        }
+        for (var i = 0; i < experiment.Models.Count; i++)
+        {
+            var id = experiment.Models[i];
+            if (!ModelCatalog.TryGet(id, out var entry))
+            {
+                errors.Add(new ScenarioError($"models[{i}]", $"\"{id}\" is not a model of the catalog; expected one of: {string.Join(", ", ModelCatalog.Ids)}"));
+                continue;
+            }
+            foreach (var depth in depths)
+            {
+                if (entry.Unsupported(depth) is { } why)
+                {
+                    errors.Add(new ScenarioError($"models[{i}]", $"\"{id}\" cannot serve a funnel of depth {depth}: {why}"));
+                }
+            }
+            entries.Add(entry);
+        }
+
+        var t = experiment.Training;
+        var defaults = new TrainerOptions();
+        if (!WinPropensitySources.TryParse(t.WinPropensity, out var win))
+        {
+            errors.Add(new ScenarioError("training.winPropensity", $"value \"{t.WinPropensity}\" is not allowed; expected one of {Quoted(WinPropensitySources.Ids)}"));
+        }
+        if (!DrGradientModes.TryParse(t.DrGradients, out var dr))
+        {
+            errors.Add(new ScenarioError("training.drGradients", $"value \"{t.DrGradients}\" is not allowed; expected one of {Quoted(DrGradientModes.Ids)}"));
+        }
+        var labelMode = t.LabelMode switch
+        {
+            "conditional" => LabelMode.Conditional,
+            "cumulative" => LabelMode.Cumulative,
+            _ => (LabelMode?)null,
+        };
+        if (labelMode is null)
+        {
+            errors.Add(new ScenarioError("training.labelMode", $"value \"{t.LabelMode}\" is not allowed; expected one of \"conditional\", \"cumulative\""));
+        }
+        var baseline = experiment.Evaluation.Baseline ?? entries.FirstOrDefault()?.Id ?? "";
+        if (experiment.Evaluation.Baseline is { } b && !entries.Any(e => e.Id == b))
+        {
+            errors.Add(new ScenarioError("evaluation.baseline", $"\"{b}\" is not one of the run's models; expected one of: {string.Join(", ", entries.Select(e => e.Id))}"));
+        }
+        if (errors.Count > 0)
+        {
+            throw new ScenarioValidationException(file, errors);
+        }
+
+        var threads = t.Threads > 0 ? t.Threads : Environment.ProcessorCount;
+        var trainer = defaults with
+        {
+            Device = t.Device,
+            Epochs = t.Epochs ?? defaults.Epochs,
+            BatchSize = t.BatchSize ?? defaults.BatchSize,
+            LearningRate = t.LearningRate ?? defaults.LearningRate,
+            Seed = t.Seed,
+            Threads = threads,
+            WinPropensity = win,
+        };
+        var model = new ModelOptions { LabelMode = labelMode!.Value };
+        var resolvedExperiment = experiment with
+        {
+            Models = entries.Select(e => e.Id).ToList(),
+            Training = t with
+            {
+                Epochs = trainer.Epochs, BatchSize = trainer.BatchSize, LearningRate = trainer.LearningRate, Threads = threads,
+            },
+            Evaluation = experiment.Evaluation with { Baseline = baseline },
+        };
+        return new RunPlan(file, scenario, resolvedExperiment, points, entries, baseline, trainer, model, dr,
+            experiment.Evaluation.Repeats, Environment.ProcessorCount, Resolve(scenario, resolvedExperiment));
+    }
+
+    /// <summary>World seed of a repeat: the scenario's seed for repeat 0, a SplitMix64 draw from it for the others.</summary>
+    public long WorldSeed(int repeat) => repeat == 0 ? Scenario.Seed : (long)(SplitMix64((ulong)Scenario.Seed + (ulong)repeat * 0x9E3779B97F4A7C15UL) >> 1);
+
+    /// <summary>Training seed of a repeat: the training section's seed plus the repeat index.</summary>
+    public long TrainingSeed(int repeat) => Trainer.Seed + repeat;
+
+    private static ulong SplitMix64(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private static string Quoted(IEnumerable<string> ids) => string.Join(", ", ids.Select(i => $"\"{i}\""));
+
+    /// <summary>The scenario fully resolved, with the run sections as they will be used: the run's identity on resume.</summary>
+    private static string Resolve(Scenario scenario, ExperimentOptions e)
+    {
+        var root = JsonNode.Parse(ScenarioJson.Serialize(scenario))!.AsObject();
+        root["models"] = new JsonArray([.. e.Models.Select(m => (JsonNode)JsonValue.Create(m)!)]);
+        var t = e.Training;
+        root["training"] = new JsonObject
+        {
+            ["epochs"] = t.Epochs,
+            ["batchSize"] = t.BatchSize,
+            ["learningRate"] = t.LearningRate,
+            ["seed"] = t.Seed,
+            ["labelMode"] = t.LabelMode,
+            ["winPropensity"] = t.WinPropensity,
+            ["drGradients"] = t.DrGradients,
+            ["device"] = t.Device,
+            ["threads"] = t.Threads,
+        };
+        root["evaluation"] = new JsonObject { ["repeats"] = e.Evaluation.Repeats, ["baseline"] = e.Evaluation.Baseline };
+        if (e.Sweep is { } sweep)
+        {
+            root["sweep"] = new JsonObject
+            {
+                ["grid"] = new JsonArray([.. sweep.Dials.Select(d => (JsonNode)new JsonObject
+                {
+                    ["path"] = d.Path,
+                    ["values"] = new JsonArray([.. d.Values.Select(v => (JsonNode)JsonValue.Create(v))]),
+                })]),
+            };
+        }
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }).ReplaceLineEndings("\n") + "\n";
+    }
+
+    /// <summary>A short description of the plan for the run's heading.</summary>
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"{Points.Count} point{(Points.Count == 1 ? "" : "s")} × {Repeats} repeat{(Repeats == 1 ? "" : "s")} × {Models.Count} model{(Models.Count == 1 ? "" : "s")}"
+        + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; up to {Trainer.Epochs} epochs, batch {Trainer.BatchSize}");
+
+    /// <summary>Where run folders go by default (<c>reports/&lt;run-id&gt;/</c>).</summary>
+    public const string DefaultOut = "reports";
+
+    /// <summary>Where <c>adsim run</c>, <c>adsim runs</c> and <c>adsim compare</c> keep the registry by default.</summary>
+    public static readonly string DefaultRegistry = Path.Combine(DefaultOut, Reports.Registry.RunRegistry.DefaultFileName);
+}

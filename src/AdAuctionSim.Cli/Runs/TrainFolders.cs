@@ -1,0 +1,69 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using AdAuctionSim.Models.Training;
+
+namespace AdAuctionSim.Cli.Runs;
+
+/// <summary>
+/// Joins training runs of one model each (as <c>adsim run</c> trains them, so that a resumed run retrains only the
+/// models it lacks) into one run folder of the <c>adsim train</c> layout: checkpoints, curves and predictions of every
+/// model, and one <c>train.json</c> whose <c>models</c> list holds each run's entry in order. Every model starts from
+/// the same seed, so a model trained alone gives the same predictions as in a run with others.
+/// </summary>
+internal static class TrainFolders
+{
+    /// <summary>Writes the joined folder beside <paramref name="target"/> and renames it into place.</summary>
+    public static void Merge(IReadOnlyList<string> parts, string target)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(parts.Count);
+        var temp = $"{target}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
+        try
+        {
+            JsonObject? manifest = null;
+            var models = new JsonArray();
+            JsonNode? fittedWin = null;
+            foreach (var part in parts)
+            {
+                foreach (var folder in (string[])[TrainingRun.CheckpointsFolder, TrainingRun.CurvesFolder, TrainingRun.PredictionsFolder])
+                {
+                    var from = Path.Combine(part, folder);
+                    var to = Path.Combine(temp, folder);
+                    Directory.CreateDirectory(to);
+                    foreach (var file in Directory.EnumerateFiles(from))
+                    {
+                        File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+                    }
+                }
+                var json = JsonNode.Parse(File.ReadAllText(Path.Combine(part, TrainingRun.ManifestFile)))!.AsObject();
+                manifest ??= json;
+                foreach (var m in json["models"]!.AsArray())
+                {
+                    models.Add(m!.DeepClone());
+                }
+                if (json["winPropensity"]?["fitted"]?.GetValue<bool>() == true)
+                {
+                    fittedWin ??= json["winPropensity"]!.DeepClone();
+                }
+            }
+            var merged = (JsonObject)manifest!.DeepClone();
+            merged["models"] = models;
+            if (fittedWin is not null)
+            {
+                merged["winPropensity"] = fittedWin;
+            }
+            File.WriteAllText(Path.Combine(temp, TrainingRun.ManifestFile),
+                merged.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }).ReplaceLineEndings("\n") + "\n",
+                new UTF8Encoding(false));
+            Directory.Move(temp, target);
+        }
+        catch
+        {
+            if (Directory.Exists(temp))
+            {
+                Directory.Delete(temp, recursive: true);
+            }
+            throw;
+        }
+    }
+}

@@ -1,0 +1,320 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using AdAuctionSim.Evaluation;
+using AdAuctionSim.Reports.Plots;
+
+namespace AdAuctionSim.Reports.Documents;
+
+/// <summary>Where the files of a written report are, relative to its folder.</summary>
+public sealed record ReportFiles(string Html, string Markdown, string Metrics, string Summary, IReadOnlyList<string> Plots);
+
+/// <summary>
+/// Writes a run report into a folder: <c>report.html</c> (self-contained: every plot is embedded as a base64 PNG),
+/// <c>report.md</c> (links the images), <c>metrics.csv</c>, <c>summary.csv</c> and <c>plots/*.png|svg</c>. The HTML is
+/// written last, so a folder with <c>report.html</c> holds a complete report.
+/// </summary>
+public static class RunReportWriter
+{
+    public const string HtmlFile = "report.html";
+    public const string MarkdownFile = "report.md";
+    public const string PlotsFolder = "plots";
+    /// <summary>The id of the main table's element in <c>report.html</c>.</summary>
+    public const string MainTableId = "main-table";
+
+    /// <summary>Metric columns of the main table, in this order; other metrics follow alphabetically.</summary>
+    public static IReadOnlyList<string> MetricOrder { get; } =
+        ["auc_observed", "auc_potential", "log_loss", "ne", "ece", "calibration_ratio", "bias", "mae", "rmse"];
+
+    public static ReportFiles Write(string directory, RunReportData data)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(data);
+        Directory.CreateDirectory(Path.Combine(directory, PlotsFolder));
+        ReportCsv.WriteMetrics(Path.Combine(directory, ReportCsv.MetricsFile), data.Metrics);
+        ReportCsv.WriteSummary(Path.Combine(directory, ReportCsv.SummaryFile), data.Summaries);
+        var figures = ReportPlots.Draw(data);
+        var plots = new List<string>();
+        foreach (var f in figures)
+        {
+            var png = $"{PlotsFolder}/{f.Name}.png";
+            File.WriteAllBytes(Path.Combine(directory, png), f.Png);
+            File.WriteAllText(Path.Combine(directory, PlotsFolder, f.Name + ".svg"), f.Svg, Utf8);
+            plots.Add(png);
+        }
+        File.WriteAllText(Path.Combine(directory, MarkdownFile), Markdown(data, figures), Utf8);
+        File.WriteAllText(Path.Combine(directory, HtmlFile), Html(data, figures), Utf8);
+        return new ReportFiles(HtmlFile, MarkdownFile, ReportCsv.MetricsFile, ReportCsv.SummaryFile, plots);
+    }
+
+    /// <summary>The main table's metric columns: the preferred ones present, then the rest alphabetically.</summary>
+    public static IReadOnlyList<string> MetricColumns(IEnumerable<MetricSummary> summaries)
+    {
+        var present = summaries.Select(s => s.Metric).Distinct(StringComparer.Ordinal).ToList();
+        return [.. MetricOrder.Where(present.Contains), .. present.Where(m => !MetricOrder.Contains(m)).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>A summary cell: mean [95% CI] and the paired-test marker (* p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.001).</summary>
+    public static string Cell(MetricSummary s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var text = N(s.Mean);
+        if (double.IsFinite(s.CiLow))
+        {
+            text += $" [{N(s.CiLow)}, {N(s.CiHigh)}]";
+        }
+        return text + Marker(s.PValue);
+    }
+
+    public static string Marker(double p) => !double.IsFinite(p) ? "" : p < 0.001 ? " ***" : p < 0.01 ? " **" : p < 0.05 ? " *" : "";
+
+    private static readonly UTF8Encoding Utf8 = new(false);
+
+    private static string N(double v) => double.IsNaN(v) ? "n/a" : v.ToString("G4", CultureInfo.InvariantCulture);
+
+    private static string S(double seconds) => double.IsFinite(seconds) ? seconds.ToString("F2", CultureInfo.InvariantCulture) : "n/a";
+
+    /// <summary>The main tables: per sweep point and stage, the summaries on D and their metric columns.</summary>
+    private static IEnumerable<(ReportPoint Point, string Stage, List<MetricSummary> Rows, IReadOnlyList<string> Columns)> MainTables(RunReportData data)
+    {
+        foreach (var point in data.Points)
+        {
+            foreach (var stage in data.Summaries.Where(s => s.Point == point.Label).Select(s => s.Stage).Distinct(StringComparer.Ordinal))
+            {
+                var rows = data.Summaries.Where(s => s.Point == point.Label && s.Stage == stage && s.Space == EvaluationSpace.D).ToList();
+                if (rows.Count > 0)
+                {
+                    yield return (point, stage, rows, MetricColumns(rows));
+                }
+            }
+        }
+    }
+
+    private static IEnumerable<(string Key, string Value)> Facts(RunReportData data)
+    {
+        yield return ("run id", data.RunId);
+        yield return ("status", data.Status);
+        yield return ("scenario", $"{data.ScenarioName} ({data.ScenarioFile})");
+        yield return ("code version", data.CodeVersion);
+        yield return ("device", data.Device);
+        yield return ("threads", data.Threads.ToString(CultureInfo.InvariantCulture));
+        yield return ("started", data.Started.ToString("u", CultureInfo.InvariantCulture));
+        yield return ("finished", data.Finished.ToString("u", CultureInfo.InvariantCulture));
+        yield return ("models", string.Join(", ", data.Models));
+        yield return ("baseline of the paired tests", data.Baseline);
+        yield return ("repeats", data.Seeds.Select(s => s.Repeat).Distinct().Count().ToString(CultureInfo.InvariantCulture));
+        yield return ("sweep", data.Dials.Count == 0 ? "none" : $"{string.Join(" × ", data.Dials)} ({data.Points.Count} points)");
+    }
+
+    /// <summary>Timings summed by phase (reused phases count with the time they took when they ran).</summary>
+    private static IEnumerable<(string Phase, double Seconds, int Units, string Covers)> PhaseTotals(RunReportData data) =>
+        data.Timings.GroupBy(t => t.Phase).Select(g => (g.Key, g.Sum(t => t.Seconds), g.Count(), g.First().Covers));
+
+    private static IEnumerable<(string Point, string Name, double Mean)> BiasMeans(RunReportData data) =>
+        data.RealisedBias.GroupBy(b => (b.Point, b.Name)).Select(g => (g.Key.Point, g.Key.Name, g.Select(b => b.Value).Average()));
+
+    private static string PointTitle(string point) => point.Length == 0 ? "" : $" at {point}";
+
+    // ---------------------------------------------------------------- HTML
+
+    private static string Html(RunReportData data, IReadOnlyList<ReportFigure> figures)
+    {
+        var h = new StringBuilder();
+        h.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+            .Append("<title>").Append(E($"adsim run {data.RunId}: {data.ScenarioName}")).Append("</title>\n<style>\n")
+            .Append("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}")
+            .Append("table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}")
+            .Append("th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}tr.baseline td{background:#fbf8e8}")
+            .Append("figure{display:inline-block;margin:0.5em;vertical-align:top;max-width:860px}figcaption{font-size:0.85em;color:#555}")
+            .Append("pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:0.85em}\n</style>\n</head>\n<body>\n");
+        h.Append("<h1>").Append(E($"Run {data.RunId}: {data.ScenarioName}")).Append("</h1>\n");
+
+        h.Append("<h2>Run</h2>\n<table>\n");
+        foreach (var (k, v) in Facts(data))
+        {
+            h.Append("<tr><th>").Append(E(k)).Append("</th><td>").Append(E(v)).Append("</td></tr>\n");
+        }
+        h.Append("</table>\n");
+
+        h.Append("<h2>Main table</h2>\n<p>Mean over repeats with the 95% confidence interval (Student t) on D, the entire space; markers give the paired t-test ")
+            .Append("against the baseline <b>").Append(E(data.Baseline)).Append("</b> over the same repeats: * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.001. ")
+            .Append("Bias, MAE and RMSE are against the true rates; for post-click stages on D they are the counterfactual CVR error.</p>\n");
+        h.Append("<div id=\"").Append(MainTableId).Append("\">\n");
+        foreach (var (point, stage, rows, columns) in MainTables(data))
+        {
+            h.Append("<h3>").Append(E($"{stage}{PointTitle(point.Label)}")).Append("</h3>\n<table class=\"main\">\n<tr><th>model</th>");
+            foreach (var c in columns)
+            {
+                h.Append("<th>").Append(E(c)).Append("</th>");
+            }
+            h.Append("</tr>\n");
+            foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
+            {
+                var baseline = model == data.Baseline;
+                h.Append(baseline ? "<tr class=\"baseline\">" : "<tr>").Append("<td>").Append(E(model + (baseline ? " (baseline)" : ""))).Append("</td>");
+                foreach (var c in columns)
+                {
+                    var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
+                    h.Append("<td");
+                    if (s is not null && double.IsFinite(s.PValue))
+                    {
+                        h.Append(" title=\"").Append(E($"difference to {data.Baseline}: {N(s.MeanDifference)}, p = {N(s.PValue)}")).Append('"');
+                    }
+                    h.Append('>').Append(E(s is null ? "" : Cell(s))).Append("</td>");
+                }
+                h.Append("</tr>\n");
+            }
+            h.Append("</table>\n");
+        }
+        h.Append("</div>\n");
+
+        AppendFigures(h, figures, ReportPlots.Sweep, "Metrics against the dial");
+        AppendFigures(h, figures, ReportPlots.Deciles, "Counterfactual CVR error and bias by true-CTR decile");
+        AppendFigures(h, figures, ReportPlots.Reliability, "Reliability diagrams");
+        AppendFigures(h, figures, ReportPlots.Training, "Training curves");
+
+        h.Append("<h2>Realised bias dials</h2>\n<p>From each simulation's manifest (mean over repeats).</p>\n<table>\n<tr><th>figure</th>");
+        var biasPoints = data.Points.Select(p => p.Label).ToList();
+        foreach (var p in biasPoints)
+        {
+            h.Append("<th>").Append(E(p.Length == 0 ? "value" : p)).Append("</th>");
+        }
+        h.Append("</tr>\n");
+        var means = BiasMeans(data).ToList();
+        foreach (var name in means.Select(m => m.Name).Distinct(StringComparer.Ordinal))
+        {
+            h.Append("<tr><td>").Append(E(name)).Append("</td>");
+            foreach (var p in biasPoints)
+            {
+                var m = means.FirstOrDefault(x => x.Point == p && x.Name == name);
+                h.Append("<td>").Append(m.Name is null ? "" : E(N(m.Mean))).Append("</td>");
+            }
+            h.Append("</tr>\n");
+        }
+        h.Append("</table>\n");
+
+        h.Append("<h2>Timings</h2>\n<table>\n<tr><th>phase</th><th>units</th><th>seconds</th><th>covers</th></tr>\n");
+        foreach (var (phase, seconds, units, covers) in PhaseTotals(data))
+        {
+            h.Append("<tr><td>").Append(E(phase)).Append("</td><td>").Append(units).Append("</td><td>").Append(S(seconds)).Append("</td><td>")
+                .Append(E(covers)).Append("</td></tr>\n");
+        }
+        h.Append("</table>\n<details><summary>Every phase</summary>\n<table>\n<tr><th>phase</th><th>unit</th><th>seconds</th><th>covers</th><th>reused</th></tr>\n");
+        foreach (var t in data.Timings)
+        {
+            h.Append("<tr><td>").Append(E(t.Phase)).Append("</td><td>").Append(E(t.Unit)).Append("</td><td>").Append(S(t.Seconds)).Append("</td><td>")
+                .Append(E(t.Covers)).Append("</td><td>").Append(t.Reused ? "yes" : "").Append("</td></tr>\n");
+        }
+        h.Append("</table>\n</details>\n");
+
+        h.Append("<h2>Seeds</h2>\n<table>\n<tr><th>point</th><th>repeat</th><th>world seed</th><th>training seed</th></tr>\n");
+        foreach (var s in data.Seeds)
+        {
+            h.Append("<tr><td>").Append(E(s.Point.Length == 0 ? "-" : s.Point)).Append("</td><td>").Append(s.Repeat).Append("</td><td>")
+                .Append(s.WorldSeed).Append("</td><td>").Append(s.TrainingSeed).Append("</td></tr>\n");
+        }
+        h.Append("</table>\n");
+
+        h.Append("<h2>Every space</h2>\n<details><summary>Summaries on D, O, C, O\\C and D\\O (also in summary.csv)</summary>\n<table>\n")
+            .Append("<tr><th>point</th><th>model</th><th>stage</th><th>space</th><th>metric</th><th>mean [95% CI]</th><th>p vs baseline</th></tr>\n");
+        foreach (var s in data.Summaries)
+        {
+            h.Append("<tr><td>").Append(E(s.Point)).Append("</td><td>").Append(E(s.Model)).Append("</td><td>").Append(E(s.Stage)).Append("</td><td>")
+                .Append(E(ReportCsv.SpaceName(s.Space))).Append("</td><td>").Append(E(s.Metric)).Append("</td><td>").Append(E(Cell(s))).Append("</td><td>")
+                .Append(E(N(s.PValue))).Append("</td></tr>\n");
+        }
+        h.Append("</table>\n</details>\n");
+
+        h.Append("<h2>Resolved scenario</h2>\n<pre>").Append(E(data.ResolvedScenario)).Append("</pre>\n</body>\n</html>\n");
+        return h.ToString();
+    }
+
+    private static void AppendFigures(StringBuilder h, IReadOnlyList<ReportFigure> figures, string section, string title)
+    {
+        var chosen = figures.Where(f => f.Section == section).ToList();
+        if (chosen.Count == 0)
+        {
+            return;
+        }
+        h.Append("<h2>").Append(E(title)).Append("</h2>\n");
+        foreach (var f in chosen)
+        {
+            h.Append("<figure><img alt=\"").Append(E(f.Name)).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(f.Png))
+                .Append("\"><figcaption>").Append(E(f.Caption)).Append("</figcaption></figure>\n");
+        }
+    }
+
+    private static string E(string text) => WebUtility.HtmlEncode(text);
+
+    // ---------------------------------------------------------------- Markdown
+
+    private static string Markdown(RunReportData data, IReadOnlyList<ReportFigure> figures)
+    {
+        var m = new StringBuilder();
+        m.Append("# Run ").Append(data.RunId).Append(": ").Append(data.ScenarioName).Append("\n\n| | |\n| --- | --- |\n");
+        foreach (var (k, v) in Facts(data))
+        {
+            m.Append("| ").Append(k).Append(" | ").Append(Md(v)).Append(" |\n");
+        }
+        m.Append("\n## Main table\n\nMean over repeats [95% CI] on D; paired t-test against ").Append(data.Baseline)
+            .Append(": \\* p < 0.05, \\*\\* p < 0.01, \\*\\*\\* p < 0.001.\n");
+        foreach (var (point, stage, rows, columns) in MainTables(data))
+        {
+            m.Append("\n### ").Append(Md(stage + PointTitle(point.Label))).Append("\n\n| model | ").Append(string.Join(" | ", columns)).Append(" |\n| --- |")
+                .Append(string.Concat(columns.Select(_ => " ---: |"))).Append('\n');
+            foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
+            {
+                m.Append("| ").Append(Md(model + (model == data.Baseline ? " (baseline)" : "")));
+                foreach (var c in columns)
+                {
+                    var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
+                    m.Append(" | ").Append(s is null ? "" : Md(Cell(s)));
+                }
+                m.Append(" |\n");
+            }
+        }
+        foreach (var (section, title) in ((string, string)[])[(ReportPlots.Sweep, "Metrics against the dial"),
+                     (ReportPlots.Deciles, "Counterfactual CVR error and bias by true-CTR decile"), (ReportPlots.Reliability, "Reliability diagrams"),
+                     (ReportPlots.Training, "Training curves")])
+        {
+            var chosen = figures.Where(f => f.Section == section).ToList();
+            if (chosen.Count == 0)
+            {
+                continue;
+            }
+            m.Append("\n## ").Append(title).Append("\n\n");
+            foreach (var f in chosen)
+            {
+                m.Append("![").Append(f.Name).Append("](").Append(PlotsFolder).Append('/').Append(f.Name).Append(".png)\n\n").Append(Md(f.Caption)).Append("\n\n");
+            }
+        }
+        m.Append("\n## Realised bias dials\n\n| point | figure | mean over repeats |\n| --- | --- | ---: |\n");
+        foreach (var (point, name, mean) in BiasMeans(data))
+        {
+            m.Append("| ").Append(Md(point.Length == 0 ? "-" : point)).Append(" | ").Append(Md(name)).Append(" | ").Append(N(mean)).Append(" |\n");
+        }
+        m.Append("\n## Timings\n\n| phase | units | seconds | covers |\n| --- | ---: | ---: | --- |\n");
+        foreach (var (phase, seconds, units, covers) in PhaseTotals(data))
+        {
+            m.Append("| ").Append(phase).Append(" | ").Append(units).Append(" | ").Append(S(seconds)).Append(" | ").Append(Md(covers)).Append(" |\n");
+        }
+        m.Append("\n| phase | unit | seconds | covers | reused |\n| --- | --- | ---: | --- | --- |\n");
+        foreach (var t in data.Timings)
+        {
+            m.Append("| ").Append(t.Phase).Append(" | ").Append(Md(t.Unit)).Append(" | ").Append(S(t.Seconds)).Append(" | ").Append(Md(t.Covers)).Append(" | ")
+                .Append(t.Reused ? "yes" : "").Append(" |\n");
+        }
+        m.Append("\n## Seeds\n\n| point | repeat | world seed | training seed |\n| --- | ---: | ---: | ---: |\n");
+        foreach (var s in data.Seeds)
+        {
+            m.Append("| ").Append(Md(s.Point.Length == 0 ? "-" : s.Point)).Append(" | ").Append(s.Repeat).Append(" | ").Append(s.WorldSeed).Append(" | ")
+                .Append(s.TrainingSeed).Append(" |\n");
+        }
+        m.Append("\nEvery space (D, O, C, O\\C, D\\O) is in `summary.csv`; every repeat in `metrics.csv`.\n\n## Resolved scenario\n\n```json\n")
+            .Append(data.ResolvedScenario.TrimEnd()).Append("\n```\n");
+        return m.ToString();
+    }
+
+    private static string Md(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("*", "\\*", StringComparison.Ordinal)
+        .Replace("\n", " ", StringComparison.Ordinal);
+}

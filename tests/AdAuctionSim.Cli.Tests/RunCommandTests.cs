@@ -1,0 +1,288 @@
+using System.Text;
+using AdAuctionSim.Evaluation;
+using AdAuctionSim.Reports.Documents;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AdAuctionSim.Cli.Tests;
+
+/// <summary>Tests that train with TorchSharp share its global seed and thread count, so they never run at the same time.</summary>
+[CollectionDefinition(Name)]
+public sealed class TorchTrainingCollection
+{
+    public const string Name = "TorchSharp training";
+}
+
+/// <summary>Runs <c>adsim</c> in a sandbox with the fake evaluator registered, as the real one will be.</summary>
+internal static class RunCli
+{
+    public static CliResult Run(CliSandbox sandbox, CancellationToken cancellation, TextWriter? stdout, params string[] args)
+    {
+        var output = stdout ?? new StringWriter();
+        var error = new StringWriter();
+        var code = CliApp.RunAsync(args, output, error, cancellation, sandbox.Root,
+            services => services.AddSingleton<IRunEvaluator, FakeRunEvaluator>()).GetAwaiter().GetResult();
+        return new CliResult(code, output.ToString() ?? "", error.ToString());
+    }
+
+    public static CliResult Run(CliSandbox sandbox, params string[] args) => Run(sandbox, CancellationToken.None, null, args);
+
+    /// <summary>The run folders under a reports folder (everything but the registry files).</summary>
+    public static string[] RunFolders(string reports) =>
+        Directory.Exists(reports) ? Directory.GetDirectories(reports).Order(StringComparer.Ordinal).ToArray() : [];
+
+    public static string Scenario(string name, string models, string extra = "") => $$"""
+        {
+          // a tiny study for the run tests
+          "name": "{{name}}",
+          "seed": 7,
+          "traffic": { "requests": 12000, "users": 2000, "advertisers": 10 },
+          "funnel": { "stages": [ { "name": "click", "rate": 0.05 }, { "name": "convert", "rate": 0.2 } ] },
+          "models": [{{models}}],
+          "training": { "epochs": 2, "batchSize": 1024, "threads": 1 },
+          {{extra}}
+        }
+        """;
+}
+
+/// <summary>One complete sweep run (2 points × 2 repeats × 2 models), shared by the tests that read its outputs.</summary>
+public sealed class SweepRunFixture : IDisposable
+{
+    internal CliSandbox Sandbox { get; } = new();
+
+    public SweepRunFixture()
+    {
+        Sandbox.Write("study.json", RunCli.Scenario("study", "\"single-task\", \"escm2-ips\"",
+            """
+            "evaluation": { "repeats": 2, "baseline": "single-task" },
+            "sweep": { "path": "bias.clickCvrCorrelation", "values": [0, 0.8] },
+            """));
+        Result = RunCli.Run(Sandbox, "run", "study.json");
+        Folder = RunCli.RunFolders(Sandbox.PathOf("reports")).SingleOrDefault() ?? "";
+    }
+
+    internal CliResult Result { get; }
+
+    public string Folder { get; }
+
+    public void Dispose() => Sandbox.Dispose();
+}
+
+/// <summary><c>adsim run</c>, <c>adsim runs</c> and <c>adsim compare</c> end to end with the fake evaluator.</summary>
+[Collection(TorchTrainingCollection.Name)]
+public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<SweepRunFixture>
+{
+    [Fact]
+    public void A_sweep_run_writes_a_complete_report_and_records_it_in_the_registry()
+    {
+        Assert.True(sweep.Result.ExitCode == 0, sweep.Result.ToString());
+        var id = Path.GetFileName(sweep.Folder);
+        foreach (var file in (string[])["report.html", "report.md", "metrics.csv", "summary.csv", "run.json"])
+        {
+            Assert.True(File.Exists(Path.Combine(sweep.Folder, file)), file);
+        }
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(sweep.Folder, "plots"), "*.png"));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(sweep.Folder, "plots"), "*.svg"));
+        // 2 points × 2 repeats × 2 models × 2 stages × 5 spaces × 9 metrics.
+        Assert.Equal(2 * 2 * 2 * 2 * 5 * FakeRunEvaluator.Metrics.Length, ReportCsv.ReadMetrics(Path.Combine(sweep.Folder, "metrics.csv")).Count);
+        var html = File.ReadAllText(Path.Combine(sweep.Folder, "report.html"));
+        Assert.Contains("id=\"main-table\"", html, StringComparison.Ordinal);
+        Assert.Contains("bias.clickCvrCorrelation=0.8", html, StringComparison.Ordinal);
+        Assert.Contains("escm2-ips", html, StringComparison.Ordinal);
+        foreach (var phase in (string[])["simulate", "train", "predict", "evaluate"])
+        {
+            Assert.Contains($"<tr><td>{phase}</td>", html, StringComparison.Ordinal);
+        }
+        // Repeats draw fresh world seeds; sweep points share them (common random numbers).
+        Assert.Contains("<td>bias.clickCvrCorrelation=0</td><td>0</td><td>7</td>", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("<td>bias.clickCvrCorrelation=0</td><td>1</td><td>7</td>", html, StringComparison.Ordinal);
+
+        var list = RunCli.Run(sweep.Sandbox, "runs", "list");
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains(id, list.Out, StringComparison.Ordinal);
+        Assert.Contains("complete", list.Out, StringComparison.Ordinal);
+        var show = RunCli.Run(sweep.Sandbox, "runs", "show", id);
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.Contains("Timings", show.Out, StringComparison.Ordinal);
+        Assert.Contains("\"sweep\"", show.Out, StringComparison.Ordinal);
+        Assert.Contains("report.html", show.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_model_trained_alone_predicts_exactly_as_in_a_run_with_every_model()
+    {
+        Assert.True(sweep.Result.ExitCode == 0, sweep.Result.ToString());
+        var unit = Path.Combine(sweep.Folder, "work", "p00", "r00");
+        var together = Path.Combine(sweep.Sandbox.Root, "together");
+        var train = RunCli.Run(sweep.Sandbox, "train", Path.Combine(unit, "simulation"), "--models", "escm2-ips,single-task", "--epochs", "2",
+            "--batch", "1024", "--threads", "1", "--seed", "1", "--out", together);
+        Assert.True(train.ExitCode == 0, train.ToString());
+        foreach (var model in (string[])["single-task", "escm2-ips"])
+        {
+            Assert.Equal(File.ReadAllBytes(Path.Combine(together, "predictions", model + ".parquet")),
+                File.ReadAllBytes(Path.Combine(unit, "models", model, "predictions", model + ".parquet")));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(together, "predictions", model + ".parquet")),
+                File.ReadAllBytes(Path.Combine(unit, "train", "predictions", model + ".parquet")));
+        }
+    }
+
+    [Fact]
+    public void Bad_run_sections_exit_2_naming_the_file_and_field_and_write_nothing()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("bad.json", RunCli.Scenario("bad", "\"single-task\", \"no-such-model\"",
+            """
+            "evaluation": { "baseline": "esmm" },
+            "sweep": { "path": "bias.clickCvrCorrelation", "values": [0, 1.5] },
+            """));
+        var result = RunCli.Run(sandbox, "run", "bad.json");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("bad.json", result.Error, StringComparison.Ordinal);
+        Assert.Contains("sweep.values[1]", result.Error, StringComparison.Ordinal);
+        sandbox.Write("bad.json", RunCli.Scenario("bad", "\"single-task\", \"no-such-model\"", """ "evaluation": { "baseline": "esmm" }, """));
+        result = RunCli.Run(sandbox, "run", "bad.json");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("models[1]: \"no-such-model\" is not a model of the catalog", result.Error, StringComparison.Ordinal);
+        Assert.Contains("evaluation.baseline", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["bad.json"], sandbox.Entries());
+        Assert.Equal(2, RunCli.Run(sandbox, "runs", "list").ExitCode);
+    }
+
+    [Fact]
+    public void A_run_cancelled_after_its_first_model_and_resumed_gives_the_metrics_of_an_uninterrupted_run()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("pair.json", RunCli.Scenario("pair", "\"single-task\", \"escm2-ips\""));
+        var whole = RunCli.Run(sandbox, "run", "pair.json", "--out", "whole");
+        Assert.True(whole.ExitCode == 0, whole.ToString());
+
+        using var cancel = new CancellationTokenSource();
+        var watcher = new LineWatcher(line => line.Contains("trained single-task", StringComparison.Ordinal), cancel.Cancel);
+        var cancelled = RunCli.Run(sandbox, cancel.Token, watcher, "run", "pair.json", "--out", "parts");
+        Assert.True(cancelled.ExitCode == ExitCodes.Cancelled, cancelled.ToString());
+        var folder = Assert.Single(RunCli.RunFolders(sandbox.PathOf("parts")));
+        var id = Path.GetFileName(folder);
+        Assert.False(File.Exists(Path.Combine(folder, "report.html")));
+        Assert.True(Directory.Exists(Path.Combine(folder, "work", "p00", "r00", "models", "single-task")));
+        Assert.False(Directory.Exists(Path.Combine(folder, "work", "p00", "r00", "models", "escm2-ips")));
+        Assert.Contains($"--resume {id}", cancelled.Error, StringComparison.Ordinal);
+        Assert.Matches($"{id} +cancelled", RunCli.Run(sandbox, "runs", "list").Out);
+
+        var resumed = RunCli.Run(sandbox, "run", "pair.json", "--out", "parts", "--resume", id);
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Contains("simulation reused", resumed.Out, StringComparison.Ordinal);
+        Assert.Contains("single-task reused", resumed.Out, StringComparison.Ordinal);
+        Assert.Contains("trained escm2-ips", resumed.Out, StringComparison.Ordinal);
+        var wholeFolder = Assert.Single(RunCli.RunFolders(sandbox.PathOf("whole")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(wholeFolder, "metrics.csv")), File.ReadAllBytes(Path.Combine(folder, "metrics.csv")));
+        Assert.Matches($"{id} +complete", RunCli.Run(sandbox, "runs", "list").Out);
+
+        // A complete run cannot be resumed, and a different scenario cannot resume it.
+        Assert.Equal(2, RunCli.Run(sandbox, "run", "pair.json", "--out", "parts", "--resume", id).ExitCode);
+        sandbox.Write("other.json", RunCli.Scenario("pair", "\"single-task\""));
+        var other = RunCli.Run(sandbox, "run", "other.json", "--resume", Path.GetFileName(wholeFolder));
+        Assert.Equal(2, other.ExitCode);
+
+        var compare = RunCli.Run(sandbox, "compare", Path.GetFileName(wholeFolder), id);
+        Assert.True(compare.ExitCode == 0, compare.ToString());
+        Assert.Contains("0 only in", compare.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_run_whose_evaluation_fails_is_marked_failed_and_writes_no_report()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("one.json", RunCli.Scenario("one", "\"single-task\""));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var code = CliApp.RunAsync(["run", "one.json"], stdout, stderr, CancellationToken.None, sandbox.Root,
+            services => services.AddSingleton<IRunEvaluator, FailingEvaluator>()).GetAwaiter().GetResult();
+        Assert.True(code == ExitCodes.Failure, $"{code}: {stdout}{stderr}");
+        Assert.Contains("evaluator broke", stderr.ToString(), StringComparison.Ordinal);
+        var folder = Assert.Single(RunCli.RunFolders(sandbox.PathOf("reports")));
+        Assert.False(File.Exists(Path.Combine(folder, "report.html")));
+        var show = RunCli.Run(sandbox, "runs", "show", Path.GetFileName(folder));
+        Assert.Contains("failed: evaluator broke", show.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void On_an_interactive_terminal_the_run_shows_live_progress_and_completes()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("one.json", RunCli.Scenario("one", "\"single-task\""));
+        var screen = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Ansi = Spectre.Console.AnsiSupport.Yes,
+            Interactive = Spectre.Console.InteractionSupport.Yes,
+            Out = new Spectre.Console.AnsiConsoleOutput(screen),
+        });
+        var terminal = new Terminal.CliTerminal(screen, TextWriter.Null, sandbox.Root, console);
+        var code = CliApp.RunAsync(["run", "one.json"], terminal, CancellationToken.None,
+            services => services.AddSingleton<IRunEvaluator, FakeRunEvaluator>()).GetAwaiter().GetResult();
+        Assert.True(code == 0, screen.ToString());
+        Assert.Contains("complete", screen.ToString(), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(Assert.Single(RunCli.RunFolders(sandbox.PathOf("reports"))), "report.html")));
+    }
+
+    private sealed class FailingEvaluator : IRunEvaluator
+    {
+        public EvaluationResult Evaluate(RunEvaluationRequest request, CancellationToken cancellation) =>
+            throw new InvalidDataException("evaluator broke");
+    }
+
+    [Fact]
+    public async Task Two_runs_at_once_both_land_in_the_registry()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("one.json", RunCli.Scenario("one", "\"single-task\""));
+        var runs = await Task.WhenAll(Task.Run(() => RunCli.Run(sandbox, "run", "one.json")), Task.Run(() => RunCli.Run(sandbox, "run", "one.json")));
+        Assert.All(runs, r => Assert.True(r.ExitCode == 0, r.ToString()));
+        var folders = RunCli.RunFolders(sandbox.PathOf("reports"));
+        Assert.Equal(2, folders.Length);
+        var list = RunCli.Run(sandbox, "runs", "list").Out;
+        Assert.All(folders, f => Assert.Matches($"{Path.GetFileName(f)} +complete", list));
+    }
+}
+
+/// <summary>A writer that calls an action the first time a written line matches.</summary>
+internal sealed class LineWatcher(Func<string, bool> match, Action action) : StringWriter
+{
+    private bool _fired;
+
+    public override void WriteLine(string? value)
+    {
+        base.WriteLine(value);
+        if (!_fired && value is not null && match(value))
+        {
+            _fired = true;
+            action();
+        }
+    }
+
+    public override Encoding Encoding => Encoding.UTF8;
+}
+
+/// <summary>The shipped scenario files resolve to run plans: their model ids, options and sweep settings are valid.</summary>
+public sealed class ShippedRunScenarioTests
+{
+    [Theory]
+    [InlineData("quickstart.json", 1)]
+    [InlineData("click-bias-sweep.json", 5)]
+    [InlineData("win-bias-sweep.json", 4)]
+    [InlineData("hidden-confounding-sweep.json", 4)]
+    [InlineData("funnel-depth-sweep.json", 4)]
+    [InlineData("task-correlation-sweep.json", 5)]
+    public void Shipped_scenarios_resolve_to_run_plans(string file, int points)
+    {
+        var root = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(root, "scenarios")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("scenarios/ not found above the test assembly");
+        }
+        var terminal = new Terminal.CliTerminal(TextWriter.Null, TextWriter.Null, Path.Combine(root, "scenarios"));
+        var plan = Runs.RunPlan.Load(terminal, file);
+        Assert.Equal(points, plan.Points.Count);
+        Assert.NotEmpty(plan.Models);
+        Assert.Contains(plan.Models, m => m.Id == plan.Baseline);
+    }
+}

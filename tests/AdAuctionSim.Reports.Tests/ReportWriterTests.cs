@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using AdAuctionSim.Reports.Documents;
+using AdAuctionSim.Reports.Plots;
+
+namespace AdAuctionSim.Reports.Tests;
+
+/// <summary>The report files: CSV round trip, figures of every kind, and report.html as a browser renders it.</summary>
+public sealed partial class ReportWriterTests
+{
+    [Fact]
+    public void Metrics_csv_round_trips_every_row_and_is_a_pure_function_of_them()
+    {
+        using var folder = new TempFolder();
+        var data = SyntheticRun.Create();
+        var a = Path.Combine(folder.Path, "a.csv");
+        var b = Path.Combine(folder.Path, "b.csv");
+        ReportCsv.WriteMetrics(a, data.Metrics);
+        ReportCsv.WriteMetrics(b, data.Metrics.ToList());
+        Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+        var back = ReportCsv.ReadMetrics(a);
+        Assert.Equal(data.Metrics.Count, back.Count);
+        for (var i = 0; i < back.Count; i++)
+        {
+            // Records compare doubles with Equals, so NaN equals NaN and every value must be bit-identical.
+            Assert.Equal(data.Metrics[i], back[i]);
+        }
+    }
+
+    [Fact]
+    public void Plots_cover_reliability_deciles_sweep_and_training_as_png_and_svg()
+    {
+        var figures = ReportPlots.Draw(SyntheticRun.Create());
+        Assert.Equal(SyntheticRun.Dial.Length * SyntheticRun.Models.Length, figures.Count(f => f.Section == ReportPlots.Reliability));
+        // Bias and MAE per point for the post-click stage.
+        Assert.Equal(2 * SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Deciles));
+        // bias, auc_potential, log_loss (ece is NaN everywhere: no figure) for each stage.
+        Assert.Equal(3 * SyntheticRun.Stages.Length, figures.Count(f => f.Section == ReportPlots.Sweep));
+        Assert.Equal(SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Training));
+        Assert.Equal(figures.Count, figures.Select(f => f.Name).Distinct().Count());
+        foreach (var f in figures)
+        {
+            Assert.True(f.Png.AsSpan(0, 8).SequenceEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }), f.Name);
+            Assert.Contains("<svg", f.Svg, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void The_main_table_marks_significant_differences_to_the_baseline()
+    {
+        using var folder = new TempFolder();
+        var data = SyntheticRun.Create();
+        var files = RunReportWriter.Write(folder.Path, data);
+        var html = File.ReadAllText(Path.Combine(folder.Path, files.Html));
+        var markdown = File.ReadAllText(Path.Combine(folder.Path, files.Markdown));
+        Assert.Contains($"id=\"{RunReportWriter.MainTableId}\"", html, StringComparison.Ordinal);
+        Assert.Contains("single-task (baseline)", html, StringComparison.Ordinal);
+        // At the strong setting the naive model's bias is 0.04 above the others' in every repeat: p < 0.001.
+        var naive = data.Summaries.Single(s => s.Point.EndsWith("0.8", StringComparison.Ordinal) && s.Model == "esmm" && s.Stage == "convert"
+            && s.Space == Evaluation.EvaluationSpace.D && s.Metric == "bias");
+        Assert.True(naive.PValue < 0.001);
+        Assert.Contains(RunReportWriter.Cell(naive), html, StringComparison.Ordinal);
+        Assert.EndsWith(" ***", RunReportWriter.Cell(naive), StringComparison.Ordinal);
+        Assert.DoesNotContain("src=\"plots/", html, StringComparison.Ordinal);
+        foreach (var plot in files.Plots)
+        {
+            Assert.True(new FileInfo(Path.Combine(folder.Path, plot)).Length > 1000, plot);
+            Assert.Contains($"]({plot})", markdown, StringComparison.Ordinal);
+        }
+        Assert.Contains("Timings", markdown, StringComparison.Ordinal);
+        Assert.Contains("clickSelectionRatio[convert]", html, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Opens report.html in headless Chromium (Debian's chromium package, which .ci/run installs) inside a page that
+    /// checks, once it has loaded, that every image decoded with a non-zero size and that the main table has rows.
+    /// </summary>
+    [Fact]
+    public void Report_html_renders_in_headless_chromium_with_every_plot_loaded()
+    {
+        using var folder = new TempFolder();
+        var files = RunReportWriter.Write(folder.Path, SyntheticRun.Create());
+        var result = ChromiumCheck.Run(folder.Path, files.Html);
+        var m = ResultPattern().Match(result);
+        Assert.True(m.Success, $"no check result in Chromium's DOM dump: {result}");
+        Assert.Equal(files.Plots.Count, int.Parse(m.Groups["images"].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("0", m.Groups["broken"].Value);
+        Assert.True(int.Parse(m.Groups["rows"].Value, System.Globalization.CultureInfo.InvariantCulture) > SyntheticRun.Models.Length, result);
+    }
+
+    [GeneratedRegex(@"images=(?<images>\d+) broken=(?<broken>\d+) \[[^\]]*\] main-table-rows=(?<rows>-?\d+)")]
+    private static partial Regex ResultPattern();
+}
+
+/// <summary>Runs headless Chromium on a checker page that loads a report in a frame and writes what it finds into its DOM.</summary>
+internal static class ChromiumCheck
+{
+    private const string CheckerPage = """
+        <html><body><pre id="result">pending</pre><iframe id="report" src="REPORT" width="1200" height="900"></iframe>
+        <script>
+        document.getElementById('report').addEventListener('load', () => {
+          const d = document.getElementById('report').contentDocument;
+          const images = Array.from(d.images);
+          const broken = images.filter(i => !(i.complete && i.naturalWidth > 0 && i.naturalHeight > 0)).map(i => i.alt);
+          const table = d.getElementById('main-table');
+          const rows = table ? table.querySelectorAll('tr').length : -1;
+          document.getElementById('result').textContent =
+            'images=' + images.length + ' broken=' + broken.length + ' [' + broken.join(';') + '] main-table-rows=' + rows;
+        });
+        </script></body></html>
+        """;
+
+    public static string Run(string folder, string report)
+    {
+        var chromium = Find() ?? throw new InvalidOperationException(
+            "chromium is not installed: the report test needs Debian's chromium package (apt-get install chromium), which .ci/run installs");
+        var checker = Path.Combine(folder, "check-report.html");
+        File.WriteAllText(checker, CheckerPage.Replace("REPORT", report, StringComparison.Ordinal));
+        var profile = Path.Combine(folder, "chromium-profile");
+        var start = new ProcessStartInfo(chromium,
+        [
+            "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--no-first-run",
+            $"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom", new Uri(checker).AbsoluteUri,
+        ])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var dom = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(120_000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("chromium did not finish within 120 s");
+        }
+        return dom.Length > 0 ? dom : $"(empty DOM; exit {process.ExitCode}; stderr: {stderr.Result})";
+    }
+
+    private static string? Find() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .SelectMany(d => (string[])[Path.Combine(d, "chromium"), Path.Combine(d, "chromium-browser")])
+            .FirstOrDefault(File.Exists);
+}

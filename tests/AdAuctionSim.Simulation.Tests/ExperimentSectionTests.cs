@@ -1,0 +1,85 @@
+using AdAuctionSim.Simulation.Scenarios;
+
+namespace AdAuctionSim.Simulation.Tests;
+
+/// <summary>The run sections of a scenario file (models, training, evaluation, sweep) and sweep points.</summary>
+public sealed class ExperimentSectionTests
+{
+    private static ScenarioValidationException Invalid(string json) =>
+        Assert.Throws<ScenarioValidationException>(() => ScenarioLoader.ParseFile(json, "run.json"));
+
+    [Fact]
+    public void Run_sections_are_read_and_the_scenario_alone_ignores_them()
+    {
+        const string json = """
+            {
+              "seed": 3,
+              "models": ["single-task", "escm2-ips"],
+              "training": { "epochs": 3, "batchSize": 512, "learningRate": 0.01, "winPropensity": "oracle", "threads": 1 },
+              "evaluation": { "repeats": 4, "baseline": "single-task" },
+              "sweep": { "path": "bias.clickCvrCorrelation", "values": [0, 0.5, 1] },
+            }
+            """;
+        var file = ScenarioLoader.ParseFile(json, "run.json");
+        Assert.Equal(["single-task", "escm2-ips"], file.Experiment.Models);
+        Assert.Equal((3, 512, 0.01, "oracle", 1), (file.Experiment.Training.Epochs, file.Experiment.Training.BatchSize,
+            file.Experiment.Training.LearningRate, file.Experiment.Training.WinPropensity, file.Experiment.Training.Threads));
+        Assert.Equal(4, file.Experiment.Evaluation.Repeats);
+        var dial = Assert.Single(file.Experiment.Sweep!.Dials);
+        Assert.Equal([0, 0.5, 1], dial.Values);
+        Assert.Equal(ScenarioJson.Serialize(ScenarioLoader.Parse(json, "run.json")), ScenarioJson.Serialize(file.Scenario));
+        Assert.Null(ScenarioLoader.ParseFile("{ }", "plain.json").Experiment.Sweep);
+        Assert.Empty(ScenarioLoader.ParseFile("{ }", "plain.json").Experiment.Models);
+    }
+
+    [Theory]
+    [InlineData("""{ "models": "mmoe" }""", "models", "expected an array")]
+    [InlineData("""{ "models": ["Bad Id"] }""", "models[0]", "is not allowed")]
+    [InlineData("""{ "models": ["mmoe", "mmoe"] }""", "models[1]", "listed twice")]
+    [InlineData("""{ "training": { "epochs": 0 } }""", "training.epochs", "out of range")]
+    [InlineData("""{ "training": { "device": "tpu" } }""", "training.device", "\"auto\", \"cpu\", \"cuda\"")]
+    [InlineData("""{ "training": { "epoch": 3 } }""", "training.epoch", "did you mean \"epochs\"")]
+    [InlineData("""{ "evaluation": { "repeats": 0 } }""", "evaluation.repeats", "out of range")]
+    [InlineData("""{ "sweep": { "values": [0, 1] } }""", "sweep.path", "is missing")]
+    [InlineData("""{ "sweep": { "path": "bias.nope", "values": [0] } }""", "sweep.path", "bias.nope does not exist")]
+    [InlineData("""{ "sweep": { "path": "funnel.stages", "values": [0] } }""", "sweep.path", "not a numeric field")]
+    [InlineData("""{ "sweep": { "path": "bias.clickCvrCorrelation", "values": [0, 2] } }""", "sweep.values[1]", "expected a number from 0 to 1")]
+    [InlineData("""{ "sweep": { "path": "bias.clickCvrCorrelation", "values": [0, 0] } }""", "sweep.values", "repeated values")]
+    [InlineData("""{ "sweep": { "path": "traffic.slots", "values": [2.5] } }""", "sweep.values[0]", "expected an integer")]
+    [InlineData("""{ "sweep": { "path": "funnel.depth", "values": [2, 4] } }""", "sweep.values[1]", "from 2 to 3")]
+    [InlineData("""{ "sweep": { "grid": [ { "path": "bias.positionEffect", "values": [0] } ] } }""", "sweep.grid", "expected 2 to 2")]
+    [InlineData("""{ "sweep": { "grid": [ { "path": "bias.positionEffect", "values": [0] }, { "path": "bias.positionEffect", "values": [1] } ] } }""",
+        "sweep.grid[1].path", "swept twice")]
+    public void Bad_run_sections_are_named_with_what_is_allowed(string json, string path, string expected)
+    {
+        var e = Invalid(json);
+        Assert.Contains(e.Errors, x => x.Path == path && x.Message.Contains(expected, StringComparison.Ordinal));
+        Assert.StartsWith("run.json", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_grid_gives_every_combination_with_the_first_dial_outermost()
+    {
+        var file = ScenarioLoader.ParseFile("""
+            { "sweep": { "grid": [ { "path": "bias.clickCvrCorrelation", "values": [0, 1] },
+                                   { "path": "funnel.stages[1].rate", "values": [0.2, 0.4, 0.6] } ] } }
+            """, "grid.json");
+        var points = ScenarioSweep.Points(file.Scenario, file.Experiment.Sweep, "grid.json");
+        Assert.Equal(6, points.Count);
+        Assert.Equal("bias.clickCvrCorrelation=0, funnel.stages[1].rate=0.2", points[0].Label);
+        Assert.Equal("bias.clickCvrCorrelation=1, funnel.stages[1].rate=0.6", points[5].Label);
+        Assert.Equal(1, points[5].Scenario.Bias.ClickCvrCorrelation);
+        Assert.Equal(0.6, points[5].Scenario.Funnel.Stages[1].Rate);
+        Assert.Equal(file.Scenario.Funnel.Stages[2], points[5].Scenario.Funnel.Stages[2]);
+    }
+
+    [Fact]
+    public void The_depth_path_keeps_the_first_stages()
+    {
+        var scenario = ScenarioLoader.Parse("{ }", "d.json");
+        var two = ScenarioSweep.Apply(scenario, ScenarioSweep.DepthPath, 2, "d.json");
+        Assert.Equal(2, two.Depth);
+        Assert.Equal(scenario.Funnel.Stages.Take(2), two.Funnel.Stages);
+        Assert.Single(ScenarioSweep.Points(scenario, null, "d.json"));
+    }
+}
