@@ -36,6 +36,7 @@ public sealed class ModelOptimizer : IDisposable
     private static readonly Scalar OneMinusB2 = (1 - Beta2).ToScalar();
     private static readonly Scalar Eps = Epsilon.ToScalar();
     private static readonly Scalar One = 1.ToScalar();
+    private static readonly Scalar True = true.ToScalar();
 
     private readonly nn.Module model;
     private readonly Adam? dense;
@@ -114,8 +115,15 @@ public sealed class ModelOptimizer : IDisposable
             if (grad.is_sparse)
             {
                 // Uncoalesced: one entry per lookup. Sum the duplicates of each row, then update those rows only.
-                var (rows, inverse, _) = unique(grad.SparseIndices.select(0, 0), sorted: true, return_inverse: true);
-                var g = zeros(rows.shape[0], weight.shape[1], grad.dtype, grad.device).index_add_(0, inverse!, grad.SparseValues, One);
+                // The touched rows in ascending order and each lookup's position among them, in O(rows of the table + lookups)
+                // without a sort: mark the rows, list the marked ones, number them.
+                var lookups = grad.SparseIndices.select(0, 0);
+                var marks = zeros(weight.shape[0], ScalarType.Bool, weight.device).index_fill_(0, lookups, True);
+                var rows = marks.nonzero().select(1, 0);
+                var position = empty(weight.shape[0], ScalarType.Int64, weight.device)
+                    .index_copy_(0, rows, arange(rows.shape[0], ScalarType.Int64, weight.device));
+                var inverse = position.index_select(0, lookups);
+                var g = zeros(rows.shape[0], weight.shape[1], grad.dtype, grad.device).index_add_(0, inverse, grad.SparseValues, One);
                 if (weightDecay > 0)
                 {
                     g.add_(weight.index_select(0, rows), alpha: decay);
