@@ -6,6 +6,13 @@ namespace AdAuctionSim.Models.Tests;
 [Collection(TorchSharpCollection.Name)]
 public sealed class TorchRuntimeTests
 {
+    [Fact]
+    public void The_test_host_runs_with_the_large_gen0_budget_of_test_runsettings()
+    {
+        // tests/test.runsettings: rare collections keep TorchSharp's unpinned temporary Scalars from being finalized mid-call.
+        Assert.Equal("0x10000000", Environment.GetEnvironmentVariable("DOTNET_GCgen0size"));
+    }
+
     [Theory]
     [InlineData("auto", TorchDeviceRequest.Auto)]
     [InlineData("cpu", TorchDeviceRequest.Cpu)]

@@ -90,7 +90,9 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 foreach (var id in arguments.Models)
                 {
                     cancellation.ThrowIfCancellationRequested();
+                    var collections = GC.CollectionCount(0);
                     var result = await Task.Run(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, cancellation), cancellation).ConfigureAwait(false);
+                    collections = GC.CollectionCount(0) - collections;
                     var floor = rate.FlopsPerSecond / result.Flops.Training;
                     var share = 100 * result.Timing.SamplesPerSecond / floor;
                     var line = string.Create(CultureInfo.InvariantCulture, $"train {id}: {result.Timing.SamplesPerSecond:F0} samples/s, {share:F1}% of FLOP floor");
@@ -99,7 +101,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                     terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  {id}: {t.Steps} steps in {t.Seconds:F2} s; per step {1000 * t.ForwardSeconds / t.Steps:F2} ms gather + forward + loss, "
                         + $"{1000 * t.BackwardSeconds / t.Steps:F2} ms backward, {1000 * t.UpdateSeconds / t.Steps:F2} ms optimiser update; "
-                        + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / rate.FlopsPerSecond:F2} ms"));
+                        + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / rate.FlopsPerSecond:F2} ms; {collections} .NET GCs"));
                     table.Add(id, result.Parameters.ToString(CultureInfo.InvariantCulture), F(result.Flops.Forward / 1e6, "F3"),
                         F(result.Flops.Training / 1e6, "F3"), F(floor, "F0"), F(result.Timing.SamplesPerSecond, "F0"), F(share, "F1"),
                         F(1000 * result.Timing.Seconds / result.Timing.Steps, "F2"));
