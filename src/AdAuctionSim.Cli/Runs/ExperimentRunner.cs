@@ -167,7 +167,9 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             var model = result.Models[0];
             var t = model.Training;
             var unit = $"{label}, {entry.Id}";
-            timings.Add(new PhaseTiming("train", unit, t.Seconds, $"{t.EpochsRun} epochs (best {t.BestEpoch}) with validation; {covers}"));
+            // The phase table sums the units of a phase under the first unit's text, so the per-model epochs go in the unit.
+            timings.Add(new PhaseTiming("train", $"{unit} ({t.EpochsRun} epochs, best {t.BestEpoch})", t.Seconds,
+                $"up to {options.Trainer.Epochs} epochs each with validation and early stopping; {covers}"));
             timings.Add(new PhaseTiming("predict", unit, model.PredictSeconds, $"scoring every request of D and writing predictions; {covers}"));
             if (result.WinPropensity is { Fitted: true } win)
             {

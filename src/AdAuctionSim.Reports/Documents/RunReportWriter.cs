@@ -136,7 +136,7 @@ public static class RunReportWriter
         }
         h.Append("</table>\n");
 
-        h.Append("<h2>Main table</h2>\n<p>Mean over repeats with the 95% confidence interval (Student t) on D, the entire space; markers give the paired t-test ")
+        h.Append("<h2>Main table</h2>\n<p>Mean over repeats with the 95% confidence interval on D, the entire space (Student t across repeats; with a single repeat, a Poisson bootstrap over requests, see summary.csv's interval column); markers give the paired t-test ")
             .Append("against the baseline <b>").Append(E(data.Baseline)).Append("</b> over the same repeats: * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.001. ")
             .Append("Bias, MAE and RMSE are against the true rates; for post-click stages on D they are the counterfactual CVR error.</p>\n");
         h.Append("<div id=\"").Append(MainTableId).Append("\">\n");
