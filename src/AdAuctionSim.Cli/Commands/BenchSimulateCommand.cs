@@ -136,18 +136,7 @@ internal sealed class BenchSimulateCommand(BenchSimulateArguments arguments, Cli
         }
     }
 
-    private (Scenario Scenario, string Source) LoadScenario()
-    {
-        if (arguments.Scenario is { } file)
-        {
-            return (ScenarioFiles.Load(terminal, file), file);
-        }
-        if (File.Exists(terminal.Resolve(CommandCatalog.BenchDefaultScenario)))
-        {
-            return (ScenarioFiles.Load(terminal, CommandCatalog.BenchDefaultScenario), CommandCatalog.BenchDefaultScenario);
-        }
-        return (new Scenario(), $"built-in default scenario (no {CommandCatalog.BenchDefaultScenario} under {terminal.WorkingDirectory})");
-    }
+    private (Scenario Scenario, string Source) LoadScenario() => BenchSupport.LoadScenario(terminal, arguments.Scenario);
 
     /// <summary>Builds the phase's world (not timed), then times <paramref name="work"/>; the peak covers both.</summary>
     private async Task<PhaseResult> RunPhaseAsync(Scenario scenario, long requests, PhaseWork work, CancellationToken cancellation)
@@ -186,20 +175,7 @@ internal sealed class BenchSimulateCommand(BenchSimulateArguments arguments, Cli
     private static string NewTempDirectory() =>
         Path.Combine(Path.GetTempPath(), $"adsim-bench-{Environment.ProcessId}-{Guid.NewGuid():N}");
 
-    private void TryDelete(string directory)
-    {
-        try
-        {
-            if (Directory.Exists(directory))
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning("Could not delete the temporary directory {Directory}: {Message}", directory, e.Message);
-        }
-    }
+    private void TryDelete(string directory) => BenchSupport.TryDelete(directory, logger);
 
     private sealed record PhaseResult(long Requests, TimeSpan WorldBuild, TimeSpan Run, long PeakMiB, long Bytes)
     {

@@ -2,7 +2,6 @@ using System.Globalization;
 using AdAuctionSim.Cli.Terminal;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
-using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
 using AdAuctionSim.Simulation.Engine;
 using AdAuctionSim.Simulation.Output;
@@ -30,15 +29,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
             throw new CliInputException($"{source}: a funnel of depth {scenario.Depth}, which "
                 + string.Join("; ", refused.Select(e => $"model \"{e.Id}\" cannot serve: {e.Unsupported(scenario.Depth)}")));
         }
-        TorchRuntimeInfo runtime;
-        try
-        {
-            runtime = TorchRuntime.Initialize(arguments.Device, arguments.Threads, Seed);
-        }
-        catch (TorchCudaUnavailableException e)
-        {
-            throw new CliInputException($"option --device {arguments.Device}: {e.Message}");
-        }
+        var runtime = CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, Seed, $"option --device {arguments.Device}");
         var device = runtime.Device.ToString().ToLowerInvariant();
         var threads = $"{runtime.ThreadCount} intra-op thread{(runtime.ThreadCount == 1 ? "" : "s")}";
 
@@ -139,33 +130,9 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
         return new Measurement(parameters, flops, timing);
     }
 
-    private (Scenario Scenario, string Source) LoadScenario()
-    {
-        if (arguments.Scenario is { } file)
-        {
-            return (ScenarioFiles.Load(terminal, file), file);
-        }
-        if (File.Exists(terminal.Resolve(CommandCatalog.BenchDefaultScenario)))
-        {
-            return (ScenarioFiles.Load(terminal, CommandCatalog.BenchDefaultScenario), CommandCatalog.BenchDefaultScenario);
-        }
-        return (new Scenario(), $"built-in default scenario (no {CommandCatalog.BenchDefaultScenario} under {terminal.WorkingDirectory})");
-    }
+    private (Scenario Scenario, string Source) LoadScenario() => BenchSupport.LoadScenario(terminal, arguments.Scenario);
 
-    private void TryDelete(string directory)
-    {
-        try
-        {
-            if (Directory.Exists(directory))
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning("Could not delete the temporary directory {Directory}: {Message}", directory, e.Message);
-        }
-    }
+    private void TryDelete(string directory) => BenchSupport.TryDelete(directory, logger);
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 

@@ -33,15 +33,7 @@ internal sealed class RunCommand(
         var plan = RunPlan.Load(terminal, arguments.Scenario);
         var evaluator = evaluators.LastOrDefault()
             ?? throw new InvalidOperationException("this build registers no run evaluator (IRunEvaluator) in the command's services; nothing was run");
-        TorchRuntimeInfo runtime;
-        try
-        {
-            runtime = TorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed);
-        }
-        catch (TorchCudaUnavailableException e)
-        {
-            throw new CliInputException($"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\": {e.Message}");
-        }
+        var runtime = CliTorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed, $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\"");
         var registryPath = terminal.Resolve(arguments.Registry ?? RunPlan.DefaultRegistry);
         var outRoot = terminal.Resolve(arguments.Out ?? RunPlan.DefaultOut);
         if (arguments.Resume is { } resumeId && !RunIdentity.IsValid(resumeId))

@@ -47,15 +47,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             DrGradients = arguments.DrGradients,
         };
 
-        TorchRuntimeInfo runtime;
-        try
-        {
-            runtime = TorchRuntime.Initialize(arguments.Device, arguments.Threads, arguments.Seed);
-        }
-        catch (TorchCudaUnavailableException e)
-        {
-            throw new CliInputException($"option --device {arguments.Device}: {e.Message}");
-        }
+        var runtime = CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, arguments.Seed, $"option --device {arguments.Device}");
         logger.LogInformation("TorchSharp {Version} ({Backend}) on {Device}, {Threads} threads, seed {Seed}", runtime.TorchSharpVersion,
             runtime.TorchBackend, runtime.Device, runtime.ThreadCount, runtime.Seed);
 
