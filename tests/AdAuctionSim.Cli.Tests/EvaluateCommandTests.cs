@@ -52,6 +52,8 @@ public sealed class EvaluateRunFixture : IDisposable
 }
 
 /// <summary><c>adsim evaluate</c> end to end on a tiny run, its bad-input exits, and <c>adsim bench metrics</c>.</summary>
+// Its fixture trains models: it shares TorchSharp's global seed with the other training tests, so it runs in their collection.
+[Collection(TorchTrainingCollection.Name)]
 public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture<EvaluateRunFixture>
 {
     private static Dictionary<(string Model, string Stage, string Space, string Metric), (string Value, string Note)> ReadMetrics(string path)
