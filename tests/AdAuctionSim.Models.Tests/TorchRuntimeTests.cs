@@ -11,6 +11,7 @@ public sealed class TorchRuntimeTests
     {
         // tests/test.runsettings: rare collections keep TorchSharp's unpinned temporary Scalars from being finalized mid-call.
         Assert.Equal("0x10000000", Environment.GetEnvironmentVariable("DOTNET_GCgen0size"));
+        Assert.Equal("0", Environment.GetEnvironmentVariable("DOTNET_TieredCompilation"));
     }
 
     [Theory]
