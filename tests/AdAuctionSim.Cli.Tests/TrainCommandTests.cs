@@ -62,6 +62,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --label-mode both", "--label-mode", "expected one of: conditional, cumulative")]
     [InlineData("train sim --win-propensity estimated", "--win-propensity", "expected one of: oracle, km, censored-lognormal, classifier, none")]
     [InlineData("train sim --win-propensity", "--win-propensity", "oracle, km, censored-lognormal, classifier, none")]
+    [InlineData("train sim --click-propensity true", "--click-propensity", "expected one of: model, oracle")]
     [InlineData("train sim --dr-gradients detached", "--dr-gradients", "expected one of: joint-learning, paddle, label-imputation")]
     [InlineData("train sim --epoch 3", "'--epoch'", "did you mean --epochs?")]
     public void Bad_options_exit_2_naming_the_option_and_write_nothing(string commandLine, string named, string says)
@@ -195,7 +196,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     }
 
     [Fact]
-    public void The_win_propensity_source_and_dr_gradients_reach_train_json()
+    public void The_win_and_click_propensity_sources_and_dr_gradients_reach_train_json()
     {
         if (!ModelCatalog.Ids.Contains("ipw-escm2") || !ModelCatalog.Ids.Contains("escm2-dr"))
         {
@@ -204,7 +205,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         using var sandbox = simulation.NewSandbox();
 
         var result = sandbox.Run("train", "sim", "--models", "ipw-escm2,escm2-dr", "--epochs", "1", "--batch", "1024", "--threads", "1",
-            "--device", "cpu", "--win-propensity", "KM", "--dr-gradients", "label-imputation");
+            "--device", "cpu", "--win-propensity", "KM", "--dr-gradients", "label-imputation", "--click-propensity", "oracle");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains(result.OutLines, l => l.StartsWith("win propensity km: fitted on ", StringComparison.Ordinal)
@@ -214,5 +215,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.Equal("km", win.GetProperty("source").GetString());
         Assert.True(win.GetProperty("fitted").GetBoolean());
         Assert.Equal("label-imputation", manifest.RootElement.GetProperty("drGradients").GetString());
+        Assert.Equal("oracle", manifest.RootElement.GetProperty("trainer").GetProperty("clickPropensity").GetString());
+        Assert.Contains(result.OutLines, l => l.Contains("click propensity oracle", StringComparison.Ordinal));
     }
 }

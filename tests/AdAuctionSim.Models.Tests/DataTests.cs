@@ -34,6 +34,36 @@ public sealed class DataTests
     }
 
     [Fact]
+    public void Oracle_reach_propensities_come_from_the_impressions_and_are_one_on_lost_bids()
+    {
+        var view = LoggedView.Open(TestSimulation.Parquet);
+        using var data = LoggedDataset.Load(view);
+        var columns = LogColumns.ReachPropensities(data.Stages);
+        var imp = view.Read(LoggedProduct.Impressions, [LogColumns.RequestId, .. columns]);
+        var ids = imp.Int64(LogColumns.RequestId);
+        var row = new Dictionary<long, int>();
+        for (var r = 0; r < data.Count; r++)
+        {
+            row[data.RequestId[r]] = r;
+        }
+        var reach = data.ReachPropensity.data<float>().ToArray();
+        var k1 = data.Depth - 1;
+        Assert.Equal([data.Count, k1], data.ReachPropensity.shape);
+        for (var j = 0; j < k1; j++)
+        {
+            var logged = imp.Double(columns[j]);
+            for (var i = 0; i < ids.Length; i++)
+            {
+                Assert.Equal((float)logged[i], reach[row[ids[i]] * k1 + j]);
+            }
+        }
+        var wonRows = new HashSet<long>(ids);
+        var lostRows = Enumerable.Range(0, data.Count).Where(r => !wonRows.Contains(data.RequestId[r])).ToArray();
+        Assert.NotEmpty(lostRows);
+        Assert.All(lostRows, r => Assert.All(Enumerable.Range(0, k1), j => Assert.Equal(1f, reach[r * k1 + j])));
+    }
+
+    [Fact]
     public void Ids_unseen_in_training_go_to_the_reserved_last_bucket_of_their_field()
     {
         var view = LoggedView.Open(TestSimulation.Parquet);

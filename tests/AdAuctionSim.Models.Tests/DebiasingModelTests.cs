@@ -495,6 +495,54 @@ public sealed class DebiasingModelTests
         }
     }
 
+    /// <summary>
+    /// With <c>clickPropensity = oracle</c> the batch carries the true reach propensities, and the IPS weight divides
+    /// by max(r_1, ε_c) instead of the model's own sg(r̂_1); DCMT's counterfactual weight by r_0 − r_1 = 1 − r_1.
+    /// </summary>
+    [Fact]
+    public void OracleReachPropensities_ReplaceTheModelsOwnEstimateInTheIpsWeights()
+    {
+        TorchRuntime.Initialize("cpu", threads: 1, seed: 1);
+        using var scope = NewDisposeScope();
+        double[,] logits = { { 0.4, -0.2 }, { -1.5, 0.7 }, { 2.0, 0.1 }, { -3.0, 1.2 } };
+        double[,] labels = { { 1, 1 }, { 1, 0 }, { 0, 0 }, { 1, 1 } };
+        double[] oracle = [0.3, 0.005, 0.6, 0.9];   // row 2 below the floor ε_c = 0.01
+        const double floor = 0.01;
+        var model = (DebiasingModel)Create("escm2-ips", 2);
+        var plain = HandBatch(labels, [1, 1, 1, 1]);
+        var withOracle = new TrainingBatch(plain.Features, plain.Labels, plain.Won, plain.WinPropensity,
+            tensor(oracle, ScalarType.Float32).reshape(4, 1));
+
+        double Expected(Func<int, double> propensity)
+        {
+            var sum = 0.0;
+            for (var i = 0; i < 4; i++)
+            {
+                sum += labels[i, 0] * Bce(labels[i, 1], logits[i, 1]) / Math.Max(propensity(i), floor);
+            }
+            return sum / 4;
+        }
+        var own = model.LossTerms(plain, Hand(logits, HeadKind.Conditional), null).Single(t => t.Name == "cvr/2").Value.item<float>();
+        var truth = model.LossTerms(withOracle, Hand(logits, HeadKind.Conditional), null).Single(t => t.Name == "cvr/2").Value.item<float>();
+        Assert.Equal(Expected(i => Sig(logits[i, 0])), own, 4);
+        Assert.Equal(Expected(i => oracle[i]), truth, 4);
+        Assert.NotEqual(own, truth, 2);
+
+        // DCMT: factual weight s_1 / max(r_1, ε), counterfactual weight (1 − s_1) / max(1 − r_1, ε).
+        var dcmt = (DebiasingModel)Create("dcmt", 2);
+        var star = Extra(DcmtModel.CounterfactualExtra, [0.3, -0.6, 0.9, 0.2]);
+        var terms = dcmt.LossTerms(withOracle, Hand(logits, HeadKind.Conditional, star), null).ToDictionary(t => t.Name, t => t.Value.item<float>());
+        double factual = 0, counterfactual = 0;
+        double[] aStar = [0.3, -0.6, 0.9, 0.2];
+        for (var i = 0; i < 4; i++)
+        {
+            factual += labels[i, 0] * Bce(labels[i, 1], logits[i, 1]) / Math.Max(oracle[i], floor);
+            counterfactual += (1 - labels[i, 0]) * Bce(1 - labels[i, 1], aStar[i]) / Math.Max(1 - oracle[i], floor);
+        }
+        Assert.Equal(factual / 4, terms["factual/2"], 4);
+        Assert.Equal(counterfactual / 4, terms["counterfactual/2"], 4);
+    }
+
     /// <summary>models.md §16.4 test 7: at r̂ → 1 and r̂ → 0 in float32 every loss and its gradient stay finite.</summary>
     [Theory]
     [InlineData("esmm")]

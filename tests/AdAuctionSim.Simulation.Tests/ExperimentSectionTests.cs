@@ -15,7 +15,7 @@ public sealed class ExperimentSectionTests
             {
               "seed": 3,
               "models": ["single-task", "escm2-ips"],
-              "training": { "epochs": 3, "batchSize": 512, "learningRate": 0.01, "winPropensity": "oracle", "threads": 1 },
+              "training": { "epochs": 3, "batchSize": 512, "learningRate": 0.01, "winPropensity": "oracle", "clickPropensity": "oracle", "threads": 1 },
               "evaluation": { "repeats": 4, "baseline": "single-task" },
               "sweep": { "path": "bias.clickCvrCorrelation", "values": [0, 0.5, 1] },
             }
@@ -24,6 +24,8 @@ public sealed class ExperimentSectionTests
         Assert.Equal(["single-task", "escm2-ips"], file.Experiment.Models);
         Assert.Equal((3, 512, 0.01, "oracle", 1), (file.Experiment.Training.Epochs, file.Experiment.Training.BatchSize,
             file.Experiment.Training.LearningRate, file.Experiment.Training.WinPropensity, file.Experiment.Training.Threads));
+        Assert.Equal("oracle", file.Experiment.Training.ClickPropensity);
+        Assert.Equal("model", ScenarioLoader.ParseFile("{ }", "plain.json").Experiment.Training.ClickPropensity);
         Assert.Equal(4, file.Experiment.Evaluation.Repeats);
         var dial = Assert.Single(file.Experiment.Sweep!.Dials);
         Assert.Equal([0, 0.5, 1], dial.Values);
@@ -38,6 +40,7 @@ public sealed class ExperimentSectionTests
     [InlineData("""{ "models": ["mmoe", "mmoe"] }""", "models[1]", "listed twice")]
     [InlineData("""{ "training": { "epochs": 0 } }""", "training.epochs", "out of range")]
     [InlineData("""{ "training": { "device": "tpu" } }""", "training.device", "\"auto\", \"cpu\", \"cuda\"")]
+    [InlineData("""{ "training": { "clickPropensity": "true" } }""", "training.clickPropensity", "\"model\", \"oracle\"")]
     [InlineData("""{ "training": { "epoch": 3 } }""", "training.epoch", "did you mean \"epochs\"")]
     [InlineData("""{ "evaluation": { "repeats": 0 } }""", "evaluation.repeats", "out of range")]
     [InlineData("""{ "sweep": { "values": [0, 1] } }""", "sweep.path", "is missing")]

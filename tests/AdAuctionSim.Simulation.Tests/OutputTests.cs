@@ -61,7 +61,8 @@ public sealed class OutputTests(SmallOutputFixture small) : IClassFixture<SmallO
         }
         Assert.Contains("candidate_2", small.Impressions.Names);
         Assert.DoesNotContain("candidate_3", small.Impressions.Names);
-        Assert.Equal(["click", "authorize", "convert", "reward"], small.Impressions.Names.TakeLast(4));
+        Assert.Equal(["click", "authorize", "convert", "reward", "propensity_click", "propensity_authorize"], small.Impressions.Names.TakeLast(6));
+        Assert.DoesNotContain(small.LostBids.Names, n => n.StartsWith(LogColumns.PropensityPrefix, StringComparison.Ordinal));
         Assert.Equal("lost", small.LostBids.Names[^1]);
         Assert.All(small.LostBids.Column<bool>("lost"), Assert.True);
     }
@@ -78,13 +79,33 @@ public sealed class OutputTests(SmallOutputFixture small) : IClassFixture<SmallO
             {
                 var truth = small.Truth.Column<double>(secret);
                 // A won second-price auction pays the market price: that price is observed, so it may equal market_price.
-                foreach (var name in table.Names.Where(n => table.Column(n) is double[] && !(n == LogColumns.Price && secret == "market_price")))
+                // The oracle reach propensities are documented true values (checked against the truth below).
+                foreach (var name in table.Names.Where(n => table.Column(n) is double[] && !(n == LogColumns.Price && secret == "market_price")
+                    && !n.StartsWith(LogColumns.PropensityPrefix, StringComparison.Ordinal)))
                 {
                     var logged = table.Column<double>(name);
                     var same = Enumerable.Range(0, ids.Length).All(i => logged[i] == truth[truthById[ids[i]]]);
                     Assert.False(same, $"logged column {name} equals truth column {secret}");
                 }
             }
+        }
+    }
+
+    [Fact]
+    public void OracleReachPropensitiesAreTheProductsOfTheTrueStageRates()
+    {
+        var truthById = Index(small.Truth);
+        var ids = small.Impressions.Column<long>("request_id");
+        var qClick = small.Truth.Column<double>("q_click");
+        var qAuthorize = small.Truth.Column<double>("q_authorize");
+        var click = small.Impressions.Column<double>("propensity_click");
+        var authorize = small.Impressions.Column<double>("propensity_authorize");
+        Assert.True(ids.Length > 100);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            var t = truthById[ids[i]];
+            Assert.Equal(qClick[t], click[i]);
+            Assert.Equal(qClick[t] * qAuthorize[t], authorize[i]);
         }
     }
 

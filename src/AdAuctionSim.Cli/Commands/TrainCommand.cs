@@ -37,6 +37,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             Seed = arguments.Seed,
             Threads = arguments.Threads,
             WinPropensity = arguments.WinPropensity,
+            ClickPropensity = arguments.ClickPropensity,
         };
         var options = new TrainingRunOptions
         {
@@ -65,6 +66,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {Describe(runtime)}, batch {trainer.BatchSize}, up to {trainer.Epochs} epochs (patience {trainer.Patience}), "
                 + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {WinPropensitySources.Id(trainer.WinPropensity)}, "
+                + $"click propensity {ClickPropensitySources.Id(trainer.ClickPropensity)}, "
                 + $"DR gradients {DrGradientModes.Id(options.DrGradients)}"));
 
             var callbacks = new TrainingRunCallbacks

@@ -20,6 +20,7 @@ internal sealed record TrainArguments(
     long Seed,
     LabelMode LabelMode,
     WinPropensitySource WinPropensity,
+    ClickPropensitySource ClickPropensity,
     DrGradientMode DrGradients,
     string? Out,
     bool Force);
@@ -62,6 +63,10 @@ internal static class TrainCommandSpec
                 + "column, a win model fitted once on the train split's impressions and lost bids (km, censored-lognormal in-sample; "
                 + "classifier cross-fitted), or none (all 1)")
                 { ValueName = "SOURCE", Choices = [.. WinPropensitySources.Ids], Default = WinPropensitySources.Id(Defaults.WinPropensity) },
+            new OptionSpec("click-propensity", OptionKind.Choice, "Click (reach) propensities of the IPS/DR models (escm2-ips, escm2-dr, "
+                + "multi-ipw, multi-dr, ipw-escm2, dcmt): each model's own detached estimate, as published, or the true propensities "
+                + "the simulator logs in the impressions (propensity_<stage>), to tell estimation error from method error")
+                { ValueName = "SOURCE", Choices = [.. ClickPropensitySources.Ids], Default = ClickPropensitySources.Id(Defaults.ClickPropensity) },
             new OptionSpec("dr-gradients", OptionKind.Choice, "How escm2-dr and multi-dr pass gradients through the DR terms (models.md §9.5)")
                 { ValueName = "MODE", Choices = [.. DrGradientModes.Ids], Default = DrGradientModes.Id(DrGradientMode.JointLearning) },
             new OptionSpec("out", OptionKind.Text, "Run directory") { ValueName = "DIR", Default = $"<simulation-dir>/{DefaultOut.Replace('\\', '/')}" },
@@ -81,6 +86,7 @@ internal static class TrainCommandSpec
         p.Integer("seed") ?? Defaults.Seed,
         p.Text("label-mode") == "cumulative" ? LabelMode.Cumulative : LabelMode.Conditional,
         WinPropensitySources.TryParse(p.Text("win-propensity"), out var source) ? source : Defaults.WinPropensity,
+        ClickPropensitySources.TryParse(p.Text("click-propensity"), out var click) ? click : Defaults.ClickPropensity,
         DrGradientModes.TryParse(p.Text("dr-gradients"), out var mode) ? mode : DrGradientMode.JointLearning,
         p.Text("out"),
         p.Flag("force"));

@@ -86,6 +86,10 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("training.winPropensity", $"value \"{t.WinPropensity}\" is not allowed; expected one of {Quoted(WinPropensitySources.Ids)}"));
         }
+        if (!ClickPropensitySources.TryParse(t.ClickPropensity, out var click))
+        {
+            errors.Add(new ScenarioError("training.clickPropensity", $"value \"{t.ClickPropensity}\" is not allowed; expected one of {Quoted(ClickPropensitySources.Ids)}"));
+        }
         if (!DrGradientModes.TryParse(t.DrGradients, out var dr))
         {
             errors.Add(new ScenarioError("training.drGradients", $"value \"{t.DrGradients}\" is not allowed; expected one of {Quoted(DrGradientModes.Ids)}"));
@@ -120,6 +124,7 @@ internal sealed record RunPlan(
             Seed = t.Seed,
             Threads = threads,
             WinPropensity = win,
+            ClickPropensity = click,
         };
         var model = new ModelOptions { LabelMode = labelMode!.Value };
         var resolvedExperiment = experiment with
@@ -164,6 +169,7 @@ internal sealed record RunPlan(
             ["seed"] = t.Seed,
             ["labelMode"] = t.LabelMode,
             ["winPropensity"] = t.WinPropensity,
+            ["clickPropensity"] = t.ClickPropensity,
             ["drGradients"] = t.DrGradients,
             ["device"] = t.Device,
             ["threads"] = t.Threads,

@@ -80,12 +80,13 @@ public sealed record ModelOptions
 /// </summary>
 public sealed class TrainingBatch : IDisposable
 {
-    public TrainingBatch(Tensor features, Tensor labels, Tensor won, Tensor winPropensity)
+    public TrainingBatch(Tensor features, Tensor labels, Tensor won, Tensor winPropensity, Tensor? reachPropensity = null)
     {
         Features = features;
         Labels = labels;
         Won = won;
         WinPropensity = winPropensity;
+        ReachPropensity = reachPropensity;
     }
 
     /// <summary>[B, F] int64 rows of the shared embedding table (field offsets already added).</summary>
@@ -96,6 +97,11 @@ public sealed class TrainingBatch : IDisposable
     public Tensor Won { get; }
     /// <summary>[B] float32 win propensity for inverse-win weighting (oracle as logged, or estimated), floored.</summary>
     public Tensor WinPropensity { get; }
+    /// <summary>
+    /// [B, K−1] float32 true reach propensities r_1…r_{K−1} (the logged oracle columns, not floored) when the run asks
+    /// for the true click propensities; null when IPS/DR models use their own detached estimates r̂ (the default).
+    /// </summary>
+    public Tensor? ReachPropensity { get; }
 
     public long Size => Features.shape[0];
 
@@ -105,6 +111,7 @@ public sealed class TrainingBatch : IDisposable
         Labels.Dispose();
         Won.Dispose();
         WinPropensity.Dispose();
+        ReachPropensity?.Dispose();
     }
 }
 

@@ -61,6 +61,7 @@ public sealed class LoggedDataset : IDisposable
         Labels = parts.Labels;
         Won = parts.WonTensor;
         WinPropensity = parts.WinPropensity;
+        ReachPropensity = parts.ReachPropensity;
     }
 
     /// <summary>The simulation folder the rows came from.</summary>
@@ -138,6 +139,13 @@ public sealed class LoggedDataset : IDisposable
     /// <summary>[N] float32 logged oracle win propensity P(win | x) (column <c>win_propensity</c>), not floored.</summary>
     public Tensor WinPropensity { get; }
 
+    /// <summary>
+    /// [N, K−1] float32 logged oracle reach propensities r_k(x) of stages 1…K−1 on impressions (columns
+    /// <c>propensity_&lt;stage&gt;</c>), 1 on lost bids; not floored. Read by IPS/DR models only when a run asks for the
+    /// true click propensities (<see cref="Training.ClickPropensitySource.Oracle"/>).
+    /// </summary>
+    public Tensor ReachPropensity { get; }
+
     /// <summary>Rows of a split: impressions only, or impressions and lost bids.</summary>
     public int[] Rows(DatasetSplit split, bool includeLostBids)
     {
@@ -190,7 +198,7 @@ public sealed class LoggedDataset : IDisposable
     /// <summary>
     /// Reads the logged view into a dataset on <paramref name="device"/> (CPU when null). Reads impressions and lost
     /// bids only (the columns request_id, split, the encoder's fields, win_propensity, bid, bid_multiplier, and on
-    /// impressions price and the stage labels).
+    /// impressions price, the stage labels and the oracle reach propensities).
     /// </summary>
     /// <exception cref="InvalidDataException">A file cannot be read, or holds values the suite cannot use (named).</exception>
     public static LoggedDataset Load(LoggedView view, Device? device = null, CancellationToken cancellation = default)
@@ -201,7 +209,8 @@ public sealed class LoggedDataset : IDisposable
         var k = stages.Count;
         var fieldCount = FieldNames.Count;
         string[] common = [LogColumns.RequestId, LogColumns.Split, .. FieldNames, WinPropensityColumn, .. PolicyColumns];
-        var impressions = view.Read(LoggedProduct.Impressions, [.. common, LogColumns.Price, .. stages]);
+        var reachColumns = LogColumns.ReachPropensities(stages);
+        var impressions = view.Read(LoggedProduct.Impressions, [.. common, LogColumns.Price, .. stages, .. reachColumns]);
         cancellation.ThrowIfCancellationRequested();
         var lost = view.Read(LoggedProduct.LostBids, common);
         cancellation.ThrowIfCancellationRequested();
@@ -224,6 +233,7 @@ public sealed class LoggedDataset : IDisposable
         var price = new double[n];
         var winPropensity = new float[n];
         var labels = new float[(long)n * k];
+        var reach = new float[(long)n * (k - 1)];
         var impId = impressions.Int64(LogColumns.RequestId);
         var lostId = lost.Int64(LogColumns.RequestId);
         var impSplit = impressions.SplitCodes();
@@ -236,6 +246,7 @@ public sealed class LoggedDataset : IDisposable
         var impWin = impressions.Double(WinPropensityColumn);
         var lostWin = lost.Double(WinPropensityColumn);
         var stageColumns = stages.Select(impressions.Int32).ToArray();
+        var reachSources = reachColumns.Select(impressions.Double).ToArray();
         for (var r = 0; r < n; r++)
         {
             var s = order[r];
@@ -260,6 +271,10 @@ public sealed class LoggedDataset : IDisposable
                     labels[(long)r * k + j] = label;
                     previous = label;
                 }
+                for (var j = 0; j < k - 1; j++)
+                {
+                    reach[(long)r * (k - 1) + j] = CheckedPropensity(reachSources[j][s], impressions.File, impId[s], reachColumns[j]);
+                }
             }
             else
             {
@@ -270,6 +285,7 @@ public sealed class LoggedDataset : IDisposable
                 multiplier[r] = lostMultiplier[l];
                 price[r] = double.NaN;
                 winPropensity[r] = CheckedPropensity(lostWin[l], lost.File, lostId[l]);
+                reach.AsSpan((int)((long)r * (k - 1)), k - 1).Fill(1f);
             }
         }
         cancellation.ThrowIfCancellationRequested();
@@ -314,7 +330,7 @@ public sealed class LoggedDataset : IDisposable
             throw new InvalidDataException($"{view.Folder}: the embedding table would need {schema.TotalRows} rows; more than this suite supports");
         }
 
-        Tensor features, labelTensor, wonTensor, winTensor;
+        Tensor features, labelTensor, wonTensor, winTensor, reachTensor;
         using (NewDisposeScope())
         {
             var offsets = tensor(schema.Offsets.ToArray(), ScalarType.Int64);
@@ -327,12 +343,14 @@ public sealed class LoggedDataset : IDisposable
             }
             wonTensor = tensor(wonFloat, ScalarType.Float32).to(device).MoveToOuterDisposeScope();
             winTensor = tensor(winPropensity, ScalarType.Float32).to(device).MoveToOuterDisposeScope();
+            reachTensor = tensor(reach, [n, k - 1]).to(device).MoveToOuterDisposeScope();
         }
         // Whatever scope the caller is in, the dataset owns its tensors until Dispose.
         features.DetachFromDisposeScope();
         labelTensor.DetachFromDisposeScope();
         wonTensor.DetachFromDisposeScope();
         winTensor.DetachFromDisposeScope();
+        reachTensor.DetachFromDisposeScope();
 
         var columnsRead = view.ColumnsRead(LoggedProduct.Impressions).Select(c => $"{LogColumns.ImpressionsProduct}.{c}")
             .Concat(view.ColumnsRead(LoggedProduct.LostBids).Select(c => $"{LogColumns.LostBidsProduct}.{c}"))
@@ -363,6 +381,7 @@ public sealed class LoggedDataset : IDisposable
             Labels = labelTensor,
             WonTensor = wonTensor,
             WinPropensity = winTensor,
+            ReachPropensity = reachTensor,
         });
     }
 
@@ -377,13 +396,14 @@ public sealed class LoggedDataset : IDisposable
         Labels.Dispose();
         Won.Dispose();
         WinPropensity.Dispose();
+        ReachPropensity.Dispose();
     }
 
-    private static float CheckedPropensity(double p, string file, long request)
+    private static float CheckedPropensity(double p, string file, long request, string column = WinPropensityColumn)
     {
         if (!(p > 0 && p <= 1))
         {
-            throw new InvalidDataException($"{file}: request {request}: {WinPropensityColumn} is {p}; expected a probability in (0, 1]");
+            throw new InvalidDataException($"{file}: request {request}: {column} is {p}; expected a probability in (0, 1]");
         }
         return (float)p;
     }
@@ -466,5 +486,6 @@ public sealed class LoggedDataset : IDisposable
         public required Tensor Labels { get; init; }
         public required Tensor WonTensor { get; init; }
         public required Tensor WinPropensity { get; init; }
+        public required Tensor ReachPropensity { get; init; }
     }
 }

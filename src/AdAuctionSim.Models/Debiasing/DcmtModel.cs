@@ -78,12 +78,21 @@ internal sealed class DcmtModel : ConditionalFunnelModel
             var sPrev = FunnelMath.Col(labels, k - 2);
             var sPrev2 = FunnelMath.PreviousLabel(labels, k - 1);
 
-            var (p, pFloored) = FunnelMath.ReachPropensity(logR, k, floor);
+            var (p, pFloored) = FunnelMath.ReachPropensity(batch, logR, k, floor);
             var wFactual = v * sPrev / p;
 
-            // P(reached k−2, not k−1) = r̂_{k−2} · (1 − q̂_{k−1}); log(1 − σ(a)) = logsigmoid(−a).
-            var logPrev2 = k >= 3 ? FunnelMath.Col(logR, k - 3) : zeros_like(a);
-            var rawStar = (logPrev2 + nn.functional.logsigmoid(-FunnelMath.Col(logits, k - 2))).detach().exp();
+            // P(reached k−2, not k−1) = r̂_{k−2} · (1 − q̂_{k−1}); log(1 − σ(a)) = logsigmoid(−a). With the true
+            // propensities it is r_{k−2} − r_{k−1}.
+            Tensor rawStar;
+            if (batch.ReachPropensity is null)
+            {
+                var logPrev2 = k >= 3 ? FunnelMath.Col(logR, k - 3) : zeros_like(a);
+                rawStar = (logPrev2 + nn.functional.logsigmoid(-FunnelMath.Col(logits, k - 2))).detach().exp();
+            }
+            else
+            {
+                rawStar = FunnelMath.Reach(batch, logR, k - 2) - FunnelMath.Reach(batch, logR, k - 1);
+            }
             var wCounter = v * sPrev2 * (1 - sPrev) / rawStar.clamp_min(floor);
 
             sink?.Weights($"factual_weight/{StageName(k)}", wFactual, pFloored);

@@ -152,7 +152,7 @@ internal sealed class Escm2Model : ConditionalFunnelModel
             if (Options.Risk == CounterfactualRisk.DoublyRobust && Options.DrGradients == DrGradients.Paddle)
             {
                 // §9.3: w = min(s / max(ô, 1e−6), 15) detached; ê = σ(·) and δ not detached; mean_B(ê + w e + w e²).
-                var raw = FunnelMath.Col(logR, k - 2).detach().exp();
+                var raw = FunnelMath.Reach(batch, logR, k - 1);
                 var w = (sPrev / raw.clamp_min(1e-6)).clamp_max(PaddleWeightCap);
                 sink?.Weights($"cvr_weight/{StageName(k)}", v * w, w >= PaddleWeightCap);
                 var eHat = FunnelMath.Col(imputed!, k - 2).sigmoid();
@@ -161,7 +161,7 @@ internal sealed class Escm2Model : ConditionalFunnelModel
             }
             else
             {
-                var (p, floored) = FunnelMath.ReachPropensity(logR, k, Context.Options.PropensityFloor);
+                var (p, floored) = FunnelMath.ReachPropensity(batch, logR, k, Context.Options.PropensityFloor);
                 var w = v * sPrev / p;
                 if (Options.MaxWeight is { } cap)
                 {

@@ -66,10 +66,29 @@ internal static class FunnelMath
     /// hit: p̂_{k−1} = max(sg(r̂_{k−1}), ε) from log r̂ (models.md §9.6: the cumulative propensity is clipped, never the
     /// factors).
     /// </summary>
-    public static (Tensor Propensity, Tensor Floored) ReachPropensity(Tensor logCumulative, int stage, double floor)
+    /// <remarks>
+    /// When the batch carries the true reach propensities (<see cref="TrainingBatch.ReachPropensity"/>, a run with
+    /// <c>clickPropensity = oracle</c>), r_{k−1} replaces the model's r̂_{k−1}, floored the same way.
+    /// </remarks>
+    public static (Tensor Propensity, Tensor Floored) ReachPropensity(TrainingBatch batch, Tensor logCumulative, int stage, double floor)
     {
-        var raw = Col(logCumulative, stage - 2).detach().exp();
+        var raw = Reach(batch, logCumulative, stage - 1);
         return (raw.clamp_min(floor), raw < floor);
+    }
+
+    /// <summary>
+    /// The detached, unfloored probability r_j of reaching stage j (1-based; r_0 = 1): the batch's true value when it
+    /// carries one, else exp(log r̂_j).
+    /// </summary>
+    public static Tensor Reach(TrainingBatch batch, Tensor logCumulative, int stage)
+    {
+        if (stage == 0)
+        {
+            return ones_like(Col(logCumulative, 0)).detach();
+        }
+        return batch.ReachPropensity is { } oracle
+            ? Col(oracle, stage - 1).to_type(logCumulative.dtype).detach()
+            : Col(logCumulative, stage - 1).detach().exp();
     }
 
     /// <summary>The label s_{k−1} of the stage before k (k 1-based; s_0 = 1).</summary>

@@ -224,8 +224,9 @@ public static class Trainer
         var winPropensity = options.WinPropensity == WinPropensitySource.None
             ? ones(size, ScalarType.Float32, device)
             : data.WinPropensity.index_select(0, index).clamp_min((float)model.Context.Options.WinPropensityFloor);
+        var reach = options.ClickPropensity == ClickPropensitySource.Oracle ? data.ReachPropensity.index_select(0, index) : null;
         var batch = new TrainingBatch(data.Features.index_select(0, index), data.Labels.index_select(0, index),
-            data.Won.index_select(0, index), winPropensity);
+            data.Won.index_select(0, index), winPropensity, reach);
         var output = model.forward(batch.Features);
         var loss = model.Loss(batch, output, step);
         if (loss.numel() != 1)

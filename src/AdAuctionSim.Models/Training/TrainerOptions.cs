@@ -67,6 +67,54 @@ public static class WinPropensitySources
 }
 
 /// <summary>
+/// Where the click (funnel) propensities of the IPS/DR models come from (escm2-ips, escm2-dr, multi-ipw, multi-dr,
+/// ipw-escm2, dcmt): the model's own detached estimate r̂_{k−1} (the methods as published), or the true reach
+/// propensities r_{k−1} the simulator logs in the impressions' <c>propensity_&lt;stage&gt;</c> columns. Comparing the two
+/// tells propensity-estimation error from method error, as <see cref="WinPropensitySource.Oracle"/> does for wins.
+/// </summary>
+public enum ClickPropensitySource
+{
+    /// <summary>The model's own CTR (and earlier-stage) towers, detached: the published methods.</summary>
+    Model,
+    /// <summary>The logged true reach propensities (<c>propensity_&lt;stage&gt;</c>), floored like an estimate.</summary>
+    Oracle,
+}
+
+/// <summary>The command-line / scenario ids of <see cref="ClickPropensitySource"/>.</summary>
+public static class ClickPropensitySources
+{
+    public const string ModelId = "model";
+    public const string OracleId = "oracle";
+
+    /// <summary>Every id, default first.</summary>
+    public static IReadOnlyList<string> Ids { get; } = [ModelId, OracleId];
+
+    public static string Id(ClickPropensitySource source) => source switch
+    {
+        ClickPropensitySource.Model => ModelId,
+        ClickPropensitySource.Oracle => OracleId,
+        _ => throw new ArgumentOutOfRangeException(nameof(source), source, "unknown click-propensity source"),
+    };
+
+    /// <summary>The source with this id (exact, lower case), if any.</summary>
+    public static bool TryParse(string? id, out ClickPropensitySource source)
+    {
+        switch (id)
+        {
+            case ModelId:
+                source = ClickPropensitySource.Model;
+                return true;
+            case OracleId:
+                source = ClickPropensitySource.Oracle;
+                return true;
+            default:
+                source = default;
+                return false;
+        }
+    }
+}
+
+/// <summary>
 /// How the trainer runs, with the defaults of models.md §16.3 (2-core CPU, 10⁵–10⁶ impressions). Validated by
 /// <see cref="Validate"/> before any work.
 /// </summary>
@@ -104,6 +152,9 @@ public sealed record TrainerOptions
     /// estimate is <see cref="TrainingRun.FitWinPropensity"/>'s job (done once per run by <see cref="TrainingRun.Execute"/>).
     /// </summary>
     public WinPropensitySource WinPropensity { get; init; } = WinPropensitySource.CensoredLognormal;
+
+    /// <summary>Click (reach) propensities of the IPS/DR models: their own estimates (default) or the logged truth.</summary>
+    public ClickPropensitySource ClickPropensity { get; init; } = ClickPropensitySource.Model;
 
     /// <summary>Rows per forward pass when validating and predicting (no gradients, so larger than training batches).</summary>
     public int EvaluationBatchSize { get; init; } = 16384;
@@ -146,6 +197,10 @@ public sealed record TrainerOptions
         if (!Enum.IsDefined(WinPropensity))
         {
             problems.Add($"win-propensity source {(int)WinPropensity} is not one of {string.Join(", ", WinPropensitySources.Ids)}");
+        }
+        if (!Enum.IsDefined(ClickPropensity))
+        {
+            problems.Add($"click-propensity source {(int)ClickPropensity} is not one of {string.Join(", ", ClickPropensitySources.Ids)}");
         }
         if (EvaluationBatchSize < 1)
         {

@@ -40,6 +40,16 @@ public static class LogColumns
     /// <summary>Logged after the per-stage estimates (double): the campaign's value and the oracle win propensity P(win | x).</summary>
     public static readonly IReadOnlyList<string> PolicyTail = ["value_per_conversion", "win_propensity"];
 
+    /// <summary>
+    /// Prefix of the oracle reach propensities <c>propensity_&lt;stage&gt;</c> (double, impressions only, every stage but the
+    /// last): the true probability r_k(x) = q_1(x)·…·q_k(x) that an impression reaches stage k. Like
+    /// <c>win_propensity</c>, an oracle propensity of the kind a known logging mechanism or a randomised experiment
+    /// provides; models never read it as a feature, and IPS/DR models use it only when a run asks for the true click
+    /// propensities (<c>training.clickPropensity = "oracle"</c>), so that propensity-estimation error and method error
+    /// can be told apart.
+    /// </summary>
+    public const string PropensityPrefix = "propensity_";
+
     /// <summary>Price paid by a won auction (double, impressions only).</summary>
     public const string Price = "price";
     /// <summary>The final stage's label (int32 0/1, impressions only); each stage's cumulative label is a column named after the stage.</summary>
@@ -72,7 +82,7 @@ public static class LogColumns
         {
             return $"the logs already have a column named \"{stage}\"";
         }
-        foreach (var prefix in (string[])[CandidatePrefix, LoggingPrefix, TruePrefix, OutcomePrefix])
+        foreach (var prefix in (string[])[CandidatePrefix, LoggingPrefix, PropensityPrefix, TruePrefix, OutcomePrefix])
         {
             if (stage.StartsWith(prefix, StringComparison.Ordinal))
             {
@@ -101,9 +111,13 @@ public static class LogColumns
         return names;
     }
 
+    /// <summary>The oracle reach-propensity columns <c>propensity_&lt;stage&gt;</c> of every stage but the last.</summary>
+    public static IReadOnlyList<string> ReachPropensities(IReadOnlyList<string> stages) =>
+        [.. stages.Take(stages.Count - 1).Select(s => PropensityPrefix + s)];
+
     /// <summary>Columns of <c>impressions</c> (rows of O).</summary>
     public static IReadOnlyList<string> Impressions(IReadOnlyList<string> stages, int candidates) =>
-        [.. Logged(stages, candidates), Price, .. stages, Reward];
+        [.. Logged(stages, candidates), Price, .. stages, Reward, .. ReachPropensities(stages)];
 
     /// <summary>Columns of <c>lost_bids</c> (rows of D∖O).</summary>
     public static IReadOnlyList<string> LostBids(IReadOnlyList<string> stages, int candidates) =>

@@ -305,7 +305,8 @@ public sealed class LoggedView
             return ColumnKind.Boolean;
         }
         if (LogColumns.Policy.Contains(column, StringComparer.Ordinal) || LogColumns.PolicyTail.Contains(column, StringComparer.Ordinal)
-            || column == LogColumns.Price || column.StartsWith(LogColumns.LoggingPrefix, StringComparison.Ordinal))
+            || column == LogColumns.Price || column.StartsWith(LogColumns.LoggingPrefix, StringComparison.Ordinal)
+            || column.StartsWith(LogColumns.PropensityPrefix, StringComparison.Ordinal))
         {
             return ColumnKind.Double;
         }

@@ -68,6 +68,13 @@ internal static class TableLayout
         }
         var last = stages.Count - 1;
         columns.Add(new TableColumn(LogColumns.Reward, ColumnKind.Int32, (b, r, d, at) => Reached(b, last, r, (int[])d, at)));
+        var depth = stages.Count;
+        for (var k = 0; k < depth - 1; k++)
+        {
+            var stage = k;
+            columns.Add(new TableColumn(LogColumns.PropensityPrefix + stages[k], ColumnKind.Double,
+                (b, r, d, at) => ReachPropensity(b.Q, depth, stage, r, (double[])d, at)));
+        }
         return Checked(columns, LogColumns.Impressions(stages, world.CandidateCount));
     }
 
@@ -238,6 +245,22 @@ internal static class TableLayout
         {
             var row = rows[i];
             d[i] = a[row] * b[row];
+        }
+    }
+
+    /// <summary>True probability of reaching stage <paramref name="stage"/> (0-based): the product of the true q up to it.</summary>
+    private static void ReachPropensity(double[] q, int depth, int stage, ReadOnlySpan<int> rows, double[] destination, int at)
+    {
+        var d = destination.AsSpan(at, rows.Length);
+        for (var i = 0; i < d.Length; i++)
+        {
+            var first = rows[i] * depth;
+            var p = q[first];
+            for (var j = 1; j <= stage; j++)
+            {
+                p *= q[first + j];
+            }
+            d[i] = p;
         }
     }
 

@@ -34,6 +34,8 @@ public sealed record RunTrainingOptions
     public string LabelMode { get; init; } = "conditional";
     /// <summary>Win-propensity source id (as <c>adsim train --win-propensity</c>).</summary>
     public string WinPropensity { get; init; } = "censored-lognormal";
+    /// <summary>Click-propensity source id of the IPS/DR models (as <c>adsim train --click-propensity</c>): <c>model</c> or <c>oracle</c>.</summary>
+    public string ClickPropensity { get; init; } = "model";
     /// <summary>DR gradient mode id (as <c>adsim train --dr-gradients</c>).</summary>
     public string DrGradients { get; init; } = "joint-learning";
     /// <summary><c>auto</c>, <c>cpu</c> or <c>cuda</c>.</summary>

@@ -143,6 +143,7 @@ public static partial class ScenarioLoader
             Seed = o.Long("seed", d.Seed, 0, long.MaxValue - 1000),
             LabelMode = o.String("labelMode", d.LabelMode, OptionIdPattern(), "an id such as \"conditional\" or \"cumulative\""),
             WinPropensity = o.String("winPropensity", d.WinPropensity, OptionIdPattern(), "an id such as \"oracle\" or \"censored-lognormal\""),
+            ClickPropensity = o.Enum("clickPropensity", d.ClickPropensity, ["model", "oracle"]),
             DrGradients = o.String("drGradients", d.DrGradients, OptionIdPattern(), "an id such as \"joint-learning\""),
             Device = o.Enum("device", d.Device, ["auto", "cpu", "cuda"]),
             Threads = (int)o.Long("threads", d.Threads, 0, 1024),
