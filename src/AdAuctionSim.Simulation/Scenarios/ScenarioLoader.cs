@@ -381,7 +381,9 @@ public static partial class ScenarioLoader
             EstimateQuality = o.Double("estimateQuality", d.EstimateQuality, 0, 1),
             Temperature = o.Double("temperature", d.Temperature, 0.01, 100),
             BidMultipliers = o.DoubleArray("bidMultipliers", d.BidMultipliers, 1, 16, 1e-6, 1e6, minExclusive: false),
-            MultiplierProbabilities = o.DoubleArray("multiplierProbabilities", d.MultiplierProbabilities, 1, 16, 0, 1, minExclusive: true),
+            // A multiplier may have probability 0: a bid level the logging policy never places (off-policy estimators then lack
+            // support for target policies that need it, which their diagnostics report).
+            MultiplierProbabilities = o.DoubleArray("multiplierProbabilities", d.MultiplierProbabilities, 1, 16, 0, 1, minExclusive: false),
         };
         if (p.BidMultipliers.Count != p.MultiplierProbabilities.Count)
         {
