@@ -249,6 +249,27 @@ internal sealed unsafe class RequestKernel
         sample.Slot[i] = slot;
     }
 
+    /// <summary>The request's user, site and slot (the hour follows from its timestamp).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private (int User, int Site, int Slot) DrawContext(ulong rbase) =>
+        (_w.UserAlias.Sample(CounterRng.Bits(rbase, CounterRng.User)),
+         _w.SiteAlias.Sample(CounterRng.Bits(rbase, CounterRng.Site)),
+         CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Slot), _w.SlotExamination.Length));
+
+    /// <summary>The logging policy's bid multiplier index, drawn from its multiplier probabilities.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int DrawMultiplier(ulong rbase)
+    {
+        var cumulative = _w.MultiplierCumulative;
+        var draw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Multiplier));
+        var m = 0;
+        while (m < cumulative.Length - 1 && draw >= cumulative[m])
+        {
+            m++;
+        }
+        return m;
+    }
+
     /// <summary>
     /// Replays request <paramref name="requestId"/> for off-policy evaluation (common random numbers): the same user,
     /// context, candidates, logging choice, competitor draws and outcome uniforms as <see cref="Simulate"/>, and for
@@ -260,19 +281,12 @@ internal sealed unsafe class RequestKernel
         var w = _w;
         var k = _k;
         var rbase = CounterRng.RequestBase(_key, requestId);
-        var user = w.UserAlias.Sample(CounterRng.Bits(rbase, CounterRng.User));
-        var site = w.SiteAlias.Sample(CounterRng.Bits(rbase, CounterRng.Site));
-        var slot = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Slot), w.SlotExamination.Length);
+        var (user, site, slot) = DrawContext(rbase);
         var hour = (int)(timestamp / 3600 % 24);
         Span<float> scores = stackalloc float[MaxStages];
         Span<double> logq = stackalloc double[k];
         r.Action = Choose(rbase, user, hour, site, slot, r.Candidates, scores, logq, out _, r);
-        var mDraw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Multiplier));
-        var m = 0;
-        while (m < w.MultiplierCumulative.Length - 1 && mDraw >= w.MultiplierCumulative[m])
-        {
-            m++;
-        }
+        var m = DrawMultiplier(rbase);
         r.Multiplier = m;
         double hidden = w.UserRecord[user * w.RecordStride + w.RecordHidden];
         for (var stage = 0; stage < k; stage++)
@@ -339,9 +353,7 @@ internal sealed unsafe class RequestKernel
         var w = _w;
         var k = _k;
         var rbase = CounterRng.RequestBase(_key, requestId);
-        var user = w.UserAlias.Sample(CounterRng.Bits(rbase, CounterRng.User));
-        var site = w.SiteAlias.Sample(CounterRng.Bits(rbase, CounterRng.Site));
-        var slot = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Slot), w.SlotExamination.Length);
+        var (user, site, slot) = DrawContext(rbase);
         var hour = (int)(timestamp / 3600 % 24);
 
         var candidates = b.Candidates.AsSpan(row * _n, _n);
@@ -350,12 +362,7 @@ internal sealed unsafe class RequestKernel
         var action = Choose(rbase, user, hour, site, slot, candidates, scores, logq, out var pscoreAd);
         var ad = candidates[action];
 
-        var mDraw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Multiplier));
-        var m = 0;
-        while (m < w.MultiplierCumulative.Length - 1 && mDraw >= w.MultiplierCumulative[m])
-        {
-            m++;
-        }
+        var m = DrawMultiplier(rbase);
 
         var estimatedRate = 1.0;
         for (var stage = 0; stage < k; stage++)
