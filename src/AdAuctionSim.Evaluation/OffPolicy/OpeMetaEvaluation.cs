@@ -37,6 +37,30 @@ public sealed record OpeEstimateRow(
 }
 
 /// <summary>
+/// A policy's true value in one repeat, exact and by on-policy Monte Carlo with common random numbers (per request on
+/// the evaluated requests): the row of <c>policy_values.csv</c>.
+/// </summary>
+/// <param name="Point">Sweep point.</param>
+/// <param name="Repeat">Repeat index.</param>
+/// <param name="Seed">World seed.</param>
+/// <param name="Policy">Policy name.</param>
+/// <param name="Rounds">Requests valued.</param>
+/// <param name="Wins">Expected impressions per request.</param>
+/// <param name="Conversions">Expected conversions per request.</param>
+/// <param name="Value">Expected conversion value per request.</param>
+/// <param name="Cost">Expected price paid per request.</param>
+/// <param name="Truth">Exact value in the OPE reward.</param>
+/// <param name="MonteCarlo">Monte Carlo value in the OPE reward.</param>
+/// <param name="MonteCarloHalfWidth">Half-width of its 95% interval.</param>
+public sealed record PolicyTruthRow(
+    string Point, int Repeat, long Seed, string Policy, long Rounds, double Wins, double Conversions, double Value, double Cost,
+    double Truth, double MonteCarlo, double MonteCarloHalfWidth)
+{
+    /// <summary>Whether the exact value lies in the Monte Carlo interval.</summary>
+    public bool Agrees => Math.Abs(MonteCarlo - Truth) <= MonteCarloHalfWidth;
+}
+
+/// <summary>
 /// An estimator's accuracy for one policy across repeats, as Open Bandit Pipeline's meta-evaluation reports it: mean
 /// squared error and mean relative error against the true value, with the bias and its 95% Student-t interval.
 /// </summary>
@@ -105,13 +129,11 @@ public static class OpeMetaEvaluation
     public static string Csv(IReadOnlyList<OpeEstimateRow> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        var sb = new StringBuilder(CsvHeader).Append('\n');
-        foreach (var r in rows)
+        return Table(CsvHeader, rows.Select(r => new[]
         {
-            sb.AppendJoin(',', Quote(r.Point), I(r.Repeat), I(r.Seed), Quote(r.Policy), Quote(r.Estimator), D(r.Estimate), D(r.Low), D(r.High),
-                D(r.Truth), D(r.Error), D(r.RelativeError), I(r.Rounds), D(r.EssShare), D(r.MaxWeight), D(r.UnsupportedShare), Quote(r.Warnings)).Append('\n');
-        }
-        return sb.ToString();
+            Quote(r.Point), I(r.Repeat), I(r.Seed), Quote(r.Policy), Quote(r.Estimator), D(r.Estimate), D(r.Low), D(r.High),
+            D(r.Truth), D(r.Error), D(r.RelativeError), I(r.Rounds), D(r.EssShare), D(r.MaxWeight), D(r.UnsupportedShare), Quote(r.Warnings),
+        }));
     }
 
     /// <summary>Header of <c>ope_summary.csv</c>.</summary>
@@ -121,11 +143,33 @@ public static class OpeMetaEvaluation
     public static string SummaryCsv(IReadOnlyList<OpeSummary> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        var sb = new StringBuilder(SummaryCsvHeader).Append('\n');
-        foreach (var r in rows)
+        return Table(SummaryCsvHeader, rows.Select(r => new[]
         {
-            sb.AppendJoin(',', Quote(r.Point), Quote(r.Policy), Quote(r.Estimator), I(r.Repeats), D(r.MeanEstimate), D(r.MeanTruth), D(r.Bias),
-                D(r.BiasLow), D(r.BiasHigh), D(r.SquaredError), D(r.RelativeError), D(r.Coverage), D(r.Warned)).Append('\n');
+            Quote(r.Point), Quote(r.Policy), Quote(r.Estimator), I(r.Repeats), D(r.MeanEstimate), D(r.MeanTruth), D(r.Bias),
+            D(r.BiasLow), D(r.BiasHigh), D(r.SquaredError), D(r.RelativeError), D(r.Coverage), D(r.Warned),
+        }));
+    }
+
+    /// <summary>Header of <c>policy_values.csv</c>.</summary>
+    public const string TruthCsvHeader = "point,repeat,seed,policy,rounds,wins,conversions,value,cost,truth,monte_carlo,monte_carlo_half_width";
+
+    /// <summary><c>policy_values.csv</c>: each policy's exact value and its Monte Carlo cross-check per repeat.</summary>
+    public static string TruthCsv(IReadOnlyList<PolicyTruthRow> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        return Table(TruthCsvHeader, rows.Select(r => new[]
+        {
+            Quote(r.Point), I(r.Repeat), I(r.Seed), Quote(r.Policy), I(r.Rounds), D(r.Wins), D(r.Conversions), D(r.Value),
+            D(r.Cost), D(r.Truth), D(r.MonteCarlo), D(r.MonteCarloHalfWidth),
+        }));
+    }
+
+    private static string Table(string header, IEnumerable<string[]> rows)
+    {
+        var sb = new StringBuilder(header).Append('\n');
+        foreach (var cells in rows)
+        {
+            sb.AppendJoin(',', cells).Append('\n');
         }
         return sb.ToString();
     }
