@@ -167,10 +167,12 @@ public static class OpeReport
                     line.LegendText = estimators[e];
                     line.MarkerSize = 5;
                 }
-                plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, data.Points.Count).Select(i => (double)i)], [.. data.Points]);
+                plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, data.Points.Count).Select(i => (double)i)],
+                    [.. Enumerable.Range(0, data.Points.Count).Select(i => $"p{i:D2}")]);
                 plot.ShowLegend(Edge.Right);
                 figures.Add(Render(plot, $"ope-relative-error-{ReportPlots.Slug(policy)}",
-                    $"Mean relative error of each estimator for {policy} at each sweep point (meta-evaluation across repeats; ope_summary.csv).", wide: true));
+                    $"Mean relative error of each estimator for {policy} at each sweep point (meta-evaluation across repeats; ope_summary.csv): "
+                    + string.Join("; ", data.Points.Select((p, i) => $"p{i:D2} = {p}")) + ".", wide: true));
             }
         }
         return figures;
