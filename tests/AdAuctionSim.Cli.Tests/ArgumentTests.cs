@@ -7,8 +7,8 @@ namespace AdAuctionSim.Cli.Tests;
 public sealed class ArgumentTests
 {
     [Theory]
-    [InlineData("frobnicate", "'frobnicate'", "simulate, train, evaluate, run, runs, compare, scenario, bench, help")]
-    [InlineData("", "missing command", "simulate, train, evaluate, run, runs, compare, scenario, bench, help")]
+    [InlineData("frobnicate", "'frobnicate'", "simulate, train, evaluate, run, ope, export-obp, runs, compare, scenario, bench, help")]
+    [InlineData("", "missing command", "simulate, train, evaluate, run, ope, export-obp, runs, compare, scenario, bench, help")]
     [InlineData("scenario", "missing subcommand", "validate, show")]
     [InlineData("scenario check tiny.json", "'check'", "validate, show")]
     [InlineData("bench", "missing subcommand", "simulate")]

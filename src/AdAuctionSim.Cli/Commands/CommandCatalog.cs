@@ -60,6 +60,8 @@ internal static class CommandCatalog
         TrainCommandSpec.Create(),
         EvaluateCommandSpec.Evaluate(),
         RunCommandSpec.Create(),
+        OpeCommandSpec.Ope(),
+        OpeCommandSpec.ExportObp(),
         RunsCommandSpec.List(),
         RunsCommandSpec.Show(),
         RunsCommandSpec.Compare(),

@@ -90,6 +90,9 @@ internal sealed class RunCommand(
                 Reliability = outcome.Reliability,
                 Deciles = outcome.Deciles,
                 Curves = outcome.Curves,
+                Ope = plan.Ope is { } ope
+                    ? new OpeReportData(ope.Options.Reward, ope.Options.Split, [.. plan.Points.Select(p => p.Label)], outcome.OpeEstimates, outcome.OpeTruths)
+                    : null,
             };
             var files = WriteReport(directory, data, cancellation);
             var reportSeconds = clock.Elapsed.TotalSeconds;
@@ -232,7 +235,7 @@ internal sealed class RunCommand(
                 Directory.Delete(plots, recursive: true);
             }
             Directory.Move(Path.Combine(temp, RunReportWriter.PlotsFolder), plots);
-            foreach (var file in (string[])[files.Metrics, files.Summary, files.Markdown, files.Html])
+            foreach (var file in (string[])[files.Metrics, files.Summary, .. files.Tables ?? [], files.Markdown, files.Html])
             {
                 File.Move(Path.Combine(temp, file), Path.Combine(directory, file), overwrite: true);
             }

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using AdAuctionSim.Cli.Commands;
 using AdAuctionSim.Evaluation;
+using AdAuctionSim.Evaluation.OffPolicy;
 using AdAuctionSim.Models.Data;
 using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
@@ -25,7 +26,9 @@ internal sealed record ExperimentOutcome(
     IReadOnlyList<RealisedBiasFigure> RealisedBias,
     IReadOnlyList<TrainingCurvePoint> Curves,
     IReadOnlyList<PhaseTiming> Timings,
-    IReadOnlyList<MetricInterval> Intervals);
+    IReadOnlyList<MetricInterval> Intervals,
+    IReadOnlyList<OpeEstimateRow> OpeEstimates,
+    IReadOnlyList<PolicyTruthRow> OpeTruths);
 
 /// <summary>
 /// Runs the units of a plan inside a run folder, each one atomic and skipped when an earlier attempt finished it:
@@ -33,18 +36,21 @@ internal sealed record ExperimentOutcome(
 /// (<c>models/&lt;id&gt;</c>), their joined run folder (<c>train</c>) and its evaluation (<c>evaluation.json</c>).
 /// A folder exists only once complete (written beside and renamed), so whatever a crash or Ctrl+C leaves is either
 /// finished or absent, and <c>--resume</c> redoes exactly what is missing. Timings go to <c>work/timings.json</c>.
+/// With an <c>ope</c> section each unit also values the target policies (<c>ope.json</c>); for <c>adsim ope</c>
+/// (<paramref name="opeOnly"/>) that replaces the evaluation.
 /// </summary>
-internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEvaluator evaluator, TorchRuntimeInfo runtime)
+internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEvaluator? evaluator, TorchRuntimeInfo runtime, bool opeOnly = false)
 {
     public const string WorkFolder = "work";
     public const string SimulationFolder = "simulation";
     public const string ModelsFolder = "models";
     public const string TrainFolder = "train";
     public const string EvaluationFile = "evaluation.json";
+    public const string OpeFile = "ope.json";
     public const string TimingsFile = "timings.json";
 
     /// <summary>Units of work, for the progress count: per point and repeat, a simulation, each model and an evaluation.</summary>
-    public int Units => plan.Points.Count * plan.Repeats * (plan.Models.Count + 2);
+    public int Units => plan.Points.Count * plan.Repeats * (plan.Models.Count + 1 + (opeOnly ? 0 : 1) + (plan.Ope is null ? 0 : 1));
 
     private string Work => Path.Combine(runDirectory, WorkFolder);
 
@@ -64,6 +70,8 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         var seeds = new List<RepeatSeeds>();
         var bias = new List<RealisedBiasFigure>();
         var curves = new List<TrainingCurvePoint>();
+        var opeEstimates = new List<OpeEstimateRow>();
+        var opeTruths = new List<PolicyTruthRow>();
         foreach (var point in plan.Points)
         {
             for (var repeat = 0; repeat < plan.Repeats; repeat++)
@@ -82,7 +90,11 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
 
                 var train = Path.Combine(folder, TrainFolder);
                 var parts = plan.Models.Select(m => Path.Combine(folder, ModelsFolder, m.Id)).ToList();
-                if (!Directory.Exists(train))
+                if (plan.Models.Count == 0)
+                {
+                    // Nothing to train (an ope section whose policies use the truth or the logging model's scores).
+                }
+                else if (!Directory.Exists(train))
                 {
                     TrainModels(simulation, parts, trainingSeed, label, timings, progress, cancellation);
                     cancellation.ThrowIfCancellationRequested();
@@ -102,14 +114,60 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
                     curves.AddRange(ReadCurves(point.Label, repeat, m.Id, Path.Combine(train, TrainingRun.CurvesFolder, m.Id + ".csv")));
                 }
 
-                var result = Evaluate(new RunEvaluationRequest(simulation, train, point.Label, repeat, worldSeed), folder, label, timings, progress, cancellation);
-                metrics.AddRange(result.Metrics);
-                reliability.AddRange(result.Reliability);
-                deciles.AddRange(result.Deciles);
-                intervals.AddRange(result.Intervals);
+                if (!opeOnly)
+                {
+                    var result = Evaluate(new RunEvaluationRequest(simulation, train, point.Label, repeat, worldSeed), folder, label, timings, progress, cancellation);
+                    metrics.AddRange(result.Metrics);
+                    reliability.AddRange(result.Reliability);
+                    deciles.AddRange(result.Deciles);
+                    intervals.AddRange(result.Intervals);
+                }
+                if (plan.Ope is { } ope)
+                {
+                    var result = OffPolicy(ope, simulation, plan.Models.Count == 0 ? null : train, trainingSeed, point.Label, repeat, worldSeed, folder, label, timings,
+                        progress, cancellation);
+                    opeEstimates.AddRange(result.Estimates);
+                    opeTruths.AddRange(result.Truths);
+                }
             }
         }
-        return new ExperimentOutcome(metrics, reliability, deciles, seeds, bias, curves, timings.All, intervals);
+        return new ExperimentOutcome(metrics, reliability, deciles, seeds, bias, curves, timings.All, intervals, opeEstimates, opeTruths);
+    }
+
+    /// <summary>The stored result of one unit's off-policy evaluation.</summary>
+    internal sealed record OpeUnitFile(IReadOnlyList<OpeEstimateRow> Estimates, IReadOnlyList<PolicyTruthRow> Truths);
+
+    private OpeUnitFile OffPolicy(OpePlan ope, string simulation, string? train, long trainingSeed, string point, int repeat, long worldSeed, string folder,
+        string label, TimingLog timings, IRunProgress progress, CancellationToken cancellation)
+    {
+        var file = Path.Combine(folder, OpeFile);
+        if (File.Exists(file))
+        {
+            progress.UnitDone($"{label}: off-policy evaluation reused");
+            return JsonSerializer.Deserialize<OpeUnitFile>(File.ReadAllText(file), Json) ?? throw new InvalidDataException($"{file} holds no off-policy evaluation");
+        }
+        progress.Phase($"{label}: off-policy evaluation of {ope.Policies.Count} policies", 1, "evaluations");
+        var clock = Stopwatch.StartNew();
+        var options = new TrainingRunOptions
+        {
+            OutputDirectory = "",
+            Trainer = plan.Trainer with { Seed = trainingSeed },
+            Model = plan.Model with { Seed = (int)(trainingSeed % int.MaxValue) },
+            DrGradients = plan.DrGradients,
+        };
+        var result = OpeUnit.Run(ope, simulation, train, options, runtime, point, repeat, worldSeed, plan.SimulationThreads, plan.ScenarioFile, cancellation);
+        cancellation.ThrowIfCancellationRequested();
+        var stored = new OpeUnitFile(result.Estimates, result.Truths);
+        WriteAtomically(file, JsonSerializer.Serialize(stored, Json));
+        timings.Add(new PhaseTiming("ope replay", label, result.TruthSeconds,
+            string.Create(CultureInfo.InvariantCulture, $"reading the logged feedback and replaying its requests' {ope.Options.Split}-split actions in the world; cpu, {plan.SimulationThreads} threads")));
+        timings.Add(new PhaseTiming("ope scores", label, result.ScoreSeconds,
+            $"loading the logged dataset, scoring every candidate ad with each model and fitting the {ope.Options.WinModel} win model of the reward model; {Device}"));
+        timings.Add(new PhaseTiming("ope estimate", label, result.EstimateSeconds,
+            string.Create(CultureInfo.InvariantCulture, $"per policy: exact value, Monte Carlo run and 7 estimators with {ope.Options.Bootstrap} bootstrap resamples; cpu, 1 thread")));
+        progress.UnitDone(string.Create(CultureInfo.InvariantCulture,
+            $"{label}: valued {ope.Policies.Count} policies off-policy in {clock.Elapsed.TotalSeconds:F1} s"));
+        return stored;
     }
 
     private static string Where(SweepPoint point, int repeat) =>
@@ -193,7 +251,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         }
         progress.Phase($"{label}: evaluate", 1, "evaluations");
         var clock = Stopwatch.StartNew();
-        var result = evaluator.Evaluate(request, cancellation);
+        var result = (evaluator ?? throw new InvalidOperationException("no run evaluator was given")).Evaluate(request, cancellation);
         cancellation.ThrowIfCancellationRequested();
         WriteAtomically(file, JsonSerializer.Serialize(result, Json));
         timings.Add(new PhaseTiming("evaluate", label, clock.Elapsed.TotalSeconds, "every model × stage × space against the truth; cpu"));

@@ -25,12 +25,16 @@ internal sealed record RunPlan(
     DrGradientMode DrGradients,
     int Repeats,
     int SimulationThreads,
-    string ResolvedJson)
+    string ResolvedJson,
+    OpePlan? Ope = null)
 {
     public IReadOnlyList<string> Dials => Experiment.Sweep?.Dials.Select(d => d.Path).ToList() ?? [];
 
     /// <summary>Loads the scenario file as the user typed its name and resolves the plan.</summary>
-    public static RunPlan Load(CliTerminal terminal, string file)
+    /// <param name="terminal">Resolves the file name.</param>
+    /// <param name="file">The scenario file as typed.</param>
+    /// <param name="opeOnly">For <c>adsim ope</c>: the file must have an <c>ope</c> section, and the models are those it needs.</param>
+    public static RunPlan Load(CliTerminal terminal, string file, bool opeOnly = false)
     {
         ScenarioFile parsed;
         try
@@ -41,11 +45,11 @@ internal sealed record RunPlan(
         {
             throw new ScenarioValidationException(file, e.Errors);
         }
-        return Create(parsed, file);
+        return Create(parsed, file, opeOnly);
     }
 
     /// <summary>Resolves and checks the run sections of a parsed scenario file.</summary>
-    public static RunPlan Create(ScenarioFile parsed, string file)
+    public static RunPlan Create(ScenarioFile parsed, string file, bool opeOnly = false)
     {
         var (scenario, experiment) = (parsed.Scenario, parsed.Experiment);
         var errors = new List<ScenarioError>();
@@ -53,7 +57,18 @@ internal sealed record RunPlan(
         var depths = points.Select(p => p.Scenario.Depth).Distinct().Order().ToList();
 
         var entries = new List<ModelEntry>();
-        if (experiment.Models.Count == 0)
+        OpePlan? ope = null;
+        if (opeOnly)
+        {
+            if (experiment.Ope is null)
+            {
+                throw new ScenarioValidationException(file, [new ScenarioError("ope", "is missing; expected an \"ope\" section with the target policies to value (see scenarios/ope-bias.json)")]);
+            }
+            // Only what the policies and the reward model score with; the run's "models" list is not trained.
+            ope = OpePlan.Create(experiment.Ope, [.. points.Select(p => p.Scenario)], null, errors);
+            experiment = experiment with { Models = ope.Models, Evaluation = experiment.Evaluation with { Baseline = ope.Models.FirstOrDefault() } };
+        }
+        if (experiment.Models.Count == 0 && !opeOnly)
         {
             if (ModelCatalog.Ids.Count == 0)
             {
@@ -109,6 +124,10 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("evaluation.baseline", $"\"{b}\" is not one of the run's models; expected one of: {string.Join(", ", entries.Select(e => e.Id))}"));
         }
+        if (experiment.Ope is { } section && !opeOnly)
+        {
+            ope = OpePlan.Create(section, [.. points.Select(p => p.Scenario)], [.. entries.Select(e => e.Id)], errors);
+        }
         if (errors.Count > 0)
         {
             throw new ScenarioValidationException(file, errors);
@@ -137,7 +156,7 @@ internal sealed record RunPlan(
             Evaluation = experiment.Evaluation with { Baseline = baseline },
         };
         return new RunPlan(file, scenario, resolvedExperiment, points, entries, baseline, trainer, model, dr,
-            experiment.Evaluation.Repeats, Environment.ProcessorCount, Resolve(scenario, resolvedExperiment));
+            experiment.Evaluation.Repeats, Environment.ProcessorCount, Resolve(scenario, resolvedExperiment), ope);
     }
 
     /// <summary>World seed of a repeat: the scenario's seed for repeat 0, a SplitMix64 draw from it for the others.</summary>
@@ -183,6 +202,29 @@ internal sealed record RunPlan(
                 {
                     ["path"] = d.Path,
                     ["values"] = new JsonArray([.. d.Values.Select(v => (JsonNode)JsonValue.Create(v))]),
+                })]),
+            };
+        }
+        if (e.Ope is { } ope)
+        {
+            root["ope"] = new JsonObject
+            {
+                ["reward"] = ope.Reward,
+                ["split"] = ope.Split,
+                ["rewardModel"] = ope.RewardModel,
+                ["winModel"] = ope.WinModel,
+                ["clip"] = ope.Clip,
+                ["switch"] = ope.Switch,
+                ["bootstrap"] = ope.Bootstrap,
+                ["policies"] = new JsonArray([.. ope.Policies.Select(p => (JsonNode)new JsonObject
+                {
+                    ["name"] = p.Name,
+                    ["scores"] = p.Scores,
+                    ["ad"] = p.Ad,
+                    ["temperature"] = p.Temperature,
+                    ["bid"] = p.Bid,
+                    ["bidScale"] = p.BidScale,
+                    ["multiplier"] = p.Multiplier,
                 })]),
             };
         }

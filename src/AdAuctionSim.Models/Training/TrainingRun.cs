@@ -408,6 +408,29 @@ public static class TrainingRun
     /// The catalog's model, except that the DR variants of ESCM² take the run's gradient mode (the catalog builds them
     /// with joint learning): rebuilt from the same options and the same seed.
     /// </summary>
+    /// <summary>
+    /// A trained model back from its checkpoint (as <see cref="Execute"/> wrote it for <paramref name="data"/>'s schema and
+    /// these options), for scoring beyond the predictions file: for example every candidate ad of a request.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The checkpoint is missing or not of this architecture.</exception>
+    public static MultiTaskModel LoadModel(LoggedDataset data, ModelEntry entry, TrainingRunOptions options, string checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentNullException.ThrowIfNull(options);
+        var model = Build(entry, new ModelContext(data.Depth, data.Stages, data.Schema, options.Model), options);
+        try
+        {
+            Trainer.LoadCheckpoint(model, checkpoint);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
     private static MultiTaskModel Build(ModelEntry entry, ModelContext context, TrainingRunOptions options)
     {
         var model = entry.Create(context);

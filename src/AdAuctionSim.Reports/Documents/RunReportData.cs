@@ -49,4 +49,6 @@ public sealed record RunReportData
     public IReadOnlyList<ReliabilityBin> Reliability { get; init; } = [];
     public IReadOnlyList<DecileError> Deciles { get; init; } = [];
     public IReadOnlyList<TrainingCurvePoint> Curves { get; init; } = [];
+    /// <summary>Off-policy evaluation (the scenario's <c>ope</c> section); null when the run has none.</summary>
+    public OpeReportData? Ope { get; init; }
 }

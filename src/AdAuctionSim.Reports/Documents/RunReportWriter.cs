@@ -7,7 +7,13 @@ using AdAuctionSim.Reports.Plots;
 namespace AdAuctionSim.Reports.Documents;
 
 /// <summary>Where the files of a written report are, relative to its folder.</summary>
-public sealed record ReportFiles(string Html, string Markdown, string Metrics, string Summary, IReadOnlyList<string> Plots);
+/// <param name="Html">report.html.</param>
+/// <param name="Markdown">report.md.</param>
+/// <param name="Metrics">metrics.csv.</param>
+/// <param name="Summary">summary.csv.</param>
+/// <param name="Plots">Plot images.</param>
+/// <param name="Tables">Further CSV files (the off-policy evaluation's, when the run has an <c>ope</c> section).</param>
+public sealed record ReportFiles(string Html, string Markdown, string Metrics, string Summary, IReadOnlyList<string> Plots, IReadOnlyList<string>? Tables = null);
 
 /// <summary>
 /// Writes a run report into a folder: <c>report.html</c> (self-contained: every plot is embedded as a base64 PNG),
@@ -33,7 +39,8 @@ public static class RunReportWriter
         Directory.CreateDirectory(Path.Combine(directory, PlotsFolder));
         ReportCsv.WriteMetrics(Path.Combine(directory, ReportCsv.MetricsFile), data.Metrics);
         ReportCsv.WriteSummary(Path.Combine(directory, ReportCsv.SummaryFile), data.Summaries);
-        var figures = ReportPlots.Draw(data);
+        IReadOnlyList<string> tables = data.Ope is { } ope ? OpeReport.WriteCsv(directory, ope) : [];
+        IReadOnlyList<ReportFigure> figures = [.. ReportPlots.Draw(data), .. data.Ope is { } o ? OpeReport.Figures(o) : []];
         var plots = new List<string>();
         foreach (var f in figures)
         {
@@ -44,7 +51,7 @@ public static class RunReportWriter
         }
         File.WriteAllText(Path.Combine(directory, MarkdownFile), Markdown(data, figures), Utf8);
         File.WriteAllText(Path.Combine(directory, HtmlFile), Html(data, figures), Utf8);
-        return new ReportFiles(HtmlFile, MarkdownFile, ReportCsv.MetricsFile, ReportCsv.SummaryFile, plots);
+        return new ReportFiles(HtmlFile, MarkdownFile, ReportCsv.MetricsFile, ReportCsv.SummaryFile, plots, tables);
     }
 
     /// <summary>The main table's metric columns: the preferred ones present, then the rest alphabetically.</summary>
@@ -173,6 +180,10 @@ public static class RunReportWriter
         AppendFigures(h, figures, ReportPlots.Reliability, "Reliability diagrams");
         AppendFigures(h, figures, ReportPlots.Training, "Training curves");
 
+        if (data.Ope is { } ope)
+        {
+            h.Append(OpeReport.Html(ope, figures));
+        }
         h.Append("<h2>Realised bias dials</h2>\n<p>From each simulation's manifest (mean over repeats).</p>\n<table>\n<tr><th>figure</th>");
         var biasPoints = data.Points.Select(p => p.Label).ToList();
         foreach (var p in biasPoints)
@@ -287,6 +298,10 @@ public static class RunReportWriter
             {
                 m.Append("![").Append(f.Name).Append("](").Append(PlotsFolder).Append('/').Append(f.Name).Append(".png)\n\n").Append(Md(f.Caption)).Append("\n\n");
             }
+        }
+        if (data.Ope is { } ope)
+        {
+            m.Append(OpeReport.Markdown(ope, figures, PlotsFolder));
         }
         m.Append("\n## Realised bias dials\n\n| point | figure | mean over repeats |\n| --- | --- | ---: |\n");
         foreach (var (point, name, mean) in BiasMeans(data))

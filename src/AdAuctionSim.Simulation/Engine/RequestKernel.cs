@@ -32,10 +32,12 @@ internal sealed unsafe class RequestKernel
 
     /// <summary>
     /// The logging policy: scores every candidate, forms its (noisy) estimate of each stage rate, picks an ad by
-    /// softmax over log expected value / temperature. Writes the chosen ad's true scores and logged estimates.
+    /// softmax over log expected value / temperature. Writes the chosen ad's true scores and logged estimates. When
+    /// <c>every</c> is given (a replay for off-policy evaluation) it also receives every candidate's probability,
+    /// estimated rate, bid base and true stage scores, computed exactly as the chosen one's.
     /// </summary>
     private int Choose(ulong rbase, int user, int hour, int site, int slot, Span<int> candidates,
-        Span<float> chosenScores, Span<double> chosenEstimate, out double pscore)
+        Span<float> chosenScores, Span<double> chosenEstimate, out double pscore, ReplayedRequest? every = null)
     {
         var w = _w;
         var k = _k;
@@ -169,6 +171,21 @@ internal sealed unsafe class RequestKernel
         {
             chosenEstimate[stage] = logits[action * lanes + stage] * (stage == 0 ? exam : 1.0);
         }
+        if (every is not null)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                every.AdProbability[j] = utility[j] / total;
+                var estimatedRate = 1.0;
+                for (var stage = 0; stage < k; stage++)
+                {
+                    estimatedRate *= logits[j * lanes + stage] * (stage == 0 ? exam : 1.0);
+                }
+                every.LogBidBase[j] = w.AdLogValue[candidates[j]] + Math.Log(estimatedRate);
+                every.LoggingRate[j] = estimatedRate;
+                scores.Slice(j * lanes, k).CopyTo(every.Scores.AsSpan(j * k, k));
+            }
+        }
         return action;
     }
 
@@ -232,15 +249,111 @@ internal sealed unsafe class RequestKernel
         sample.Slot[i] = slot;
     }
 
+    /// <summary>The request's user, site and slot (the hour follows from its timestamp).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private (int User, int Site, int Slot) DrawContext(ulong rbase) =>
+        (_w.UserAlias.Sample(CounterRng.Bits(rbase, CounterRng.User)),
+         _w.SiteAlias.Sample(CounterRng.Bits(rbase, CounterRng.Site)),
+         CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Slot), _w.SlotExamination.Length));
+
+    /// <summary>The logging policy's bid multiplier index, drawn from its multiplier probabilities.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int DrawMultiplier(ulong rbase)
+    {
+        var cumulative = _w.MultiplierCumulative;
+        var draw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Multiplier));
+        var m = 0;
+        while (m < cumulative.Length - 1 && draw >= cumulative[m])
+        {
+            m++;
+        }
+        return m;
+    }
+
+    /// <summary>
+    /// Replays request <paramref name="requestId"/> for off-policy evaluation (common random numbers): the same user,
+    /// context, candidates, logging choice, competitor draws and outcome uniforms as <see cref="Simulate"/>, and for
+    /// every candidate ad what showing it would mean: its true stage rates, the logging policy's probability and bid
+    /// base, and the competitors' value shift (they key on the shown ad's value signal).
+    /// </summary>
+    public void Replay(long requestId, long timestamp, ReplayedRequest r)
+    {
+        var w = _w;
+        var k = _k;
+        var rbase = CounterRng.RequestBase(_key, requestId);
+        var (user, site, slot) = DrawContext(rbase);
+        var hour = (int)(timestamp / 3600 % 24);
+        Span<float> scores = stackalloc float[MaxStages];
+        Span<double> logq = stackalloc double[k];
+        r.Action = Choose(rbase, user, hour, site, slot, r.Candidates, scores, logq, out _, r);
+        var m = DrawMultiplier(rbase);
+        r.Multiplier = m;
+        double hidden = w.UserRecord[user * w.RecordStride + w.RecordHidden];
+        for (var stage = 0; stage < k; stage++)
+        {
+            r.OutcomeUniform[stage] = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Outcome + (ulong)stage));
+        }
+        Span<double> q = stackalloc double[k];
+        for (var j = 0; j < _n; j++)
+        {
+            var jScores = r.Scores.AsSpan(j * k, k);
+            var rate = 1.0;
+            for (var stage = 0; stage < k; stage++)
+            {
+                var p = WorldModel.Sigmoid(w.Beta[stage] + w.Signal * jScores[stage] + w.Gamma * hidden);
+                if (stage == 0)
+                {
+                    p *= w.SlotExamination[slot];
+                }
+                q[stage] = p;
+                r.Q[j * k + stage] = p;
+                rate *= p;
+            }
+            r.TrueRate[j] = rate;
+            r.Shift[j] = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(jScores, slot, w.Gamma == 0 ? q : default) - w.ValueMean) / w.ValueSd;
+        }
+        CompetitorNoise(rbase, r.CompetitorNoise);
+        r.RequestId = requestId;
+        r.RequestBase = rbase;
+    }
+
+    /// <summary>
+    /// The competitors' noise terms σ·ε_j of a request, ε_j standard normal by Marsaglia's polar method (exact, no
+    /// trigonometry), one pair per two competitors; a rejected point redraws from a derived counter stream.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CompetitorNoise(ulong rbase, Span<double> noise)
+    {
+        var count = noise.Length;
+        for (var j = 0; j < count; j += 2)
+        {
+            var stream = CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j);
+            double u, v, s;
+            var attempt = 0UL;
+            do
+            {
+                var bits = CounterRng.Mix(stream + attempt++ * 0x9E3779B97F4A7C15UL);
+                u = ((bits >> 32) + 0.5) * (2.0 / 4294967296.0) - 1;
+                v = ((bits & 0xFFFFFFFFUL) + 0.5) * (2.0 / 4294967296.0) - 1;
+                s = u * u + v * v;
+            }
+            while (s >= 1);
+            var factor = _w.CompetitorSigma * Math.Sqrt(-2 * Math.Log(s) / s);
+            noise[j] = factor * u;
+            if (j + 1 < count)
+            {
+                noise[j + 1] = factor * v;
+            }
+        }
+    }
+
     /// <summary>Simulates request <paramref name="requestId"/> into row <paramref name="row"/> of the batch.</summary>
     public void Simulate(long requestId, long timestamp, DataSplit split, RequestBatch b, int row)
     {
         var w = _w;
         var k = _k;
         var rbase = CounterRng.RequestBase(_key, requestId);
-        var user = w.UserAlias.Sample(CounterRng.Bits(rbase, CounterRng.User));
-        var site = w.SiteAlias.Sample(CounterRng.Bits(rbase, CounterRng.Site));
-        var slot = CounterRng.Below(CounterRng.Bits(rbase, CounterRng.Slot), w.SlotExamination.Length);
+        var (user, site, slot) = DrawContext(rbase);
         var hour = (int)(timestamp / 3600 % 24);
 
         var candidates = b.Candidates.AsSpan(row * _n, _n);
@@ -249,12 +362,7 @@ internal sealed unsafe class RequestKernel
         var action = Choose(rbase, user, hour, site, slot, candidates, scores, logq, out var pscoreAd);
         var ad = candidates[action];
 
-        var mDraw = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Multiplier));
-        var m = 0;
-        while (m < w.MultiplierCumulative.Length - 1 && mDraw >= w.MultiplierCumulative[m])
-        {
-            m++;
-        }
+        var m = DrawMultiplier(rbase);
 
         var estimatedRate = 1.0;
         for (var stage = 0; stage < k; stage++)
@@ -283,29 +391,14 @@ internal sealed unsafe class RequestKernel
         var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot, w.Gamma == 0 ? q : default) - w.ValueMean) / w.ValueSd;
         var winPropensity = w.WinPropensity(logBidBase, shift, out var atBid, m);
 
-        // Competitors' log bids: μ_j + κ·v(x) + σ·ε_j with ε_j standard normal by Marsaglia's polar method (exact,
-        // no trigonometry), one pair per two competitors; a rejected point redraws from a derived counter stream.
-        var maxLog = double.NegativeInfinity;
+        // Competitors' log bids: μ_j + κ·v(x) + σ·ε_j.
         var mu = w.CompetitorMu;
-        for (var j = 0; j < mu.Length; j += 2)
+        Span<double> noise = stackalloc double[mu.Length];
+        CompetitorNoise(rbase, noise);
+        var maxLog = double.NegativeInfinity;
+        for (var j = 0; j < mu.Length; j++)
         {
-            var stream = CounterRng.Bits(rbase, CounterRng.Competitor + (ulong)j);
-            double u, v, s;
-            var attempt = 0UL;
-            do
-            {
-                var bits = CounterRng.Mix(stream + attempt++ * 0x9E3779B97F4A7C15UL);
-                u = ((bits >> 32) + 0.5) * (2.0 / 4294967296.0) - 1;
-                v = ((bits & 0xFFFFFFFFUL) + 0.5) * (2.0 / 4294967296.0) - 1;
-                s = u * u + v * v;
-            }
-            while (s >= 1);
-            var factor = w.CompetitorSigma * Math.Sqrt(-2 * Math.Log(s) / s);
-            maxLog = Math.Max(maxLog, mu[j] + shift + factor * u);
-            if (j + 1 < mu.Length)
-            {
-                maxLog = Math.Max(maxLog, mu[j + 1] + shift + factor * v);
-            }
+            maxLog = Math.Max(maxLog, mu[j] + shift + noise[j]);
         }
         var market = Math.Exp(maxLog);
         var won = logBid > maxLog && logBid >= w.LogReserve;

@@ -2,7 +2,7 @@ namespace AdAuctionSim.Simulation.Scenarios;
 
 /// <summary>
 /// What <c>adsim run</c> does with a scenario beyond simulating it: the scenario file's <c>models</c>, <c>training</c>,
-/// <c>evaluation</c> and <c>sweep</c> sections. <c>adsim simulate</c> checks and ignores them.
+/// <c>evaluation</c>, <c>sweep</c> and <c>ope</c> sections. <c>adsim simulate</c> checks and ignores them.
 /// </summary>
 /// <remarks>
 /// Model ids and the training option names (label mode, win propensity, DR gradients, device) are kept as the strings
@@ -20,6 +20,9 @@ public sealed record ExperimentOptions
 
     /// <summary>The dial (or grid of two dials) the run sweeps over; null for a single point.</summary>
     public SweepOptions? Sweep { get; init; }
+
+    /// <summary>Off-policy evaluation; null when the file has no <c>ope</c> section.</summary>
+    public OpeOptions? Ope { get; init; }
 }
 
 /// <summary>The <c>training</c> section. Null numbers take the trainer's defaults (those of <c>adsim train</c>).</summary>
@@ -65,3 +68,49 @@ public sealed record SweepOptions(IReadOnlyList<SweepDial> Dials);
 
 /// <summary>A scenario file as <c>adsim run</c> reads it: the scenario and its run sections.</summary>
 public sealed record ScenarioFile(Scenario Scenario, ExperimentOptions Experiment);
+
+/// <summary>
+/// The <c>ope</c> section: off-policy evaluation of target policies against the simulator's truth (<c>adsim ope</c>, and
+/// <c>adsim run</c> when present). Model ids are kept as strings and checked against the catalog by the command.
+/// </summary>
+public sealed record OpeOptions
+{
+    /// <summary><c>value</c> (conversion value per request) or <c>conversions</c>.</summary>
+    public string Reward { get; init; } = "value";
+
+    /// <summary>The requests the policies are valued on: <c>test</c>, <c>validation</c>, <c>train</c> or <c>all</c>.</summary>
+    public string Split { get; init; } = "test";
+
+    /// <summary>Where DM's and DR's reward model takes r̂_K from: <c>logging</c>, a model id, or <c>truth</c> (the true reward function, a reference).</summary>
+    public string RewardModel { get; init; } = "logging";
+
+    /// <summary>Win model of the reward model's Ŵ(b | x): <c>km</c>, <c>censored-lognormal</c> or <c>classifier</c>.</summary>
+    public string WinModel { get; init; } = "censored-lognormal";
+
+    /// <summary>λ of clipped IPS.</summary>
+    public double Clip { get; init; } = 100;
+
+    /// <summary>τ of Switch-DR.</summary>
+    public double Switch { get; init; } = 100;
+
+    /// <summary>Poisson-bootstrap resamples per estimate (0: none).</summary>
+    public int Bootstrap { get; init; } = 200;
+
+    /// <summary>Target policies (the logging policy is always valued too, first).</summary>
+    public IReadOnlyList<OpePolicyOptions> Policies { get; init; } = [];
+}
+
+/// <summary>One target policy of the <c>ope</c> section.</summary>
+public sealed record OpePolicyOptions
+{
+    public string Name { get; init; } = "";
+    /// <summary>Per-candidate scores: <c>truth</c>, <c>logging</c> or a model id.</summary>
+    public string Scores { get; init; } = "logging";
+    /// <summary><c>greedy</c>, <c>softmax</c>, <c>uniform</c> or <c>logging</c>.</summary>
+    public string Ad { get; init; } = "greedy";
+    public double Temperature { get; init; } = 1;
+    /// <summary><c>own</c>, <c>logging</c> or <c>fixed</c>.</summary>
+    public string Bid { get; init; } = "own";
+    public double BidScale { get; init; } = 1;
+    public double Multiplier { get; init; } = 1;
+}

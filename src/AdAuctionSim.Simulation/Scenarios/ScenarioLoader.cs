@@ -123,6 +123,7 @@ public static partial class ScenarioLoader
             Training = BindTraining(o.Child("training")),
             Evaluation = BindEvaluation(o.Child("evaluation")),
             Sweep = BindSweep(o.Child("sweep")),
+            Ope = BindOpe(o.Child("ope")),
         };
         o.Done();
         return (s, experiment);
@@ -166,6 +167,54 @@ public static partial class ScenarioLoader
         };
         o.Done();
         return e;
+    }
+
+    private static OpeOptions? BindOpe(ObjectReader? o)
+    {
+        if (o is null)
+        {
+            return null;
+        }
+        var d = new OpeOptions();
+        var policies = new List<OpePolicyOptions>();
+        var items = o.Has("policies") ? o.Array("policies", 0, 32) : null;
+        for (var i = 0; items is not null && i < items.Count; i++)
+        {
+            if (o.ObjectAt("policies", i, items[i]) is not { } p)
+            {
+                continue;
+            }
+            var pd = new OpePolicyOptions();
+            var policy = new OpePolicyOptions
+            {
+                Name = p.String("name", null, NamePattern(), "letters, digits, '-', '_' or '.' (1 to 64 characters)"),
+                Scores = p.String("scores", pd.Scores, ModelIdPattern(), "\"truth\", \"logging\" or a model id such as \"single-task\""),
+                Ad = p.Enum("ad", pd.Ad, ["greedy", "softmax", "uniform", "logging"]),
+                Temperature = p.Double("temperature", pd.Temperature, 0.01, 100),
+                Bid = p.Enum("bid", pd.Bid, ["own", "logging", "fixed"]),
+                BidScale = p.Double("bidScale", pd.BidScale, 1e-6, 1e6, minExclusive: false),
+                Multiplier = p.Double("multiplier", pd.Multiplier, 1e-6, 1e6, minExclusive: false),
+            };
+            p.Done();
+            if (policy.Name == "logging" || policies.Any(x => x.Name == policy.Name))
+            {
+                o.Error($"policies[{i}].name", $"\"{policy.Name}\" is taken ({(policy.Name == "logging" ? "the logging policy is always valued under that name" : "another policy has it")}); expected a unique name");
+            }
+            policies.Add(policy);
+        }
+        var ope = new OpeOptions
+        {
+            Reward = o.Enum("reward", d.Reward, ["value", "conversions"]),
+            Split = o.Enum("split", d.Split, ["test", "validation", "train", "all"]),
+            RewardModel = o.String("rewardModel", d.RewardModel, ModelIdPattern(), "\"logging\", \"truth\" or a model id such as \"single-task\""),
+            WinModel = o.Enum("winModel", d.WinModel, ["km", "censored-lognormal", "classifier"]),
+            Clip = o.Double("clip", d.Clip, 0, 1e12, minExclusive: true),
+            Switch = o.Double("switch", d.Switch, 0, 1e12, minExclusive: true),
+            Bootstrap = (int)o.Long("bootstrap", d.Bootstrap, 0, 10_000),
+            Policies = policies,
+        };
+        o.Done();
+        return ope;
     }
 
     private static SweepOptions? BindSweep(ObjectReader? o)
@@ -382,7 +431,9 @@ public static partial class ScenarioLoader
             EstimateQuality = o.Double("estimateQuality", d.EstimateQuality, 0, 1),
             Temperature = o.Double("temperature", d.Temperature, 0.01, 100),
             BidMultipliers = o.DoubleArray("bidMultipliers", d.BidMultipliers, 1, 16, 1e-6, 1e6, minExclusive: false),
-            MultiplierProbabilities = o.DoubleArray("multiplierProbabilities", d.MultiplierProbabilities, 1, 16, 0, 1, minExclusive: true),
+            // A multiplier may have probability 0: a bid level the logging policy never places (off-policy estimators then lack
+            // support for target policies that need it, which their diagnostics report).
+            MultiplierProbabilities = o.DoubleArray("multiplierProbabilities", d.MultiplierProbabilities, 1, 16, 0, 1, minExclusive: false),
         };
         if (p.BidMultipliers.Count != p.MultiplierProbabilities.Count)
         {

@@ -924,6 +924,55 @@ public sealed class WorldModel
             _winTable[2 * i] = g;
             _winTable[2 * i + 1] = step * dg;
         }
+        // H(y_i) = ∫ e^t G(t) dt from the grid's start to y_i, by Simpson's rule per cell (G below the start is < 1e-19).
+        _paymentTable = new double[n];
+        for (var i = 1; i < n; i++)
+        {
+            _paymentTable[i] = _paymentTable[i - 1] + PaymentIntegrand(_winStart + (i - 1) * step, _winStart + i * step);
+        }
+    }
+
+    // ∫ e^t G(t) dt over the win table's grid (H at each grid point), for the expected second-price payment.
+    private double[] _paymentTable = [];
+
+    /// <summary>∫_a^b e^t G(t) dt by Simpson's rule (b − a at most one grid step, so exact to rounding for this use).</summary>
+    private double PaymentIntegrand(double a, double b) =>
+        (b - a) / 6 * (Math.Exp(a) * WinCurve(a) + 4 * Math.Exp(0.5 * (a + b)) * WinCurve(0.5 * (a + b)) + Math.Exp(b) * WinCurve(b));
+
+    /// <summary>H(t) = ∫_{−∞}^t e^y G(y) dy (beyond the grid's end G = 1, so the rest is e^t − e^end).</summary>
+    private double PaymentPrimitive(double t)
+    {
+        var u = (t - _winStart) * _winInvStep;
+        if (!(u > 0))
+        {
+            return 0;
+        }
+        var last = _paymentTable.Length - 1;
+        var i = (int)Math.Min(u, last);
+        var at = _winStart + i / _winInvStep;
+        return i >= last ? _paymentTable[last] + Math.Exp(t) - Math.Exp(at) : _paymentTable[i] + PaymentIntegrand(at, t);
+    }
+
+    /// <summary>
+    /// Expected payment E[price · 1{win}] of a bid b = e^<paramref name="logBid"/> when the competitors' bids carry the
+    /// value shift <paramref name="shift"/>: 0 below the reserve; first price b·P(win); second price
+    /// E[max(M, r)·1{M &lt; b}] = b·G(ln b − s) − ∫_{ln r}^{ln b} e^y G(y − s) dy (integration by parts of the market
+    /// price M's distribution, P(M &lt; m) = G(ln m − s)), with the integral from the tabulated primitive of e^t G(t).
+    /// </summary>
+    internal double ExpectedPayment(double logBid, double shift)
+    {
+        if (logBid < LogReserve)
+        {
+            return 0;
+        }
+        var win = WinCurve(logBid - shift);
+        var bid = Math.Exp(logBid);
+        if (!SecondPrice)
+        {
+            return bid * win;
+        }
+        var below = double.IsNegativeInfinity(LogReserve) ? 0 : PaymentPrimitive(LogReserve - shift);
+        return Math.Max(0, bid * win - Math.Exp(shift) * (PaymentPrimitive(logBid - shift) - below));
     }
 
     internal static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));

@@ -1,0 +1,109 @@
+using System.Globalization;
+using AdAuctionSim.Cli.Commands;
+using AdAuctionSim.Evaluation.OffPolicy;
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Simulation.OffPolicy;
+using AdAuctionSim.Simulation.Scenarios;
+
+namespace AdAuctionSim.Cli.Runs;
+
+/// <summary>
+/// The <c>ope</c> section resolved and checked: the policies (the logging policy first), the reward, the reward model,
+/// the estimators' options and the models the policies and the reward model need trained. Every problem is a
+/// <see cref="ScenarioError"/> with its field path.
+/// </summary>
+internal sealed record OpePlan(
+    OpeOptions Options,
+    IReadOnlyList<TargetPolicy> Policies,
+    OpeReward Reward,
+    EstimatorOptions Estimators,
+    IReadOnlyList<string> Models)
+{
+    /// <summary>Resolves the section against the model catalog and every sweep point's logging multipliers.</summary>
+    /// <param name="options">The parsed section.</param>
+    /// <param name="points">The scenarios of every sweep point.</param>
+    /// <param name="trained">Models a run trains anyway (null: train whatever the section needs).</param>
+    /// <param name="errors">Receives every problem.</param>
+    public static OpePlan Create(OpeOptions options, IReadOnlyList<Scenario> points, IReadOnlyList<string>? trained, List<ScenarioError> errors)
+    {
+        var models = new List<string>();
+        void Source(string path, string id)
+        {
+            if (id is TargetPolicy.TruthScores or TargetPolicy.LoggingScores)
+            {
+                return;
+            }
+            if (!ModelCatalog.TryGet(id, out var entry))
+            {
+                errors.Add(new ScenarioError(path, $"\"{id}\" is not a score source; expected \"truth\", \"logging\" or a model of the catalog: {string.Join(", ", ModelCatalog.Ids)}"));
+                return;
+            }
+            foreach (var depth in points.Select(p => p.Depth).Distinct())
+            {
+                if (entry.Unsupported(depth) is { } why)
+                {
+                    errors.Add(new ScenarioError(path, $"\"{id}\" cannot serve a funnel of depth {depth}: {why}"));
+                }
+            }
+            if (trained is not null && !trained.Contains(id, StringComparer.Ordinal))
+            {
+                errors.Add(new ScenarioError(path, $"model \"{id}\" is not trained by this run; expected one of the run's models ({string.Join(", ", trained)}), or add it to \"models\""));
+            }
+            if (!models.Contains(id, StringComparer.Ordinal))
+            {
+                models.Add(id);
+            }
+        }
+
+        var policies = new List<TargetPolicy> { TargetPolicy.Logging };
+        for (var i = 0; i < options.Policies.Count; i++)
+        {
+            var p = options.Policies[i];
+            var where = $"ope.policies[{i}]";
+            var ad = p.Ad switch
+            {
+                "softmax" => AdRule.Softmax,
+                "uniform" => AdRule.Uniform,
+                "logging" => AdRule.Logging,
+                _ => AdRule.Greedy,
+            };
+            var bid = p.Bid switch
+            {
+                "logging" => BidRule.Logging,
+                "fixed" => BidRule.Fixed,
+                _ => BidRule.Own,
+            };
+            if (ad is AdRule.Greedy or AdRule.Softmax || bid == BidRule.Own)
+            {
+                Source($"{where}.scores", p.Scores);
+            }
+            if (bid == BidRule.Fixed)
+            {
+                foreach (var s in points)
+                {
+                    if (!s.LoggingPolicy.BidMultipliers.Contains(p.Multiplier))
+                    {
+                        errors.Add(new ScenarioError($"{where}.multiplier", $"value {ScenarioFiles.F(p.Multiplier)} is not a bid level of the logging policy; expected one of "
+                            + string.Join(", ", s.LoggingPolicy.BidMultipliers.Select(ScenarioFiles.F)) + " (loggingPolicy.bidMultipliers)"));
+                        break;
+                    }
+                }
+            }
+            policies.Add(new TargetPolicy(p.Name, p.Scores, ad, p.Temperature, bid, p.BidScale, p.Multiplier));
+        }
+        Source("ope.rewardModel", options.RewardModel);
+        var estimators = new EstimatorOptions
+        {
+            ClipThreshold = options.Clip,
+            SwitchThreshold = options.Switch,
+            BootstrapResamples = options.Bootstrap,
+        };
+        var reward = options.Reward == "conversions" ? OpeReward.Conversions : OpeReward.Value;
+        return new OpePlan(options, policies, reward, estimators, models);
+    }
+
+    /// <summary>A one-line description for the command's heading.</summary>
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"ope: {Policies.Count} policies ({string.Join(", ", Policies.Select(p => p.Name))}), reward {Options.Reward} on the {Options.Split} split, "
+        + $"reward model {Options.RewardModel} × {Options.WinModel} win model, {Options.Bootstrap} bootstrap resamples");
+}

@@ -1,0 +1,155 @@
+using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.WinPropensity;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Prediction;
+
+/// <summary>
+/// A trained model's scores for every candidate ad of chosen requests, for off-policy evaluation: a target policy that
+/// picks among a request's candidates needs r̂_K(x, j) for each candidate j, while <see cref="Predictions"/> holds only
+/// the logged ad's. The request's own features are kept and the five ad fields (ad, campaign, advertiser, category,
+/// creative) are replaced by candidate j's, encoded as the dataset encodes them (ids unseen in training go to each
+/// field's reserved bucket), then the model scores the rows as it scores D.
+/// </summary>
+public static class CandidatePredictions
+{
+    /// <summary>The encoder fields that describe the shown ad, in the order of <see cref="AdCatalog"/>'s columns.</summary>
+    public static IReadOnlyList<string> AdFields { get; } = ["ad_id", "campaign_id", "advertiser_id", "category", "creative"];
+
+    /// <summary>
+    /// r̂_K(x_i, j) of the final stage for each of <paramref name="rows"/> (dataset rows) and each of its
+    /// <paramref name="candidatesPerRow"/> candidate ads <paramref name="candidateAds"/> ([row × N] ad ids), [row × N].
+    /// </summary>
+    /// <param name="model">A trained model of the dataset's schema.</param>
+    /// <param name="data">The dataset the model was trained on.</param>
+    /// <param name="rows">Dataset rows to score.</param>
+    /// <param name="candidateAds">Candidate ad ids, [rows × N].</param>
+    /// <param name="candidatesPerRow">N.</param>
+    /// <param name="catalog">The ad catalogue: campaign, advertiser, category and creative of every ad id.</param>
+    /// <param name="batchSize">Rows per forward pass.</param>
+    public static double[] Score(MultiTaskModel model, LoggedDataset data, int[] rows, int[] candidateAds, int candidatesPerRow,
+        AdCatalog catalog, int batchSize = 16384)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(candidateAds);
+        ArgumentNullException.ThrowIfNull(catalog);
+        if (candidateAds.Length != rows.Length * candidatesPerRow)
+        {
+            throw new ArgumentException($"{candidateAds.Length} candidate ads for {rows.Length} rows × {candidatesPerRow} candidates", nameof(candidateAds));
+        }
+        var schema = data.Schema;
+        var fields = AdFields.Select(f => schema.Fields.ToList().IndexOf(f)).ToArray();
+        if (fields.Any(f => f < 0))
+        {
+            throw new ArgumentException($"the dataset's fields [{string.Join(", ", schema.Fields)}] lack an ad field of [{string.Join(", ", AdFields)}]", nameof(data));
+        }
+        var f = schema.Count;
+        var total = rows.Length * candidatesPerRow;
+        var ids = new long[(long)total * f];
+        for (var r = 0; r < rows.Length; r++)
+        {
+            var source = data.FeatureIds.AsSpan(rows[r] * f, f);
+            for (var j = 0; j < candidatesPerRow; j++)
+            {
+                var at = (long)(r * candidatesPerRow + j) * f;
+                for (var c = 0; c < f; c++)
+                {
+                    ids[at + c] = source[c] + schema.Offsets[c];
+                }
+                var ad = candidateAds[r * candidatesPerRow + j];
+                for (var a = 0; a < fields.Length; a++)
+                {
+                    var field = fields[a];
+                    var value = a == 0 ? ad : catalog.Field(a - 1, ad);
+                    var bucket = schema.Cardinalities[field] - 1;
+                    var local = value < 0 || value >= bucket ? bucket : value;
+                    ids[at + field] = local + schema.Offsets[field];
+                }
+            }
+        }
+        var k = data.Depth;
+        var result = new double[total];
+        var wasTraining = model.training;
+        model.to(data.Device);
+        model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var features = tensor(ids, [total, f]).to(data.Device);
+            for (long start = 0; start < total; start += batchSize)
+            {
+                using (NewDisposeScope())
+                {
+                    var size = Math.Min(batchSize, total - start);
+                    var output = model.forward(features.narrow(0, start, size));
+                    var logR = output.LogCumulative().select(1, k - 1).to_type(ScalarType.Float64).exp().cpu().data<double>().ToArray();
+                    Array.Copy(logR, 0, result, start, size);
+                }
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Ŵ(b | x_i) of a win model fitted on the train split's requests (impressions and lost bids), at each of
+    /// <paramref name="bids"/>' bid vectors for the dataset rows <paramref name="rows"/>: result [set][row].
+    /// </summary>
+    /// <param name="data">The logged dataset.</param>
+    /// <param name="winModel">A win model id of <see cref="WinPropensityModels.Ids"/>.</param>
+    /// <param name="rows">Dataset rows to score.</param>
+    /// <param name="bids">Bid vectors, one per action, each with one bid per row.</param>
+    /// <param name="cancellation">Cancels the fit.</param>
+    public static double[][] WinProbabilities(LoggedDataset data, string winModel, int[] rows, IReadOnlyList<double[]> bids,
+        CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(bids);
+        var all = new WinLogData(data.FeatureIds, data.Schema.Fields, data.Schema.Cardinalities, data.Bid, data.BidMultiplier,
+            data.IsImpression.ToArray(), data.Price, data.BidMultipliers, data.MultiplierProbabilities, data.SecondPrice, data.ReservePrice);
+        var trainRows = data.Rows(DatasetSplit.Train, includeLostBids: true);
+        if (trainRows.Length == 0)
+        {
+            throw new InvalidDataException($"{data.ImpressionsFile}: the train split has no requests to fit the {winModel} win model on");
+        }
+        using var model = WinPropensityModels.Create(winModel);
+        model.Fit(all.Select(trainRows), cancellation);
+        var scored = all.Select(rows);
+        var result = new double[bids.Count][];
+        for (var s = 0; s < bids.Count; s++)
+        {
+            result[s] = model.WinProbability(scored, bids[s]);
+        }
+        return result;
+    }
+}
+
+/// <summary>The ad catalogue as the advertiser knows it (the <c>ads</c> product): each ad id's campaign, advertiser, category and creative.</summary>
+/// <param name="Campaign">Campaign of each ad id.</param>
+/// <param name="Advertiser">Advertiser of each ad id.</param>
+/// <param name="Category">Category of each ad id.</param>
+/// <param name="Creative">Creative type of each ad id.</param>
+public sealed record AdCatalog(int[] Campaign, int[] Advertiser, int[] Category, int[] Creative)
+{
+    /// <summary>Field <paramref name="index"/> (0 campaign, 1 advertiser, 2 category, 3 creative) of an ad; −1 for an unknown ad.</summary>
+    public int Field(int index, int ad)
+    {
+        var column = index switch
+        {
+            0 => Campaign,
+            1 => Advertiser,
+            2 => Category,
+            _ => Creative,
+        };
+        return (uint)ad < (uint)column.Length ? column[ad] : -1;
+    }
+}

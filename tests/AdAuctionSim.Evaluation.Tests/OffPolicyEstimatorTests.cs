@@ -1,0 +1,243 @@
+using AdAuctionSim.Evaluation.OffPolicy;
+using AdAuctionSim.Evaluation.Statistics;
+
+namespace AdAuctionSim.Evaluation.Tests;
+
+/// <summary>
+/// The off-policy estimators on a synthetic contextual bandit whose reward function is known: properties with known
+/// answers (IPS of the logging policy is the logged mean; unbiasedness across independent seeds, judged by the t interval
+/// of the mean error; SNIPS's normalised weights; DR with the true reward function; the support warning).
+/// </summary>
+public sealed class OffPolicyEstimatorTests
+{
+    private const int Actions = 4;
+
+    /// <summary>A synthetic bandit: context x ~ U(0, 1), reward ~ Bernoulli(μ(x, a)), softmax logging and target policies.</summary>
+    private sealed record Bandit(BanditFeedback Feedback, double[] TrueMean, double Truth);
+
+    private static double Mu(double x, int a) => 1 / (1 + Math.Exp(-(-1.0 + 2.0 * x * (a - 1.5) / 1.5)));
+
+    private static double[] Softmax(Func<int, double> logit)
+    {
+        var p = new double[Actions];
+        var sum = 0.0;
+        for (var a = 0; a < Actions; a++)
+        {
+            p[a] = Math.Exp(logit(a));
+            sum += p[a];
+        }
+        for (var a = 0; a < Actions; a++)
+        {
+            p[a] /= sum;
+        }
+        return p;
+    }
+
+    /// <param name="seed">Seed of contexts, logged actions and rewards.</param>
+    /// <param name="rounds">Rounds n.</param>
+    /// <param name="targetIsLogging">Target policy = logging policy.</param>
+    /// <param name="noiseFree">Rewards equal their expectation μ(x, a) instead of a Bernoulli draw.</param>
+    /// <param name="modelShift">Added to the true mean to make the reward model (0: the true reward function).</param>
+    /// <param name="unsupportedAction">An action the logging policy never takes (−1: none).</param>
+    private static Bandit Make(int seed, int rounds = 2000, bool targetIsLogging = false, bool noiseFree = false, double modelShift = 0,
+        int unsupportedAction = -1)
+    {
+        var rng = new Random(seed);
+        var requestId = new long[rounds];
+        var action = new int[rounds];
+        var reward = new double[rounds];
+        var pscore = new double[rounds];
+        var target = new double[rounds * Actions];
+        var model = new double[rounds * Actions];
+        var logging = new double[rounds * Actions];
+        var mean = new double[rounds * Actions];
+        var truth = 0.0;
+        for (var i = 0; i < rounds; i++)
+        {
+            requestId[i] = (long)seed * rounds + i;
+            var x = rng.NextDouble();
+            var pLog = Softmax(a => a == unsupportedAction ? double.NegativeInfinity : 0.8 * a * x);
+            var pTarget = targetIsLogging ? pLog : Softmax(a => 4 * Mu(x, a));
+            for (var a = 0; a < Actions; a++)
+            {
+                var o = i * Actions + a;
+                mean[o] = Mu(x, a);
+                model[o] = Math.Clamp(mean[o] + modelShift, 0, 1);
+                logging[o] = pLog[a];
+                target[o] = pTarget[a];
+                truth += pTarget[a] * mean[o];
+            }
+            var u = rng.NextDouble();
+            var chosen = Actions - 1;
+            var acc = 0.0;
+            for (var a = 0; a < Actions; a++)
+            {
+                acc += pLog[a];
+                if (u < acc)
+                {
+                    chosen = a;
+                    break;
+                }
+            }
+            action[i] = chosen;
+            pscore[i] = pLog[chosen];
+            var mu = mean[i * Actions + chosen];
+            reward[i] = noiseFree ? mu : rng.NextDouble() < mu ? 1 : 0;
+        }
+        return new Bandit(new BanditFeedback(requestId, Actions, action, reward, pscore, target, model, logging), mean, truth / rounds);
+    }
+
+    private static readonly EstimatorOptions NoBootstrap = new() { BootstrapResamples = 0 };
+
+    [Fact]
+    public void Ips_equals_the_logged_average_reward_when_the_target_is_the_logging_policy()
+    {
+        var bandit = Make(seed: 3, targetIsLogging: true);
+
+        var result = OffPolicyEstimators.Estimate(bandit.Feedback, NoBootstrap);
+
+        var logged = bandit.Feedback.Reward.Average();
+        Assert.Equal(logged, result[EstimatorIds.Ips].Value);
+        Assert.Equal(logged, result[EstimatorIds.Snips].Value);
+        Assert.Equal(1.0, result.Diagnostics.MaxWeight);
+        Assert.Equal(bandit.Feedback.Rounds, result.Diagnostics.EffectiveSampleSize, 1e-9);
+        Assert.Empty(result.Diagnostics.Warnings);
+    }
+
+    /// <summary>Errors (estimate − truth) of one estimator over independent seeds.</summary>
+    private static double[] Errors(string estimator, int seeds, double modelShift)
+    {
+        var errors = new double[seeds];
+        for (var s = 0; s < seeds; s++)
+        {
+            var bandit = Make(seed: 1000 + s, rounds: 500, modelShift: modelShift);
+            errors[s] = OffPolicyEstimators.Estimate(bandit.Feedback, NoBootstrap)[estimator].Value - bandit.Truth;
+        }
+        return errors;
+    }
+
+    [Theory]
+    [InlineData(EstimatorIds.Ips, 0.0)]
+    [InlineData(EstimatorIds.Dr, 0.0)]
+    [InlineData(EstimatorIds.Dr, 0.15)]
+    public void Ips_and_dr_are_unbiased_the_mean_error_over_seeds_lies_within_its_t_interval(string estimator, double modelShift)
+    {
+        // DR with a wrong reward model (shift 0.15) is still unbiased: the propensities are right.
+        var errors = Errors(estimator, seeds: 300, modelShift);
+
+        var (low, high) = MetricStatistics.StudentTInterval(errors);
+
+        Assert.True(low <= 0 && 0 <= high, $"{estimator}: mean error {errors.Average():G4}, 95% interval [{low:G4}, {high:G4}] excludes 0");
+    }
+
+    [Fact]
+    public void The_unbiasedness_check_can_fail_dm_with_a_shifted_reward_model_is_detected_as_biased()
+    {
+        var errors = Errors(EstimatorIds.Dm, seeds: 300, modelShift: 0.02);
+
+        var (low, high) = MetricStatistics.StudentTInterval(errors);
+
+        Assert.True(low > 0, $"DM's mean error {errors.Average():G4} with interval [{low:G4}, {high:G4}] should exclude 0");
+    }
+
+    [Fact]
+    public void Snips_weights_are_normalised_and_snips_is_their_weighted_reward()
+    {
+        var bandit = Make(seed: 11);
+
+        var weights = OffPolicyEstimators.NormalisedWeights(bandit.Feedback);
+
+        Assert.Equal(1.0, weights.Sum(), 1e-12);
+        Assert.All(weights, w => Assert.True(w >= 0));
+        var snips = weights.Select((w, i) => w * bandit.Feedback.Reward[i]).Sum();
+        Assert.Equal(snips, OffPolicyEstimators.Estimate(bandit.Feedback, NoBootstrap)[EstimatorIds.Snips].Value, 1e-12);
+    }
+
+    [Fact]
+    public void Dr_with_the_true_reward_function_has_zero_bias()
+    {
+        // Noise-free rewards: every residual r − q̂ is exactly 0, so DR is exactly the truth (DM with the true function),
+        // whatever the weights; IPS still errs by the weights' sampling noise.
+        var exact = Make(seed: 5, noiseFree: true);
+        var result = OffPolicyEstimators.Estimate(exact.Feedback, NoBootstrap);
+        Assert.Equal(exact.Truth, result[EstimatorIds.Dr].Value, 1e-12);
+        Assert.Equal(exact.Truth, result[EstimatorIds.Sndr].Value, 1e-12);
+        Assert.Equal(exact.Truth, result[EstimatorIds.SwitchDr].Value, 1e-12);
+        Assert.NotEqual(exact.Truth, result[EstimatorIds.Ips].Value, 1e-6);
+
+        // Bernoulli rewards: the error over seeds has mean 0 within its interval, and less spread than IPS's.
+        var dr = Errors(EstimatorIds.Dr, seeds: 300, modelShift: 0);
+        var ips = Errors(EstimatorIds.Ips, seeds: 300, modelShift: 0);
+        var (low, high) = MetricStatistics.StudentTInterval(dr);
+        Assert.True(low <= 0 && 0 <= high, $"DR mean error {dr.Average():G4}, interval [{low:G4}, {high:G4}]");
+        Assert.True(Variance(dr) < Variance(ips), $"DR error variance {Variance(dr):G4} is not below IPS's {Variance(ips):G4}");
+    }
+
+    private static double Variance(double[] v) => MathNet.Numerics.Statistics.Statistics.Variance(v);
+
+    [Fact]
+    public void A_target_with_mass_where_the_logging_policy_has_none_triggers_the_support_warning()
+    {
+        var unsupported = Make(seed: 8, unsupportedAction: 3);
+        var supported = Make(seed: 8);
+
+        var warned = OffPolicyEstimators.Estimate(unsupported.Feedback, NoBootstrap).Diagnostics;
+        var fine = OffPolicyEstimators.Estimate(supported.Feedback, NoBootstrap).Diagnostics;
+
+        Assert.True(warned.UnsupportedShare > 0.1, $"unsupported share {warned.UnsupportedShare}");
+        Assert.Contains(warned.Warnings, w => w.StartsWith("support:", StringComparison.Ordinal));
+        Assert.Equal(0, fine.UnsupportedShare);
+        Assert.DoesNotContain(fine.Warnings, w => w.StartsWith("support:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Bootstrap_intervals_hold_the_estimate_and_repeat_exactly()
+    {
+        var bandit = Make(seed: 21);
+        var options = new EstimatorOptions { BootstrapResamples = 100, BootstrapSeed = 4 };
+
+        var first = OffPolicyEstimators.Estimate(bandit.Feedback, options);
+        var second = OffPolicyEstimators.Estimate(bandit.Feedback, options);
+
+        Assert.Equal(EstimatorIds.All, first.Estimates.Select(e => e.Estimator));
+        foreach (var e in first.Estimates)
+        {
+            Assert.True(e.Low < e.Value && e.Value < e.High, $"{e.Estimator}: {e.Value} outside [{e.Low}, {e.High}]");
+            Assert.Equal(e, second[e.Estimator]);
+        }
+    }
+
+    [Fact]
+    public void Clipping_and_switching_act_only_above_their_thresholds()
+    {
+        var bandit = Make(seed: 2);
+        var loose = OffPolicyEstimators.Estimate(bandit.Feedback, NoBootstrap with { ClipThreshold = 1e9, SwitchThreshold = 1e9 });
+        var tight = OffPolicyEstimators.Estimate(bandit.Feedback, NoBootstrap with { ClipThreshold = 0, SwitchThreshold = -1 });
+
+        Assert.Equal(loose[EstimatorIds.Ips].Value, loose[EstimatorIds.ClippedIps].Value, 1e-12);
+        Assert.Equal(loose[EstimatorIds.Dr].Value, loose[EstimatorIds.SwitchDr].Value, 1e-12);
+        Assert.Equal(0, tight[EstimatorIds.ClippedIps].Value);
+        Assert.Equal(tight[EstimatorIds.Dm].Value, tight[EstimatorIds.SwitchDr].Value, 1e-12);
+        Assert.Equal(1.0, tight.Diagnostics.ClippedShare);
+    }
+
+    [Fact]
+    public void Meta_evaluation_reports_squared_and_relative_error_against_the_truth()
+    {
+        OpeEstimateRow Row(int repeat, double estimate, double truth, double low, double high) =>
+            new("", repeat, repeat, "p", EstimatorIds.Ips, estimate, low, high, truth, 100, 1, 1, 0, "");
+        var rows = new[] { Row(0, 1.1, 1.0, 0.9, 1.2), Row(1, 0.8, 1.0, 0.85, 0.95), Row(2, 2.2, 2.0, 2.1, 2.3) };
+
+        var summary = Assert.Single(OpeMetaEvaluation.Summarise(rows));
+
+        Assert.Equal(3, summary.Repeats);
+        Assert.Equal((0.01 + 0.04 + 0.04) / 3, summary.SquaredError, 1e-12);
+        Assert.Equal((0.1 + 0.2 + 0.1) / 3, summary.RelativeError, 1e-12);
+        Assert.Equal((0.1 - 0.2 + 0.2) / 3, summary.Bias, 1e-12);
+        Assert.Equal(1.0 / 3, summary.Coverage, 1e-12);
+        var (low, high) = MetricStatistics.StudentTInterval([0.1, -0.2, 0.2]);
+        Assert.Equal(low, summary.BiasLow, 1e-12);
+        Assert.Equal(high, summary.BiasHigh, 1e-12);
+        Assert.StartsWith(OpeMetaEvaluation.CsvHeader + "\n,0,0,p,ips,1.1,", OpeMetaEvaluation.Csv(rows), StringComparison.Ordinal);
+    }
+}
