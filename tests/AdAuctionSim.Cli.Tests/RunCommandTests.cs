@@ -267,7 +267,7 @@ public sealed class ShippedRunScenarioTests
 {
     [Theory]
     [InlineData("quickstart.json", 1)]
-    [InlineData("click-bias-sweep.json", 5)]
+    [InlineData("click-bias-sweep.json", 3)]
     [InlineData("win-bias-sweep.json", 4)]
     [InlineData("hidden-confounding-sweep.json", 4)]
     [InlineData("funnel-depth-sweep.json", 4)]
