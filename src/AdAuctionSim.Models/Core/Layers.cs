@@ -139,7 +139,12 @@ public sealed class Gate : nn.Module<Tensor, Tensor>
     public int Experts { get; }
 
     /// <summary>[B, n] softmax weights.</summary>
-    public override Tensor forward(Tensor x) => nn.functional.softmax(linear.call(x), 1);
+    /// <remarks>
+    /// The softmax runs over dimension 0 of the transposed logits: libtorch's CPU softmax over a last dimension of a few
+    /// elements costs ~0.2 ms forward and backward at batch 2048, over dimension 0 (n rows of B) ~0.03 ms. The result is
+    /// a transposed view, the same values.
+    /// </remarks>
+    public override Tensor forward(Tensor x) => nn.functional.softmax(linear.call(x).t(), 0).t();
 
     /// <summary>
     /// Σ_i w[:, i] · experts[:, i, :]: weights [B, n] → [B, H], or weights [B, T, n] (T gates over the same experts) →
