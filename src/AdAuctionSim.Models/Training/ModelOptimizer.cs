@@ -99,6 +99,29 @@ public sealed class ModelOptimizer : IDisposable
     /// <summary>One Adam step of every parameter that has a gradient.</summary>
     public void Step()
     {
+        // The update is a few dozen memory-bound kernels over tensors of 10⁴–10⁵ elements: split over OpenMP threads,
+        // each pays a fork/join that costs more than its arithmetic (on the 2-vCPU machines of models.md §16.3 the
+        // update took 2–3× longer with 2 threads than with 1). It runs on one thread; the count is restored after.
+        var threads = get_num_threads();
+        if (threads > 1)
+        {
+            set_num_threads(1);
+        }
+        try
+        {
+            Update();
+        }
+        finally
+        {
+            if (threads > 1)
+            {
+                set_num_threads(threads);
+            }
+        }
+    }
+
+    private void Update()
+    {
         dense?.Step();
         step++;
         var correction1 = 1 - Math.Pow(Beta1, step);
