@@ -161,6 +161,42 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void The_flat_dense_adam_follows_torch_adam_step_by_step_and_skips_parameters_without_a_gradient()
+    {
+        using var scope = NewDisposeScope();
+        Tensor Net(Tensor x, Linear a, Linear b) => b.call(nn.functional.relu(a.call(x)));
+        manual_seed(5);
+        var ours = (A: nn.Linear(6, 5), B: nn.Linear(5, 2), Idle: nn.Linear(2, 2));
+        manual_seed(5);
+        var torchs = (A: nn.Linear(6, 5), B: nn.Linear(5, 2), Idle: nn.Linear(2, 2));
+        Parameter[] Params((Linear A, Linear B, Linear Idle) m) => [.. m.A.parameters(), .. m.B.parameters(), .. m.Idle.parameters()];
+        using var flat = new FlatAdam(Params(ours), 0.01);
+        using var reference = optim.Adam(Params(torchs), lr: 0.01);
+        for (var step = 0; step < 6; step++)
+        {
+            var x = randn(16, 6);
+            var y = randn(16, 2);
+            foreach (var (m, update) in new[] { (ours, (Action)flat.Step), (torchs, () => reference.step()) })
+            {
+                foreach (var p in Params(m))
+                {
+                    p.grad = null;
+                }
+                // The last layer leaves the loss on steps 3 and 4 (no gradient, so no update): the fused path runs before, the
+                // per-parameter one after, when the step counts differ.
+                var output = Net(x, m.A, m.B);
+                var loss = (step is 3 or 4 ? output : m.Idle.call(output)).sub(y).square().mean();
+                loss.backward();
+                update();
+            }
+            foreach (var (a, b) in Params(ours).Zip(Params(torchs)))
+            {
+                Assert.True(allclose(a, b, rtol: 0, atol: 1e-6), $"step {step}: flat and torch Adam differ");
+            }
+        }
+    }
+
+    [Fact]
     public void Lazy_row_wise_adam_matches_dense_adam_on_the_first_step_and_leaves_rows_outside_the_batch_alone_after()
     {
         using var data = Load();

@@ -139,13 +139,24 @@ public sealed class Gate : nn.Module<Tensor, Tensor>
     public int Experts { get; }
 
     /// <summary>[B, n] softmax weights.</summary>
-    public override Tensor forward(Tensor x) => nn.functional.softmax(linear.call(x), 1);
+    /// <remarks>
+    /// The softmax runs over dimension 0 of the transposed logits: libtorch's CPU softmax over a last dimension of a few
+    /// elements costs ~0.2 ms forward and backward at batch 2048, over dimension 0 (n rows of B) ~0.03 ms. The result is
+    /// a transposed view, the same values.
+    /// </remarks>
+    public override Tensor forward(Tensor x) => nn.functional.softmax(linear.call(x).t(), 0).t();
 
     /// <summary>
-    /// Σ_i w[:, i] · experts[:, i, :] as one bmm: weights [B, n] → [B, H], or weights [B, T, n] (T gates over the same
-    /// experts) → [B, T, H]; experts [B, n, H]. Squeezes by explicit dimension, so B = 1 works.
+    /// Σ_i w[:, i] · experts[:, i, :]: weights [B, n] → [B, H], or weights [B, T, n] (T gates over the same experts) →
+    /// [B, T, H]; experts [B, n, H].
     /// </summary>
+    /// <remarks>
+    /// One gate is a broadcast product summed over the experts: as a bmm it would be B products of 1×n by n×H, which
+    /// libtorch runs one small kernel call per row (forward and both backward products), 2–3× slower than the
+    /// element-wise form at batch 2048 on a CPU. T gates are one bmm ([T×n] by [n×H] per row), which is the faster of
+    /// the two there.
+    /// </remarks>
     public static Tensor Mix(Tensor weights, Tensor experts) => weights.dim() == 2
-        ? weights.unsqueeze(1).bmm(experts).squeeze(1)
+        ? (weights.unsqueeze(-1) * experts).sum(1)
         : weights.bmm(experts);
 }
