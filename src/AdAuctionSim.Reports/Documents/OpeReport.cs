@@ -119,7 +119,8 @@ public static class OpeReport
                 var rows = data.Estimates.Where(e => e.Point == point && e.Policy == policy).ToList();
                 var truth = rows.Select(r => r.Truth).Average();
                 var plot = new Plot();
-                plot.Title($"{policy}{Where(point)}: estimates against the truth", 14);
+                // The full point and what is plotted are in the caption; the title keeps to the plot's width.
+                plot.Title($"{policy}{Where(ShortPoint(point))}", 13);
                 plot.YLabel($"policy {data.Reward} per request", 12);
                 for (var e = 0; e < estimators.Count; e++)
                 {
@@ -306,6 +307,15 @@ public static class OpeReport
             .SelectMany(e => e.Warnings.Split(" | ").Select(w => $"{e.Policy}{Where(e.Point)}, repeat {e.Repeat}: {w}")).Distinct();
 
     private static string Where(string point) => point.Length == 0 ? "" : $" at {point}";
+
+    /// <summary>A point label without the dial paths' section prefixes (<c>bias.winValueCorrelation=0</c> → <c>winValueCorrelation=0</c>, <c>funnel.stages[1].rate=0.1</c> → <c>stages[1].rate=0.1</c>).</summary>
+    private static string ShortPoint(string point) => string.Join(", ", point.Split(", ").Select(part =>
+    {
+        var equals = part.IndexOf('=', StringComparison.Ordinal);
+        var dot = part.IndexOf('.', StringComparison.Ordinal);
+        dot = dot < equals ? dot : -1;
+        return dot < 0 ? part : part[(dot + 1)..];
+    }));
 
     private static ReportFigure Render(Plot plot, string name, string caption, bool wide = false)
     {
