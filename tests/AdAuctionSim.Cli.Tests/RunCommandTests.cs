@@ -269,7 +269,7 @@ public sealed class ShippedRunScenarioTests
     [InlineData("quickstart.json", 1)]
     [InlineData("click-bias-sweep.json", 3)]
     [InlineData("win-bias-sweep.json", 4)]
-    [InlineData("hidden-confounding-sweep.json", 4)]
+    [InlineData("hidden-confounding-sweep.json", 3)]
     [InlineData("funnel-depth-sweep.json", 4)]
     [InlineData("task-correlation-sweep.json", 5)]
     public void Shipped_scenarios_resolve_to_run_plans(string file, int points)
