@@ -1,10 +1,10 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using AdAuctionSim.Evaluation.OffPolicy;
 using AdAuctionSim.Evaluation.Statistics;
 using AdAuctionSim.Reports.Plots;
 using ScottPlot;
+using static AdAuctionSim.Reports.Documents.ReportMarkup;
 
 namespace AdAuctionSim.Reports.Documents;
 
@@ -217,20 +217,9 @@ public static class OpeReport
         }
         foreach (var f in figures.Where(f => f.Section == Section))
         {
-            h.Append("<figure><img alt=\"").Append(E(f.Name)).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(f.Png))
-                .Append("\"><figcaption>").Append(E(f.Caption)).Append("</figcaption></figure>\n");
+            HtmlFigure(h, f);
         }
         return h.ToString();
-    }
-
-    private static void HtmlTable(StringBuilder h, IEnumerable<string> columns, IEnumerable<string[]> rows)
-    {
-        h.Append("<table>\n<tr>").AppendJoin("", columns.Select(c => $"<th>{E(c)}</th>")).Append("</tr>\n");
-        foreach (var row in rows)
-        {
-            h.Append("<tr>").AppendJoin("", row.Select(c => $"<td>{E(c)}</td>")).Append("</tr>\n");
-        }
-        h.Append("</table>\n");
     }
 
     /// <summary>The section in Markdown (images linked from <paramref name="plotsFolder"/>).</summary>
@@ -242,19 +231,11 @@ public static class OpeReport
         m.Append("\n## Off-policy evaluation\n\n").Append(Md(Intro(data))).Append('\n');
         foreach (var point in data.Points)
         {
-            m.Append("\n### Estimators against the truth").Append(Md(Where(point))).Append("\n\n| ").Append(string.Join(" | ", Columns)).Append(" |\n|")
-                .Append(string.Concat(Columns.Select((_, i) => i < 2 ? " --- |" : " ---: |"))).Append('\n');
-            foreach (var row in Rows(data, point))
-            {
-                m.Append("| ").Append(string.Join(" | ", row.Select(Md))).Append(" |\n");
-            }
+            m.Append("\n### Estimators against the truth").Append(Md(Where(point))).Append("\n\n");
+            MarkdownTable(m, Columns, Rows(data, point), textColumns: 2);
         }
-        m.Append("\n### True policy values\n\n| ").Append(string.Join(" | ", TruthColumns)).Append(" |\n|")
-            .Append(string.Concat(TruthColumns.Select((_, i) => i < 3 ? " --- |" : " ---: |"))).Append('\n');
-        foreach (var row in TruthRows(data))
-        {
-            m.Append("| ").Append(string.Join(" | ", row.Select(Md))).Append(" |\n");
-        }
+        m.Append("\n### True policy values\n\n");
+        MarkdownTable(m, TruthColumns, TruthRows(data), textColumns: 3);
         var warnings = Warnings(data).ToList();
         if (warnings.Count > 0)
         {
@@ -267,7 +248,7 @@ public static class OpeReport
         m.Append('\n');
         foreach (var f in figures.Where(f => f.Section == Section))
         {
-            m.Append("![").Append(f.Name).Append("](").Append(plotsFolder).Append('/').Append(f.Name).Append(".png)\n\n").Append(Md(f.Caption)).Append("\n\n");
+            MarkdownFigure(m, f, plotsFolder);
         }
         return m.ToString();
     }
@@ -329,8 +310,4 @@ public static class OpeReport
 
     private static string P(double v) => double.IsNaN(v) ? "n/a" : v.ToString("P0", CultureInfo.InvariantCulture);
 
-    private static string E(string text) => WebUtility.HtmlEncode(text);
-
-    private static string Md(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("*", "\\*", StringComparison.Ordinal)
-        .Replace("\n", " ", StringComparison.Ordinal);
 }

@@ -1,8 +1,8 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using AdAuctionSim.Evaluation;
 using AdAuctionSim.Reports.Plots;
+using static AdAuctionSim.Reports.Documents.ReportMarkup;
 
 namespace AdAuctionSim.Reports.Documents;
 
@@ -250,12 +250,9 @@ public static class RunReportWriter
         h.Append("<h2>").Append(E(title)).Append("</h2>\n");
         foreach (var f in chosen)
         {
-            h.Append("<figure><img alt=\"").Append(E(f.Name)).Append("\" src=\"data:image/png;base64,").Append(Convert.ToBase64String(f.Png))
-                .Append("\"><figcaption>").Append(E(f.Caption)).Append("</figcaption></figure>\n");
+            HtmlFigure(h, f);
         }
     }
-
-    private static string E(string text) => WebUtility.HtmlEncode(text);
 
     // ---------------------------------------------------------------- Markdown
 
@@ -296,7 +293,7 @@ public static class RunReportWriter
             m.Append("\n## ").Append(title).Append("\n\n");
             foreach (var f in chosen)
             {
-                m.Append("![").Append(f.Name).Append("](").Append(PlotsFolder).Append('/').Append(f.Name).Append(".png)\n\n").Append(Md(f.Caption)).Append("\n\n");
+                MarkdownFigure(m, f, PlotsFolder);
             }
         }
         if (data.Ope is { } ope)
@@ -329,7 +326,4 @@ public static class RunReportWriter
             .Append(data.ResolvedScenario.TrimEnd()).Append("\n```\n");
         return m.ToString();
     }
-
-    private static string Md(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("*", "\\*", StringComparison.Ordinal)
-        .Replace("\n", " ", StringComparison.Ordinal);
 }
