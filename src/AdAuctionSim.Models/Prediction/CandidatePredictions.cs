@@ -1,7 +1,6 @@
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
 using AdAuctionSim.Models.WinPropensity;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Prediction;
@@ -73,28 +72,14 @@ public static class CandidatePredictions
         }
         var k = data.Depth;
         var result = new double[total];
-        var wasTraining = model.training;
-        model.to(data.Device);
-        model.eval();
-        try
+        using (NewDisposeScope())
         {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
             var features = tensor(ids, [total, f]).to(data.Device);
-            for (long start = 0; start < total; start += batchSize)
+            Predictions.ForwardInBatches(model, features, data.Device, batchSize, (start, size, output) =>
             {
-                using (NewDisposeScope())
-                {
-                    var size = Math.Min(batchSize, total - start);
-                    var output = model.forward(features.narrow(0, start, size));
-                    var logR = output.LogCumulative().select(1, k - 1).to_type(ScalarType.Float64).exp().cpu().data<double>().ToArray();
-                    Array.Copy(logR, 0, result, start, size);
-                }
-            }
-        }
-        finally
-        {
-            model.train(wasTraining);
+                var rK = output.LogCumulative().select(1, k - 1).to_type(ScalarType.Float64).exp().cpu().data<double>().ToArray();
+                Array.Copy(rK, 0, result, start, size);
+            });
         }
         return result;
     }

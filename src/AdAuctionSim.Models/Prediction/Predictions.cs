@@ -49,31 +49,17 @@ public sealed record Predictions(string ModelId, IReadOnlyList<string> Stages, l
         var k = data.Depth;
         float[] logQ;
         float[] logR;
-        var wasTraining = model.training;
-        model.to(data.Device);
-        model.eval();
-        try
+        using (NewDisposeScope())
         {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
             var allQ = empty([n, k], ScalarType.Float32, data.Device);
             var allR = empty([n, k], ScalarType.Float32, data.Device);
-            for (long start = 0; start < n; start += batchSize)
+            ForwardInBatches(model, data.Features, data.Device, batchSize, (start, size, output) =>
             {
-                using (NewDisposeScope())
-                {
-                    var size = Math.Min(batchSize, n - start);
-                    var output = model.forward(data.Features.narrow(0, start, size));
-                    allQ.narrow(0, start, size).copy_(output.LogConditional());
-                    allR.narrow(0, start, size).copy_(output.LogCumulative());
-                }
-            }
+                allQ.narrow(0, start, size).copy_(output.LogConditional());
+                allR.narrow(0, start, size).copy_(output.LogCumulative());
+            });
             logQ = allQ.cpu().data<float>().ToArray();
             logR = allR.cpu().data<float>().ToArray();
-        }
-        finally
-        {
-            model.train(wasTraining);
         }
         var q = new double[k][];
         var r = new double[k][];
@@ -127,6 +113,36 @@ public sealed record Predictions(string ModelId, IReadOnlyList<string> Stages, l
                 await group.WriteAsync(fields[1 + k + j], new ReadOnlyMemory<double>(R[j], start, size)).ConfigureAwait(false);
             }
             group.CompleteValidate();
+        }
+    }
+
+    /// <summary>
+    /// Runs the model in evaluation mode without gradients over <paramref name="features"/> in batches of
+    /// <paramref name="batchSize"/> rows on <paramref name="device"/>, handing each batch's output to
+    /// <paramref name="consume"/> (first row, rows, output) inside the batch's dispose scope; restores the training mode.
+    /// </summary>
+    internal static void ForwardInBatches(MultiTaskModel model, Tensor features, Device device, long batchSize,
+        Action<long, long, ModelOutput> consume)
+    {
+        var rows = features.shape[0];
+        var wasTraining = model.training;
+        model.to(device);
+        model.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            for (long start = 0; start < rows; start += batchSize)
+            {
+                using (NewDisposeScope())
+                {
+                    var size = Math.Min(batchSize, rows - start);
+                    consume(start, size, model.forward(features.narrow(0, start, size)));
+                }
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
         }
     }
 }
