@@ -151,4 +151,89 @@ public sealed class LayerTests
         Assert.Equal(new long[] { 1, 2 }, h.shape);
         Assert.Equal(new long[] { 1, 7 }, new Mlp("m", 4, [3], output: 7).forward(x).shape);
     }
+
+    [Fact]
+    public void GateBank_OverEveryExpert_IsEachGateOnItsOwn_ForASharedInputAndForOneRowPerGate()
+    {
+        using var scope = NewDisposeScope();
+        var gates = Enumerable.Range(0, 3).Select(t => new Gate($"g{t}", 6, 4)).ToArray();
+        var bank = new GateBank("bank", gates, 4);
+        var x = randn(9, 6);
+        var rows = randn(9, 3, 6);
+
+        var shared = bank.forward(x);
+        var perGate = bank.forward(rows);
+
+        Assert.Equal(new long[] { 9, 3, 4 }, shared.shape);
+        Assert.True(shared.is_contiguous() && perGate.is_contiguous());
+        for (var t = 0; t < 3; t++)
+        {
+            Assert.True(shared.select(1, t).allclose(gates[t].forward(x), rtol: 1e-5, atol: 1e-6), $"gate {t}, shared input");
+            Assert.True(perGate.select(1, t).allclose(gates[t].forward(rows.select(1, t)), rtol: 1e-5, atol: 1e-6), $"gate {t}, its own row");
+        }
+        // The bank owns no parameters: the gates stay their owner's.
+        Assert.Empty(bank.named_parameters());
+        Assert.Equal(2.0 * 9 * 3 * 4 * 6, bank.ForwardFlops(x));
+    }
+
+    [Fact]
+    public void GateBank_WithMembers_PutsEachGatesSoftmaxOnItsMembers_AndGivesOtherExpertsZeroWeightAndNoGradient()
+    {
+        using var scope = NewDisposeScope();
+        // Five experts: gate 0 mixes {0, 3, 4}, gate 1 mixes {1, 3, 4}, gate 2 mixes all (PLE's task and shared gates).
+        int[][] members = [[0, 3, 4], [1, 3, 4], [0, 1, 2, 3, 4]];
+        var gates = members.Select((m, t) => new Gate($"g{t}", 6, m.Length)).ToArray();
+        var bank = new GateBank("bank", gates, 5, members);
+        var rows = randn(8, 3, 6);
+
+        var w = bank.forward(rows);
+
+        for (var t = 0; t < 3; t++)
+        {
+            var own = gates[t].forward(rows.select(1, t));
+            var expected = zeros(8, 5).index_copy(1, tensor(members[t].Select(j => (long)j).ToArray()), own);
+            Assert.True(w.select(1, t).allclose(expected, rtol: 1e-5, atol: 1e-6), $"gate {t}");
+        }
+        Assert.True(w.sum(2).allclose(ones(8, 3), rtol: 0, atol: 1e-5));
+        // A loss on the weights trains each gate through its members only; the masked entries are exactly 0.
+        (w * randn(8, 3, 5)).sum().backward();
+        Assert.Equal(0f, w.select(1, 0).index_select(1, tensor(new long[] { 1, 2 })).abs().max().item<float>());
+        foreach (var g in gates)
+        {
+            var grad = g.named_parameters().Single().parameter.grad!;
+            Assert.True(grad.isfinite().all().item<bool>() && grad.abs().sum().item<float>() > 0);
+        }
+        Assert.Throws<ArgumentException>(() => new GateBank("bad", gates, 5, [[0, 3, 4], [1, 3, 4], [0, 1, 2, 3, 5]]));
+        Assert.Throws<ArgumentException>(() => new GateBank("bad", gates, 5, [[3, 0, 4], [1, 3, 4], [0, 1, 2, 3, 4]]));
+    }
+
+    [Fact]
+    public void Towers_RunTogether_GiveEachTowersOwnMlpOnItsRow_WithTheSameGradients()
+    {
+        using var scope = NewDisposeScope();
+        var towers = new Baselines.Towers("towers", 3, 5, [4, 2]);
+        var mlps = towers.named_children().Single().module.children().Cast<Mlp>().ToArray();
+        var shared = randn(7, 5, requires_grad: true);
+        var perStage = randn(7, 3, 5, requires_grad: true);
+
+        var fromShared = towers.forward(shared);
+        var fromRows = towers.forward(perStage);
+
+        Assert.Equal(new long[] { 7, 3 }, fromShared.shape);
+        Assert.Equal(new long[] { 7, 3 }, fromRows.shape);
+        var loopShared = cat(mlps.Select(m => m.forward(shared)).ToArray(), 1);
+        var loopRows = cat(mlps.Select((m, k) => m.forward(perStage.select(1, k))).ToArray(), 1);
+        Assert.True(fromShared.allclose(loopShared, rtol: 1e-5, atol: 1e-6));
+        Assert.True(fromRows.allclose(loopRows, rtol: 1e-5, atol: 1e-6));
+
+        var upstream = randn(7, 3);
+        var batched = autograd.grad([(fromRows * upstream).sum()], [perStage, .. towers.parameters()]);
+        var looped = autograd.grad([(loopRows * upstream).sum()], [perStage, .. towers.parameters()]);
+        foreach (var (a, b) in batched.Zip(looped))
+        {
+            Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-6));
+        }
+        Assert.Equal(2.0 * 7 * 3 * ((5 * 4) + (4 * 2) + (2 * 1)), towers.ForwardFlops(shared));
+        Assert.Throws<ArgumentException>(() => towers.forward(randn(7, 2, 5)));
+    }
 }

@@ -133,10 +133,11 @@ internal sealed class LogisticTestModel : MultiTaskModel
     private readonly bool _usesLostBids;
     private readonly long? _nanFromStep;
 
-    public LogisticTestModel(ModelContext context, bool usesLostBids = false, long? nanFromStep = null, string id = ModelId, bool sparseEmbeddings = true)
+    public LogisticTestModel(ModelContext context, bool usesLostBids = false, long? nanFromStep = null, string id = ModelId, bool sparseEmbeddings = true,
+        int embeddingDim = 4)
         : base(id, context)
     {
-        encoder = new FeatureEncoder("encoder", context.Schema, 4, sparseEmbeddings);
+        encoder = new FeatureEncoder("encoder", context.Schema, embeddingDim, sparseEmbeddings);
         head = nn.Linear(encoder.FlatWidth, context.Depth);
         _usesLostBids = usesLostBids;
         _nanFromStep = nanFromStep;

@@ -14,6 +14,20 @@ public sealed class TorchRuntimeTests
         Assert.Equal("0", Environment.GetEnvironmentVariable("DOTNET_TieredCompilation"));
     }
 
+    [Fact]
+    public void Initialize_KeepsFreedHostMemory_OnGlibc_AndSaysSo()
+    {
+        var info = TorchRuntime.Initialize("cpu", threads: 1, seed: 1);
+
+        Assert.Equal(HostHeap.KeepFreedMemory(), info.HostAllocator);
+        if (OperatingSystem.IsLinux() && File.Exists("/lib/x86_64-linux-gnu/libc.so.6"))
+        {
+            // Debian's glibc: both mallopt settings must have been accepted.
+            Assert.StartsWith("glibc ", info.HostAllocator, StringComparison.Ordinal);
+            Assert.Contains("freed memory kept (mmap threshold 32 MiB", info.HostAllocator, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("auto", TorchDeviceRequest.Auto)]
     [InlineData("cpu", TorchDeviceRequest.Cpu)]

@@ -237,6 +237,40 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void The_host_row_update_equals_the_tensor_row_update_over_several_steps_with_decay_and_repeated_rows()
+    {
+        using var data = Load();
+        var options = Small with { EmbeddingWeightDecay = 0.01 };
+        using var rows = data.RowIndex(DatasetSplit.Train, includeLostBids: false);
+        // Rows of 12 floats: one SIMD vector of 8 (or 12 scalars without AVX) and a scalar remainder in the host pass.
+        manual_seed(5);
+        using var host = new LogisticTestModel(TestEntries.Context(data), embeddingDim: 12);
+        manual_seed(5);
+        using var tensors = new LogisticTestModel(TestEntries.Context(data), embeddingDim: 12);
+        using var hostOptimizer = Trainer.CreateOptimizer(host, options);
+        using var tensorOptimizer = Trainer.CreateOptimizer(tensors, options);
+        tensorOptimizer.HostUpdates = false;
+        var table = (Func<LogisticTestModel, Tensor>)(m => m.named_parameters().Single(p => p.name == "encoder.table.weight").parameter);
+        var start = table(host).detach().clone();
+
+        for (var step = 0; step < 4; step++)
+        {
+            // Overlapping batches: rows come back with moments from earlier steps, and a batch repeats table rows.
+            var batch = rows.narrow(0, step * 32, 96);
+            Trainer.Step(host, data, hostOptimizer, batch, options, new TrainingStep(step, 4, 1));
+            Trainer.Step(tensors, data, tensorOptimizer, batch, options, new TrainingStep(step, 4, 1));
+        }
+
+        Assert.False(allclose(table(host), start, rtol: 0, atol: 1e-4), "the table did not move");
+        Assert.True(allclose(table(host), table(tensors), rtol: 0, atol: 1e-6),
+            $"host and tensor row updates differ by {(table(host) - table(tensors)).abs().max().item<float>()}");
+        foreach (var (a, b) in host.parameters().Zip(tensors.parameters()))
+        {
+            Assert.True(allclose(a, b, rtol: 0, atol: 1e-6));
+        }
+    }
+
+    [Fact]
     public void A_run_writes_checkpoints_curves_and_predictions_for_every_request_of_D()
     {
         using var data = Load();

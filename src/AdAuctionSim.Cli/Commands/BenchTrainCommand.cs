@@ -38,6 +38,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
         [
             ("data", $"{source}: {scenario.Name}, depth {scenario.Depth}, {arguments.Requests} requests simulated into a temporary folder (not timed)"),
             ("runtime", $"TorchSharp {runtime.TorchSharpVersion} ({runtime.TorchBackend}) on {device}, {threads}"),
+            ("host heap", runtime.HostAllocator),
             ("timings", $"whole training steps at batch {arguments.BatchSize}: batch gather, forward, loss, backward, optimiser update; "
                 + $"10 warm-up steps not timed, then at least {arguments.Seconds:0.#} s and 30 steps"),
             ("floor", "measured matmul rate / training FLOPs per sample (Linear layers and expert banks; training = 3 x forward)"),

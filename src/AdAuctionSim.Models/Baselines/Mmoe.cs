@@ -21,9 +21,11 @@ internal sealed class Mmoe : BaselineModel, IExpertModel
     private readonly FeatureEncoder encoder;
     private readonly ExpertBank experts;
     private readonly ModuleList<Gate> gates;
+    private readonly GateBank gateBank;
     private readonly Towers towers;
     private readonly GateUsage usage = new();
     private readonly string[] expertNames;
+    private readonly string[] gateNames;
 
     public Mmoe(ModelContext context) : base(ModelId, context)
     {
@@ -35,8 +37,10 @@ internal sealed class Mmoe : BaselineModel, IExpertModel
         {
             gates.Add(new Gate($"gate{k}", encoder.FlatWidth, o.Experts));
         }
+        gateBank = new GateBank("gateBank", [.. gates], o.Experts);
         towers = new Towers("towers", context.Depth, o.ExpertHidden, o.Tower);
         expertNames = Enumerable.Range(0, o.Experts).Select(i => $"expert{i}").ToArray();
+        gateNames = [.. context.StageNames];
         RegisterComponents();
     }
 
@@ -44,21 +48,13 @@ internal sealed class Mmoe : BaselineModel, IExpertModel
     {
         CheckFeatures(features, Context.Schema);
         var e = encoder.Flat(features);
-        var weights = new Tensor[Depth];
-        var record = training;
-        for (var k = 0; k < Depth; k++)
+        var weights = gateBank.call(e);   // [B, K, n]
+        if (training)
         {
-            weights[k] = gates[k].call(e);
-            if (record)
-            {
-                usage.Add(Context.StageNames[k], weights[k], expertNames);
-            }
-        }
-        if (record)
-        {
+            usage.Add(weights, gateNames, expertNames);
             usage.AddRows(features.shape[0]);
         }
-        var h = Gate.Mix(stack(weights, 1), experts.call(e));
+        var h = Gate.Mix(weights, experts.call(e));
         return new ModelOutput(towers.call(h), Kind);
     }
 

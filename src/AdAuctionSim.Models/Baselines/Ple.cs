@@ -92,81 +92,69 @@ internal sealed class Ple : BaselineModel, IExpertModel
 /// One PLE extraction level (CGC when it is the only one). Input [B, D] (the same for every expert and gate: level 1)
 /// or [B, K+1, D] (task rows, then the shared row); output [B, K+1, H] with a shared gate, else [B, K, H].
 /// </summary>
+/// <remarks>
+/// The level's gates run as one <see cref="GateBank"/>: task gate k spreads its softmax over task k's experts and the
+/// shared ones (every other expert has weight exactly 0), the shared gate over all; the mixing of every gate is then one
+/// bmm over all of the level's experts. Above level 1 each expert's input row is gathered by one index (task k's experts
+/// read row k, the shared experts row K), expert-major, so the experts' batched product reads contiguous inputs.
+/// </remarks>
 internal sealed class PleLevel : nn.Module<Tensor, Tensor>
 {
     private readonly ExpertBank experts;
     private readonly ModuleList<Gate> taskGates;
     private readonly Gate? sharedGate;
+    private readonly GateBank gateBank;
     private readonly int depth;
-    private readonly int specific;
-    private readonly int shared;
     private readonly GateUsage usage;
     private readonly string[] gateNames;
-    private readonly string[][] expertNames;
+    private readonly string[] expertNames;
+    private readonly long[] expertRows;
+    private readonly DeviceIndex rowIndex = new();
 
     public PleLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
     {
         depth = stages.Count;
-        this.specific = specific;
-        this.shared = shared;
         this.usage = usage;
-        experts = new ExpertBank("experts", input, depth * specific + shared, hidden);
+        var n = depth * specific + shared;
+        experts = new ExpertBank("experts", input, n, hidden);
         taskGates = new ModuleList<Gate>();
         for (var k = 0; k < depth; k++)
         {
             taskGates.Add(new Gate($"gate{k}", input, specific + shared));
         }
-        this.sharedGate = sharedGate ? new Gate("sharedGate", input, depth * specific + shared) : null;
-
-        var all = stages.SelectMany(s => Enumerable.Range(0, specific).Select(j => $"{s}{j}"))
-            .Concat(Enumerable.Range(0, shared).Select(j => $"shared{j}")).ToArray();
-        gateNames = [.. stages.Select(s => $"{label}.{s}"), $"{label}.shared"];
-        expertNames = new string[depth + 1][];
-        for (var k = 0; k < depth; k++)
+        this.sharedGate = sharedGate ? new Gate("sharedGate", input, n) : null;
+        var sharedMembers = Enumerable.Range(depth * specific, shared).ToArray();
+        var members = Enumerable.Range(0, depth)
+            .Select(k => Enumerable.Range(k * specific, specific).Concat(sharedMembers).ToArray()).ToList();
+        var gates = taskGates.ToList();
+        if (this.sharedGate is not null)
         {
-            expertNames[k] = [.. all.Skip(k * specific).Take(specific), .. all.Skip(depth * specific)];
+            members.Add([.. Enumerable.Range(0, n)]);
+            gates.Add(this.sharedGate);
         }
-        expertNames[depth] = all;
+        gateBank = new GateBank("gateBank", gates, n, members);
+
+        expertNames = stages.SelectMany(s => Enumerable.Range(0, specific).Select(j => $"{s}{j}"))
+            .Concat(Enumerable.Range(0, shared).Select(j => $"shared{j}")).ToArray();
+        gateNames = [.. stages.Select(s => $"{label}.{s}"), .. sharedGate ? [$"{label}.shared"] : Array.Empty<string>()];
+        expertRows = [.. Enumerable.Range(0, n).Select(j => (long)(j < depth * specific ? j / specific : depth))];
         RegisterComponents();
     }
 
     /// <summary>Every expert of this level, [B, K·m_k + m_s, H].</summary>
-    public Tensor Experts(Tensor u)
-    {
-        if (u.dim() == 2)
-        {
-            return experts.call(u);
-        }
-        var taskInputs = u.narrow(1, 0, depth).repeat_interleave(specific, 1);
-        var sharedInputs = u.narrow(1, depth, 1).expand(-1, shared, -1);
-        return experts.call(cat([taskInputs, sharedInputs], 1));
-    }
+    public Tensor Experts(Tensor u) =>
+        experts.call(u.dim() == 2 ? u : u.transpose(0, 1).index_select(0, rowIndex.On(expertRows, u.device)).transpose(0, 1));
 
     public override Tensor forward(Tensor u)
     {
         var e = Experts(u);
-        var sharedExperts = e.narrow(1, depth * specific, shared);
-        var record = training;
-        var fused = new List<Tensor>(depth + 1);
-        for (var k = 0; k < depth; k++)
+        // Gate t reads the shared input (level 1) or row t: task rows, then the shared row when this level has a shared gate.
+        var weights = gateBank.call(u.dim() == 2 || gateBank.Gates == depth + 1 ? u : u.narrow(1, 0, depth));
+        if (training)
         {
-            var g = taskGates[k].call(u.dim() == 2 ? u : u.select(1, k));
-            if (record)
-            {
-                usage.Add(gateNames[k], g, expertNames[k]);
-            }
-            fused.Add(Gate.Mix(g, cat([e.narrow(1, k * specific, specific), sharedExperts], 1)));
+            usage.Add(weights, gateNames, expertNames, gateBank.Members);
         }
-        if (sharedGate is not null)
-        {
-            var g = sharedGate.call(u.dim() == 2 ? u : u.select(1, depth));
-            if (record)
-            {
-                usage.Add(gateNames[depth], g, expertNames[depth]);
-            }
-            fused.Add(Gate.Mix(g, e));
-        }
-        return stack(fused, 1);
+        return Gate.Mix(weights, e);
     }
 }

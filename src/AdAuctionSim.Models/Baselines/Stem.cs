@@ -70,13 +70,16 @@ internal sealed class Stem : BaselineModel, IExpertModel
 
     public StemOptions Options { get; }
 
-    /// <summary>The K+1 embedding copies, [B, K+1, F·d]: task copies first, the shared copy last.</summary>
+    /// <summary>
+    /// The K+1 embedding copies, [B, K+1, F·d]: task copies first, the shared copy last. A view of a copy-major
+    /// [K+1, B, F·d] tensor, so each copy is one contiguous matrix for the layer's products.
+    /// </summary>
     public Tensor Embeddings(Tensor features)
     {
         var d = Context.Options.EmbeddingDim;
         var copies = Depth + 1;
         var rows = encoder.call(features); // [B, F, (K+1)·d]
-        return rows.view(rows.shape[0], rows.shape[1], copies, d).permute(0, 2, 1, 3).reshape(rows.shape[0], copies, -1);
+        return rows.view(rows.shape[0], rows.shape[1], copies, d).permute(2, 0, 1, 3).reshape(copies, rows.shape[0], -1).transpose(0, 1);
     }
 
     public override ModelOutput forward(Tensor features)
@@ -103,25 +106,29 @@ internal sealed class Stem : BaselineModel, IExpertModel
 /// One STEM layer. Input [B, K+1, D] (task rows, then the shared row); output [B, K+1, H] with a shared gate, else
 /// [B, K, H].
 /// </summary>
+/// <remarks>
+/// The gates run as one <see cref="GateBank"/> (task gate t reads x_t + x_s, the shared gate x_s), the experts' input rows
+/// are gathered by one index (expert-major, so the experts' product reads contiguous inputs), and each mixture (with
+/// gradient, and through detached experts) is one bmm over all gates.
+/// </remarks>
 internal sealed class StemLevel : nn.Module<Tensor, Tensor>
 {
     private readonly ExpertBank experts;
     private readonly ModuleList<Gate> taskGates;
     private readonly Gate? sharedGate;
+    private readonly GateBank gateBank;
     private readonly int depth;
-    private readonly int specific;
-    private readonly int shared;
     private readonly float[] ownMask;
     private readonly GateUsage usage;
     private readonly string[] gateNames;
     private readonly string[] expertNames;
+    private readonly long[] expertRows;
+    private readonly DeviceIndex rowIndex = new();
 
     public StemLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
     {
         depth = stages.Count;
-        this.specific = specific;
-        this.shared = shared;
         this.usage = usage;
         var n = depth * specific + shared;
         experts = new ExpertBank("experts", input, n, hidden);
@@ -131,58 +138,44 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
             taskGates.Add(new Gate($"gate{t}", input, n));
         }
         this.sharedGate = sharedGate ? new Gate("sharedGate", input, n) : null;
+        gateBank = new GateBank("gateBank", this.sharedGate is null ? [.. taskGates] : [.. taskGates, this.sharedGate], n);
 
-        // ownMask[t, j] = 1 where gate t may send gradient into expert j: its own experts and the shared ones.
-        ownMask = new float[depth * n];
-        for (var t = 0; t < depth; t++)
+        // ownMask[t, j] = 1 where gate t may send gradient into expert j: its own experts and the shared ones; the shared
+        // gate (row K, when there is one) may send gradient everywhere.
+        var gates = gateBank.Gates;
+        ownMask = new float[gates * n];
+        for (var t = 0; t < gates; t++)
         {
             for (var j = 0; j < n; j++)
             {
                 var owner = j < depth * specific ? j / specific : -1;
-                ownMask[t * n + j] = owner == t || owner < 0 ? 1f : 0f;
+                ownMask[t * n + j] = owner == t || owner < 0 || t == depth ? 1f : 0f;
             }
         }
-        gateNames = [.. stages.Select(s => $"{label}.{s}"), $"{label}.shared"];
+        gateNames = [.. stages.Select(s => $"{label}.{s}"), .. sharedGate ? [$"{label}.shared"] : Array.Empty<string>()];
         expertNames = stages.SelectMany(s => Enumerable.Range(0, specific).Select(j => $"{s}{j}"))
             .Concat(Enumerable.Range(0, shared).Select(j => $"shared{j}")).ToArray();
+        expertRows = [.. Enumerable.Range(0, n).Select(j => (long)(j < depth * specific ? j / specific : depth))];
         RegisterComponents();
     }
 
     /// <summary>Every expert of this layer, [B, K·m_t + m_s, H]: task t's experts read row t, the shared ones row K.</summary>
-    public Tensor Experts(Tensor x)
-    {
-        var taskInputs = x.narrow(1, 0, depth).repeat_interleave(specific, 1);
-        var sharedInputs = x.narrow(1, depth, 1).expand(-1, shared, -1);
-        return experts.call(cat([taskInputs, sharedInputs], 1));
-    }
+    public Tensor Experts(Tensor x) => experts.call(x.transpose(0, 1).index_select(0, rowIndex.On(expertRows, x.device)).transpose(0, 1));
 
     public override Tensor forward(Tensor x)
     {
         var e = Experts(x);
-        var xs = x.select(1, depth);
-        var record = training;
-        var weights = new Tensor[depth];
-        for (var t = 0; t < depth; t++)
+        // Copy-major [K+1, B, D] (contiguous when x is the view Stem.Embeddings or a mixture gives).
+        var copies = x.transpose(0, 1);
+        var xs = copies.narrow(0, depth, 1);
+        var tasks = copies.narrow(0, 0, depth) + xs;                                                  // [K, B, D]: x_t + x_s
+        var g = gateBank.call((sharedGate is null ? tasks : cat([tasks, xs], 0)).transpose(0, 1));   // [B, K(+1), n]
+        if (training)
         {
-            weights[t] = taskGates[t].call(x.select(1, t) + xs);
-            if (record)
-            {
-                usage.Add(gateNames[t], weights[t], expertNames);
-            }
+            usage.Add(g, gateNames, expertNames);
         }
-        var g = stack(weights, 1); // [B, K, n]
-        var own = tensor(ownMask, device: g.device).view(depth, -1);
+        var own = tensor(ownMask, device: g.device).view(gateBank.Gates, -1);
         // Other tasks' specific experts enter gate t's mixture detached; own and shared experts carry gradient.
-        var fused = Gate.Mix(g * own, e) + Gate.Mix(g * (1 - own), e.detach());
-        if (sharedGate is null)
-        {
-            return fused;
-        }
-        var gs = sharedGate.call(xs);
-        if (record)
-        {
-            usage.Add(gateNames[depth], gs, expertNames);
-        }
-        return cat([fused, Gate.Mix(gs, e).unsqueeze(1)], 1);
+        return Gate.Mix(g * own, e) + Gate.Mix(g * (1 - own), e.detach());
     }
 }

@@ -93,13 +93,17 @@ public static class TorchRuntime
         }
     }
 
-    /// <summary>Loads the natives, resolves the device, sets the intra-op thread count and seeds every generator.</summary>
+    /// <summary>
+    /// Tunes the host heap for tensor buffers (<see cref="HostHeap"/>), loads the natives, resolves the device, sets the
+    /// intra-op thread count and seeds every generator.
+    /// </summary>
     /// <param name="device">auto, cpu or cuda.</param>
     /// <param name="threads">Intra-op threads; 0 keeps libtorch's default (one per physical core).</param>
     /// <param name="seed">Seed for torch.manual_seed (and the CUDA generators when on a GPU).</param>
     public static TorchRuntimeInfo Initialize(string device = "auto", int threads = 0, long seed = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
+        var heap = HostHeap.KeepFreedMemory();
         var resolved = ResolveDevice(device);
         if (threads > 0)
         {
@@ -113,7 +117,7 @@ public static class TorchRuntime
             torch.cuda.manual_seed_all(seed);
         }
 
-        return new TorchRuntimeInfo(resolved, torch.get_num_threads(), seed, TorchSharpVersion, Backend, cudaAvailable);
+        return new TorchRuntimeInfo(resolved, torch.get_num_threads(), seed, TorchSharpVersion, Backend, cudaAvailable, heap);
     }
 
     internal static string DescribeNativeLoadFailure(string? loaderError)

@@ -9,10 +9,12 @@ namespace AdAuctionSim.Models.Runtime;
 /// <param name="TorchSharpVersion">Version of the TorchSharp managed assembly.</param>
 /// <param name="TorchBackend">The $(TorchBackend) this assembly was built with: cpu, cuda-linux or cuda-windows.</param>
 /// <param name="CudaAvailable">torch.cuda.is_available().</param>
+/// <param name="HostAllocator">What <see cref="HostHeap.KeepFreedMemory"/> set for host tensor memory, in words.</param>
 public sealed record TorchRuntimeInfo(
     torch.Device Device,
     int ThreadCount,
     long Seed,
     string TorchSharpVersion,
     string TorchBackend,
-    bool CudaAvailable);
+    bool CudaAvailable,
+    string HostAllocator);

@@ -21,6 +21,8 @@ namespace AdAuctionSim.Models.Training;
 /// (as TensorFlow Addons' LazyAdam; SparseAdam itself has no weight decay). A table whose gradient arrives dense (a
 /// model built with <c>sparse: false</c>) gets the ordinary dense Adam update with the same decay, so every model trains
 /// correctly either way.</para>
+/// <para>A sparse gradient of a float32 table in host memory is applied by <see cref="HostRowAdam"/>, one pass of C# over
+/// the touched rows; elsewhere (a GPU table) by the libtorch index kernels below. Both give the same update.</para>
 /// <para>The dense parameters are updated as one flat vector (<see cref="FlatAdam"/>): the parameters are views into
 /// one buffer, their gradients are concatenated once, and each Adam step is a handful of kernels over all of them,
 /// instead of torch's loop of about ten small kernels per parameter tensor, which at batch 2048 cost more than the
@@ -45,6 +47,7 @@ public sealed class ModelOptimizer : IDisposable
     private readonly nn.Module model;
     private readonly FlatAdam? dense;
     private readonly List<(Parameter Weight, Tensor M, Tensor V)> tables = [];
+    private readonly Dictionary<IntPtr, HostRowAdam> hostPasses = [];
     private readonly double learningRate;
     private readonly double weightDecay;
     private long step;
@@ -93,6 +96,12 @@ public sealed class ModelOptimizer : IDisposable
     /// <summary>The embedding tables, updated row-wise with weight decay.</summary>
     public IReadOnlyList<Parameter> EmbeddingTables => tables.Select(t => t.Weight).ToList();
 
+    /// <summary>
+    /// Whether a sparse gradient of a float32 table in host memory is applied by <see cref="HostRowAdam"/> (default) rather
+    /// than by libtorch index kernels; the two give the same update (tests compare them).
+    /// </summary>
+    internal bool HostUpdates { get; set; } = true;
+
     /// <summary>Drops every gradient (set to none, so the next backward pass allocates sparse gradients afresh).</summary>
     public void ZeroGrad() => model.zero_grad(set_to_none: true);
 
@@ -138,7 +147,16 @@ public sealed class ModelOptimizer : IDisposable
             {
                 continue;
             }
-            if (grad.is_sparse)
+            if (grad.is_sparse && HostUpdates && HostRowAdam.Serves(weight, m, v))
+            {
+                if (!hostPasses.TryGetValue(weight.Handle, out var pass))
+                {
+                    hostPasses[weight.Handle] = pass = new HostRowAdam(weight.shape[0], weight.shape[1]);
+                }
+                pass.Step(weight, m, v, grad.SparseIndices.select(0, 0), grad.SparseValues, (float)weightDecay, (float)Beta1,
+                    (float)Beta2, (float)Epsilon, (float)correction2, (float)(-learningRate / correction1));
+            }
+            else if (grad.is_sparse)
             {
                 // Uncoalesced: one entry per lookup. Sum the duplicates of each row, then update those rows only.
                 // The touched rows in ascending order and each lookup's position among them, in O(rows of the table + lookups)

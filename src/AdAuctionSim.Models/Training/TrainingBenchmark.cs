@@ -15,7 +15,8 @@ namespace AdAuctionSim.Models.Training;
 public sealed record MatmulRate(double FlopsPerSecond, int Size, int Products, int Rounds);
 
 /// <summary>Forward-pass multiply-adds of one sample, by the layers that hold them.</summary>
-/// <param name="Linear">2·in·out per application of every <c>nn.Linear</c> (MLPs, towers, gates, heads).</param>
+/// <param name="Linear">2·in·out per application of every <c>nn.Linear</c> (MLPs, towers, gates, heads), and the matmuls of
+/// modules that run their layers as batched products (<see cref="IMatmulWork"/>: towers).</param>
 /// <param name="Experts">2·n·in·H of every <see cref="ExpertBank"/>.</param>
 public sealed record FlopCount(double Linear, double Experts)
 {
@@ -78,8 +79,8 @@ public static class TrainingBenchmark
 
     /// <summary>
     /// Counts the multiply-adds of one forward pass on <paramref name="batch"/> rows of the dataset, by forward hooks on
-    /// every <c>nn.Linear</c> and <see cref="ExpertBank"/> (so a layer applied to several vectors per sample is counted
-    /// each time), divided by the batch size. Element-wise work, softmax, gate mixing, embedding lookups and attention
+    /// every <c>nn.Linear</c>, <see cref="ExpertBank"/> and other <see cref="IMatmulWork"/> module (so a layer applied to
+    /// several vectors per sample is counted each time), divided by the batch size. Element-wise work, softmax, gate mixing, embedding lookups and attention
     /// score products are not counted: the floor this gives is the matmul work only.
     /// </summary>
     public static FlopCount CountFlops(MultiTaskModel model, LoggedDataset data, int batch)
@@ -106,10 +107,18 @@ public static class TrainingBenchmark
                     case ExpertBank e:
                         var eh = e.register_forward_hook((_, input, output) =>
                         {
-                            experts += 2.0 * input.shape[0] * e.Experts * e.InputWidth * e.Hidden;
+                            experts += e.ForwardFlops(input);
                             return output;
                         });
                         removers.Add(eh.remove);
+                        break;
+                    case IMatmulWork w when module is nn.Module<Tensor, Tensor> m:
+                        var wh = m.register_forward_hook((_, input, output) =>
+                        {
+                            linear += w.ForwardFlops(input);
+                            return output;
+                        });
+                        removers.Add(wh.remove);
                         break;
                 }
             }
