@@ -682,6 +682,47 @@ public sealed class DebiasingModelTests
         Assert.Contains("gamma", model.state_dict().Keys);
     }
 
+    /// <summary>APEM's batched pattern selection is the per-selector attention, folded: same values and gradients.</summary>
+    [Fact]
+    public void Apem_PatternSelection_EqualsEachSelectorsAttention_InValuesAndGradients()
+    {
+        TorchRuntime.Initialize("cpu", threads: 1, seed: 59);
+        using var scope = NewDisposeScope();
+        const int d = 8, stages = 3, rows = 16;
+        var selectors = Enumerable.Range(0, stages).Select(i => new ApemModel.PatternSelector($"p{i}", d, heads: 2)).ToArray();
+        var selection = new ApemModel.PatternSelection("selection", selectors, d);
+        foreach (var s in selectors)
+        {
+            // Non-trivial norms and output biases, so a mix-up of stages or heads shows.
+            using var noGrad = no_grad();
+            foreach (var p in s.parameters())
+            {
+                p.add_(randn_like(p) * 0.3);
+            }
+        }
+        var y = randn(5, rows, d, requires_grad: true);
+        var previous = randn(stages, 5, d, requires_grad: true);
+
+        var batched = selection.Normalise(selection.forward(y), previous);
+        var first = selection.Normalise(selection.forward(y), null);
+        var reference = stack(selectors.Select((s, i) => s.Select(y, previous[i])).ToArray());
+        var referenceFirst = stack(selectors.Select(s => s.Select(y, null)).ToArray());
+
+        Assert.Equal(new long[] { stages, 5, d }, batched.shape);
+        Assert.True(batched.allclose(reference, rtol: 1e-4, atol: 1e-5), $"max difference {(batched - reference).abs().max().item<float>()}");
+        Assert.True(first.allclose(referenceFirst, rtol: 1e-4, atol: 1e-5));
+        var upstream = randn(stages, 5, d);
+        Tensor[] inputs = [y, previous, .. selectors.SelectMany(s => s.parameters())];
+        var fromBatched = autograd.grad([(batched * upstream).sum()], inputs);
+        var fromReference = autograd.grad([(reference * upstream).sum()], inputs, allow_unused: true);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            Assert.True(fromBatched[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-5),
+                $"input {i}: max difference {(fromBatched[i] - fromReference[i]).abs().max().item<float>()}");
+        }
+        Assert.Equal(2.0 * 5 * stages * 2 * d * (rows + d), selection.ForwardFlops(y));
+    }
+
     [Fact]
     public void Diagnostics_ReportWeightEss_FloorRates_AndMonotonicity_OncePerDrain()
     {

@@ -66,6 +66,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
     private readonly FeatureEncoder encoder;
     private readonly ModuleList<AsrgBlock> generators;
     private readonly ModuleList<PatternSelector> selectors;
+    private readonly ModuleList<PatternSelection> selections;
     private readonly ModuleList<Mlp> heads;
     private double gammaUsed;
     private double gammaNext;
@@ -85,15 +86,19 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         encoder = new FeatureEncoder("encoder", context.Schema, d);
         generators = new ModuleList<AsrgBlock>();
         selectors = new ModuleList<PatternSelector>();
+        selections = new ModuleList<PatternSelection>();
         heads = new ModuleList<Mlp>();
         for (var l = 0; l < Options.Layers; l++)
         {
             var inputWidth = (l == 0 ? context.Schema.Count : Options.InducingPoints) * d;
             generators.Add(new AsrgBlock($"asrg{l + 1}", inputWidth, d, Options));
+            var layer = new List<PatternSelector>();
             for (var i = 1; i <= context.Depth; i++)
             {
-                selectors.Add(new PatternSelector($"pattern{l + 1}_{i}", d, Options.Heads));
+                layer.Add(new PatternSelector($"pattern{l + 1}_{i}", d, Options.Heads));
+                selectors.Add(layer[^1]);
             }
+            selections.Add(new PatternSelection($"selection{l + 1}", layer, d));
         }
         for (var i = 1; i <= context.Depth; i++)
         {
@@ -174,7 +179,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         var h = encoder.call(features);   // [B, F, d]
         // A copy: the schedule updates the buffer in place (in Loss, before backward), which must not touch this graph.
         var g = Gamma.detach().clone();
-        var representations = new Tensor?[Depth];
+        Tensor? representations = null;   // [K, B, d]: T_i of every stage
         var selectorLogits = new List<Tensor>();
         var selectorGates = new List<Tensor>();
         for (var l = 0; l < Options.Layers; l++)
@@ -182,13 +187,10 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             var (y, z, gates) = generators[l].Generate(h, g);
             selectorLogits.Add(z);
             selectorGates.Add(gates);
-            for (var i = 0; i < Depth; i++)
-            {
-                representations[i] = selectors[l * Depth + i].Select(y, representations[i]);
-            }
+            representations = selections[l].Normalise(selections[l].call(y), representations);
             h = y;
         }
-        var logits = cat(representations.Select((t, i) => heads[i].call(t!)).ToList(), 1);
+        var logits = cat(Enumerable.Range(0, Depth).Select(i => heads[i].call(representations!.select(0, i))).ToList(), 1);
         return new ModelOutput(logits, HeadKind.Cumulative, new Dictionary<string, Tensor>
         {
             [SelectorLogitsExtra] = stack(selectorLogits, 1),
@@ -251,6 +253,12 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             output = nn.Linear(heads * dim, dim);
             RegisterComponents();
         }
+
+        /// <summary>W^K [M·d, d], W^V [M·d, d], W^O [d, M·d] and its bias [d] (PyTorch layout).</summary>
+        internal (Tensor Keys, Tensor Values, Tensor Output, Tensor OutputBias) Weights =>
+            (keys.weight!, values.weight!, output.weight!, output.bias!);
+
+        internal int HeadCount => heads;
 
         public override Tensor forward(Tensor queries, Tensor input)
         {
@@ -326,12 +334,92 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             RegisterComponents();
         }
 
-        /// <summary>Y [B, K_I, d] and the previous T [B, d] (null at the first layer) → T [B, d].</summary>
+        internal Parameter Query => query;
+        internal HeadAttention Attention => attention;
+        internal LayerNorm Norm => norm;
+
+        /// <summary>
+        /// Y [B, K_I, d] and the previous T [B, d] (null at the first layer) → T [B, d]: the attention as written, one
+        /// selector at a time. Training runs <see cref="PatternSelection"/>, the same function for all stages at once;
+        /// this is the reference it is tested against.
+        /// </summary>
         public Tensor Select(Tensor y, Tensor? previous)
         {
             var q = query.view(1, 1, 1, -1).expand(1, heads, 1, -1);   // α shared by the heads
             var f = attention.call(q, y).squeeze(1);               // [B, d]
             return norm.call(previous is null ? f : previous + f);
+        }
+    }
+
+    /// <summary>
+    /// The K pattern selectors of one layer run together, with the key and value projections folded into the query and
+    /// the output: the same function as <see cref="PatternSelector.Select"/> for every stage, in a few products over the
+    /// batch. Holds no parameters of its own (the selectors keep theirs, with their names).
+    /// </summary>
+    /// <remarks>
+    /// <para>The query α_i is one vector shared by the batch, so head h's score of row j,
+    /// (y_j W^K_h)·α_i / √d = y_j · u_{i,h} with u_{i,h} = W^K_hᵀ α_i / √d: every score of every stage is one product
+    /// Y [B·K_I, d] × U [d, K·M]. The attention output Σ_j a_j (y_j W^V_h) = (Σ_j a_j y_j) W^V_h, and W^O follows, so a
+    /// stage's F_i = Σ_h p_{i,h} W^V_hᵀ W^O_hᵀ + b^O with p_{i,h} = Σ_j a_{i,h,j} y_j, one [B, M·d] × [M·d, d] product per
+    /// stage, batched over the stages. The layer norms T_i = LayerNorm_i(T_{i,prev} + F_i) are one normalisation of
+    /// [K, B, d] and each stage's own affine map. Values agree with the per-selector form up to float rounding (tests).</para>
+    /// <para>Why: written as attention, each selector projected all K_I rows of every sample to keys and values (two
+    /// [B·K_I, d] × [d, M·d] products) and ran 2·B·M one-column attention products; at d = 8 those are memory traffic and
+    /// per-call overhead, not arithmetic.</para>
+    /// </remarks>
+    internal sealed class PatternSelection : nn.Module<Tensor, Tensor>, IMatmulWork
+    {
+        private readonly PatternSelector[] selectors;
+        private readonly int heads;
+        private readonly int dim;
+        private readonly double scale;
+
+        public PatternSelection(string name, IReadOnlyList<PatternSelector> selectors, int dim) : base(name)
+        {
+            this.selectors = [.. selectors];
+            heads = this.selectors[0].Attention.HeadCount;
+            this.dim = dim;
+            scale = 1 / Math.Sqrt(dim);
+            RegisterComponents();
+        }
+
+        /// <inheritdoc/>
+        /// <remarks>Per row: the scores (K_I × d × K·M) and the folded value-output products (K × M·d × d).</remarks>
+        public double ForwardFlops(Tensor input) =>
+            2.0 * input.shape[0] * selectors.Length * heads * dim * (input.shape[1] + dim);
+
+        /// <summary>Y [B, K_I, d] → F [K, B, d], the attention output of every stage (before its residual and norm).</summary>
+        public override Tensor forward(Tensor y)
+        {
+            var b = y.shape[0];
+            var n = y.shape[1];
+            var k = selectors.Length;
+            var m = heads;
+            var d = dim;
+            // U [d, K·M]: column (i, h) = W^K_hᵀ α_i / √d, with W^K_h = keys.weight[h·d:(h+1)·d, :].
+            var keys = stack(selectors.Select(s => s.Attention.Weights.Keys).ToList()).view(k, m, d, d);                // [K, M, e, c]
+            var alpha = stack(selectors.Select(s => (Tensor)s.Query).ToList()).view(k, 1, 1, d).expand(k, m, 1, d);    // [K, M, 1, e]
+            var u = alpha.matmul(keys).view(k * m, d).t().mul(scale);                                                   // [c, K·M]
+            var scores = y.reshape(b * n, d).mm(u).view(b, n, k * m);                                                   // [B, n, K·M]
+            var attention = nn.functional.softmax(scores, 1);                                                           // over the rows j
+            var pooled = attention.transpose(1, 2).bmm(y);                                                              // [B, K·M, d]
+            // Folded value and output maps, per stage [M·d, d]: block h = W^V_hᵀ W^O_hᵀ.
+            var values = stack(selectors.Select(s => s.Attention.Weights.Values).ToList()).view(k, m, d, d);            // [K, M, e, c]
+            var output = stack(selectors.Select(s => s.Attention.Weights.Output).ToList()).view(k, d, m, d);            // [K, o, M, e]
+            var folded = values.transpose(2, 3).matmul(output.permute(0, 2, 3, 1)).reshape(k, m * d, d);               // [K, M·c, o]
+            var bias = stack(selectors.Select(s => s.Attention.Weights.OutputBias).ToList()).unsqueeze(1);             // [K, 1, o]
+            return pooled.view(b, k, m * d).transpose(0, 1).bmm(folded).add(bias);                                     // [K, B, d]
+        }
+
+        /// <summary>T_i = LayerNorm_i(T_{i,prev} + F_i) for every stage: F and the previous T [K, B, d] (null at layer 1).</summary>
+        public Tensor Normalise(Tensor f, Tensor? previous)
+        {
+            var x = previous is null ? f : previous + f;
+            var norm = selectors[0].Norm;
+            var normalised = nn.functional.layer_norm(x, [dim], null, null, norm.eps);
+            var weight = stack(selectors.Select(s => (Tensor)s.Norm.weight!).ToList()).unsqueeze(1);
+            var bias = stack(selectors.Select(s => (Tensor)s.Norm.bias!).ToList()).unsqueeze(1);
+            return normalised.mul(weight).add(bias);
         }
     }
 }
