@@ -451,6 +451,28 @@ public sealed class BaselineModelTests
     }
 
     [Fact]
+    public void PleLevel_AboveTheFirst_FeedsEachExpertItsOwnRow_TaskRowsThenTheSharedRow()
+    {
+        using var scope = NewDisposeScope();
+        // Input and hidden widths equal, so an expert applied twice or to the wrong row would still have the right shape.
+        var level = new PleLevel("level", ["click", "convert"], input: 6, hidden: 6, specific: 1, shared: 2, sharedGate: true,
+            new GateUsage(), "L2");
+        var p = level.named_parameters().ToDictionary(t => t.name, t => t.parameter);
+        var u = randn(5, 3, 6);
+
+        var experts = level.Experts(u);
+
+        Assert.Equal(new long[] { 5, 4, 6 }, experts.shape);
+        long[] rows = [0, 1, 2, 2];
+        for (var j = 0; j < 4; j++)
+        {
+            var expected = nn.functional.relu(u.select(1, rows[j]).mm(p["experts.weight"][j]) + p["experts.bias"][j]);
+            Assert.True(experts.select(1, j).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {j}");
+        }
+        Assert.Equal(new long[] { 5, 3, 6 }, level.forward(u).shape);
+    }
+
+    [Fact]
     public void Stem_EmbeddingCopies_AreTheTableSplitIntoKPlusOneSlices()
     {
         using var scope = NewDisposeScope();

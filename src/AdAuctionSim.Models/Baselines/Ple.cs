@@ -109,14 +109,13 @@ internal sealed class PleLevel : nn.Module<Tensor, Tensor>
     private readonly string[] gateNames;
     private readonly string[] expertNames;
     private readonly long[] expertRows;
-    private readonly DeviceIndex rowIndex = new();
 
     public PleLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
     {
         depth = stages.Count;
         this.usage = usage;
-        var n = depth * specific + shared;
+        var n = ExpertLayout.Count(depth, specific, shared);
         experts = new ExpertBank("experts", input, n, hidden);
         taskGates = new ModuleList<Gate>();
         for (var k = 0; k < depth; k++)
@@ -135,16 +134,15 @@ internal sealed class PleLevel : nn.Module<Tensor, Tensor>
         }
         gateBank = new GateBank("gateBank", gates, n, members);
 
-        expertNames = stages.SelectMany(s => Enumerable.Range(0, specific).Select(j => $"{s}{j}"))
-            .Concat(Enumerable.Range(0, shared).Select(j => $"shared{j}")).ToArray();
-        gateNames = [.. stages.Select(s => $"{label}.{s}"), .. sharedGate ? [$"{label}.shared"] : Array.Empty<string>()];
-        expertRows = [.. Enumerable.Range(0, n).Select(j => (long)(j < depth * specific ? j / specific : depth))];
+        expertNames = ExpertLayout.ExpertNames(stages, specific, shared);
+        gateNames = ExpertLayout.GateNames(stages, label, sharedGate);
+        expertRows = ExpertLayout.Rows(depth, specific, shared);
         RegisterComponents();
     }
 
     /// <summary>Every expert of this level, [B, K·m_k + m_s, H].</summary>
     public Tensor Experts(Tensor u) =>
-        experts.call(u.dim() == 2 ? u : u.transpose(0, 1).index_select(0, rowIndex.On(expertRows, u.device)).transpose(0, 1));
+        u.dim() == 2 ? experts.call(u) : experts.OnRows(u, expertRows);
 
     public override Tensor forward(Tensor u)
     {

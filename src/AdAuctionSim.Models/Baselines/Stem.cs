@@ -123,14 +123,13 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     private readonly string[] gateNames;
     private readonly string[] expertNames;
     private readonly long[] expertRows;
-    private readonly DeviceIndex rowIndex = new();
 
     public StemLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
     {
         depth = stages.Count;
         this.usage = usage;
-        var n = depth * specific + shared;
+        var n = ExpertLayout.Count(depth, specific, shared);
         experts = new ExpertBank("experts", input, n, hidden);
         taskGates = new ModuleList<Gate>();
         for (var t = 0; t < depth; t++)
@@ -152,15 +151,14 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
                 ownMask[t * n + j] = owner == t || owner < 0 || t == depth ? 1f : 0f;
             }
         }
-        gateNames = [.. stages.Select(s => $"{label}.{s}"), .. sharedGate ? [$"{label}.shared"] : Array.Empty<string>()];
-        expertNames = stages.SelectMany(s => Enumerable.Range(0, specific).Select(j => $"{s}{j}"))
-            .Concat(Enumerable.Range(0, shared).Select(j => $"shared{j}")).ToArray();
-        expertRows = [.. Enumerable.Range(0, n).Select(j => (long)(j < depth * specific ? j / specific : depth))];
+        gateNames = ExpertLayout.GateNames(stages, label, sharedGate);
+        expertNames = ExpertLayout.ExpertNames(stages, specific, shared);
+        expertRows = ExpertLayout.Rows(depth, specific, shared);
         RegisterComponents();
     }
 
     /// <summary>Every expert of this layer, [B, K·m_t + m_s, H]: task t's experts read row t, the shared ones row K.</summary>
-    public Tensor Experts(Tensor x) => experts.call(x.transpose(0, 1).index_select(0, rowIndex.On(expertRows, x.device)).transpose(0, 1));
+    public Tensor Experts(Tensor x) => experts.OnRows(x, expertRows);
 
     public override Tensor forward(Tensor x)
     {

@@ -95,6 +95,7 @@ public sealed class ExpertBank : nn.Module<Tensor, Tensor>, IMatmulWork
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
+    private readonly DeviceIndex rowIndex = new();
 
     public ExpertBank(string name, int input, int experts, int hidden) : base(name)
     {
@@ -123,6 +124,13 @@ public sealed class ExpertBank : nn.Module<Tensor, Tensor>, IMatmulWork
 
     /// <inheritdoc/>
     public double ForwardFlops(Tensor input) => 2.0 * input.shape[0] * Experts * InputWidth * Hidden;
+
+    /// <summary>
+    /// x [B, R, input] with expert j reading row <paramref name="rows"/>[j] → [B, n, H]. The inputs are gathered
+    /// expert-major by one index, so the batched product reads contiguous matrices.
+    /// </summary>
+    public Tensor OnRows(Tensor x, long[] rows) =>
+        call(x.transpose(0, 1).index_select(0, rowIndex.On(rows, x.device)).transpose(0, 1));
 
     /// <summary>x [B, input] (shared by all experts) or [B, n, input] (one per expert) → [B, n, H].</summary>
     public override Tensor forward(Tensor x)
@@ -210,7 +218,9 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
     private readonly Gate[] gates;
     private readonly int[][] members;
     private readonly bool complete;
-    private readonly Rows cache = new();
+    private readonly long[] scatterRows;
+    private readonly DeviceIndex scatter = new();
+    private readonly Masks mask = new();
 
     /// <param name="name">Module name.</param>
     /// <param name="gates">The gates, all of the same input width.</param>
@@ -243,6 +253,7 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
             }
         }
         complete = this.members.All(m => m.Length == experts);
+        scatterRows = [.. this.members.SelectMany((m, t) => m.Select(j => (long)(t * experts + j)))];
         RegisterComponents();
     }
 
@@ -265,7 +276,7 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
         var weight = cat(gates.Select(g => (Tensor)g.Weight).ToList(), 0);    // [Σ members, input]
         if (!complete)
         {
-            weight = zeros(t * n, InputWidth, weight.dtype, weight.device).index_copy(0, cache.Scatter(members, n, weight.device), weight);
+            weight = zeros(t * n, InputWidth, weight.dtype, weight.device).index_copy(0, scatter.On(scatterRows, weight.device), weight);
         }
         Tensor logits;   // [T, n, B]
         if (x.dim() == 2 && x.shape[1] == InputWidth)
@@ -284,30 +295,18 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
         }
         if (!complete)
         {
-            logits = logits + cache.Mask(members, n, logits.dtype, logits.device);
+            logits = logits + mask.On(members, n, logits.dtype, logits.device);
         }
         // Softmax over dimension 1 of [T, n, B], not over a last dimension of n: libtorch's faster CPU path (Gate.forward).
         return nn.functional.softmax(logits, 1).permute(2, 0, 1).contiguous();
     }
 
-    // Constant index and mask tensors, kept per device; a plain class so RegisterComponents does not take them for buffers.
-    private sealed class Rows
+    // The −∞ mask of non-members, kept per device; a plain class so RegisterComponents does not take it for a buffer.
+    private sealed class Masks
     {
-        private Tensor? scatter;
         private Tensor? mask;
 
-        public Tensor Scatter(int[][] members, int n, Device device)
-        {
-            if (scatter is null || scatter.device_type != device.type || scatter.device_index != device.index)
-            {
-                scatter?.Dispose();
-                var rows = members.SelectMany((m, t) => m.Select(j => (long)(t * n + j))).ToArray();
-                scatter = tensor(rows, device: device).DetachFromDisposeScope();
-            }
-            return scatter;
-        }
-
-        public Tensor Mask(int[][] members, int n, ScalarType dtype, Device device)
+        public Tensor On(int[][] members, int n, ScalarType dtype, Device device)
         {
             if (mask is null || mask.device_type != device.type || mask.device_index != device.index || mask.dtype != dtype)
             {
