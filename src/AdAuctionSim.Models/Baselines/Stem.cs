@@ -163,7 +163,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var e = Experts(x);
-        // Copy-major [K+1, B, D] (contiguous when x is the view Stem.Embeddings or a mixture gives).
+        // Copy-major [K+1, B, D]: contiguous at the first layer (Stem.Embeddings gives that view), strided above it.
         var copies = x.transpose(0, 1);
         var xs = copies.narrow(0, depth, 1);
         var tasks = copies.narrow(0, 0, depth) + xs;                                                  // [K, B, D]: x_t + x_s
