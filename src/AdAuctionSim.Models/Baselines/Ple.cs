@@ -108,7 +108,7 @@ internal sealed class PleLevel : nn.Module<Tensor, Tensor>
     private readonly GateUsage usage;
     private readonly string[] gateNames;
     private readonly string[] expertNames;
-    private readonly long[] expertRows;
+    private readonly DeviceConstant expertRows;
 
     public PleLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
@@ -136,13 +136,14 @@ internal sealed class PleLevel : nn.Module<Tensor, Tensor>
 
         expertNames = ExpertLayout.ExpertNames(stages, specific, shared);
         gateNames = ExpertLayout.GateNames(stages, label, sharedGate);
-        expertRows = ExpertLayout.Rows(depth, specific, shared);
+        long[] rows = ExpertLayout.Rows(depth, specific, shared);
+        expertRows = new DeviceConstant(device => tensor(rows, device: device));
         RegisterComponents();
     }
 
     /// <summary>Every expert of this level, [B, K·m_k + m_s, H].</summary>
     public Tensor Experts(Tensor u) =>
-        u.dim() == 2 ? experts.call(u) : experts.OnRows(u, expertRows);
+        u.dim() == 2 ? experts.call(u) : experts.OnRows(u, expertRows.On(u.device));
 
     public override Tensor forward(Tensor u)
     {

@@ -118,11 +118,12 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     private readonly Gate? sharedGate;
     private readonly GateBank gateBank;
     private readonly int depth;
-    private readonly float[] ownMask;
+    private readonly DeviceConstant own;
+    private readonly DeviceConstant others;
     private readonly GateUsage usage;
     private readonly string[] gateNames;
     private readonly string[] expertNames;
-    private readonly long[] expertRows;
+    private readonly DeviceConstant expertRows;
 
     public StemLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
@@ -142,7 +143,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
         // ownMask[t, j] = 1 where gate t may send gradient into expert j: its own experts and the shared ones; the shared
         // gate (row K, when there is one) may send gradient everywhere.
         var gates = gateBank.Gates;
-        ownMask = new float[gates * n];
+        var ownMask = new float[gates * n];
         for (var t = 0; t < gates; t++)
         {
             for (var j = 0; j < n; j++)
@@ -151,14 +152,18 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
                 ownMask[t * n + j] = owner == t || owner < 0 || t == depth ? 1f : 0f;
             }
         }
+        var otherMask = ownMask.Select(v => 1 - v).ToArray();
+        own = new DeviceConstant(device => tensor(ownMask, device: device).view(gates, n));
+        others = new DeviceConstant(device => tensor(otherMask, device: device).view(gates, n));
         gateNames = ExpertLayout.GateNames(stages, label, sharedGate);
         expertNames = ExpertLayout.ExpertNames(stages, specific, shared);
-        expertRows = ExpertLayout.Rows(depth, specific, shared);
+        long[] rows = ExpertLayout.Rows(depth, specific, shared);
+        expertRows = new DeviceConstant(device => tensor(rows, device: device));
         RegisterComponents();
     }
 
     /// <summary>Every expert of this layer, [B, K·m_t + m_s, H]: task t's experts read row t, the shared ones row K.</summary>
-    public Tensor Experts(Tensor x) => experts.OnRows(x, expertRows);
+    public Tensor Experts(Tensor x) => experts.OnRows(x, expertRows.On(x.device));
 
     public override Tensor forward(Tensor x)
     {
@@ -172,8 +177,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
         {
             usage.Add(g, gateNames, expertNames);
         }
-        var own = tensor(ownMask, device: g.device).view(gateBank.Gates, -1);
         // Other tasks' specific experts enter gate t's mixture detached; own and shared experts carry gradient.
-        return Gate.Mix(g * own, e) + Gate.Mix(g * (1 - own), e.detach());
+        return Gate.Mix(g * own.On(g.device), e) + Gate.Mix(g * others.On(g.device), e.detach());
     }
 }

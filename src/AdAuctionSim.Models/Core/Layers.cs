@@ -95,7 +95,6 @@ public sealed class ExpertBank : nn.Module<Tensor, Tensor>, IMatmulWork
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
-    private readonly DeviceIndex rowIndex = new();
 
     public ExpertBank(string name, int input, int experts, int hidden) : base(name)
     {
@@ -126,11 +125,10 @@ public sealed class ExpertBank : nn.Module<Tensor, Tensor>, IMatmulWork
     public double ForwardFlops(Tensor input) => 2.0 * input.shape[0] * Experts * InputWidth * Hidden;
 
     /// <summary>
-    /// x [B, R, input] with expert j reading row <paramref name="rows"/>[j] → [B, n, H]. The inputs are gathered
-    /// expert-major by one index, so the batched product reads contiguous matrices.
+    /// x [B, R, input] with expert j reading row <paramref name="rows"/>[j] (int64 [n], on x's device) → [B, n, H]. The
+    /// inputs are gathered expert-major by one index, so the batched product reads contiguous matrices.
     /// </summary>
-    public Tensor OnRows(Tensor x, long[] rows) =>
-        call(x.transpose(0, 1).index_select(0, rowIndex.On(rows, x.device)).transpose(0, 1));
+    public Tensor OnRows(Tensor x, Tensor rows) => call(x.transpose(0, 1).index_select(0, rows).transpose(0, 1));
 
     /// <summary>x [B, input] (shared by all experts) or [B, n, input] (one per expert) → [B, n, H].</summary>
     public override Tensor forward(Tensor x)
@@ -218,9 +216,8 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
     private readonly Gate[] gates;
     private readonly int[][] members;
     private readonly bool complete;
-    private readonly long[] scatterRows;
-    private readonly DeviceIndex scatter = new();
-    private readonly Masks mask = new();
+    private readonly DeviceConstant scatter;
+    private readonly DeviceConstant mask;
 
     /// <param name="name">Module name.</param>
     /// <param name="gates">The gates, all of the same input width.</param>
@@ -253,7 +250,19 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
             }
         }
         complete = this.members.All(m => m.Length == experts);
-        scatterRows = [.. this.members.SelectMany((m, t) => m.Select(j => (long)(t * experts + j)))];
+        long[] rows = [.. this.members.SelectMany((m, t) => m.Select(j => (long)(t * experts + j)))];
+        scatter = new DeviceConstant(device => tensor(rows, device: device));
+        // 0 for a gate's members, −∞ elsewhere, [T, n, 1] against logits [T, n, B].
+        var masked = new float[this.members.Length * experts];
+        Array.Fill(masked, float.NegativeInfinity);
+        for (var t = 0; t < this.members.Length; t++)
+        {
+            foreach (var j in this.members[t])
+            {
+                masked[t * experts + j] = 0;
+            }
+        }
+        mask = new DeviceConstant(device => tensor(masked, device: device).view(this.members.Length, experts, 1));
         RegisterComponents();
     }
 
@@ -276,7 +285,7 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
         var weight = cat(gates.Select(g => (Tensor)g.Weight).ToList(), 0);    // [Σ members, input]
         if (!complete)
         {
-            weight = zeros(t * n, InputWidth, weight.dtype, weight.device).index_copy(0, scatter.On(scatterRows, weight.device), weight);
+            weight = zeros(t * n, InputWidth, weight.dtype, weight.device).index_copy(0, scatter.On(weight.device), weight);
         }
         Tensor logits;   // [T, n, B]
         if (x.dim() == 2 && x.shape[1] == InputWidth)
@@ -295,53 +304,30 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
         }
         if (!complete)
         {
-            logits = logits + mask.On(members, n, logits.dtype, logits.device);
+            var m = mask.On(logits.device);
+            logits = logits + (m.dtype == logits.dtype ? m : m.to_type(logits.dtype));
         }
         // Softmax over dimension 1 of [T, n, B], not over a last dimension of n: libtorch's faster CPU path (Gate.forward).
         return nn.functional.softmax(logits, 1).permute(2, 0, 1).contiguous();
     }
-
-    // The −∞ mask of non-members, kept per device; a plain class so RegisterComponents does not take it for a buffer.
-    private sealed class Masks
-    {
-        private Tensor? mask;
-
-        public Tensor On(int[][] members, int n, ScalarType dtype, Device device)
-        {
-            if (mask is null || mask.device_type != device.type || mask.device_index != device.index || mask.dtype != dtype)
-            {
-                mask?.Dispose();
-                var values = new float[members.Length * n];
-                Array.Fill(values, float.NegativeInfinity);
-                for (var t = 0; t < members.Length; t++)
-                {
-                    foreach (var j in members[t])
-                    {
-                        values[t * n + j] = 0;
-                    }
-                }
-                mask = tensor(values, device: device).view(members.Length, n, 1).to_type(dtype).DetachFromDisposeScope();
-            }
-            return mask;
-        }
-    }
 }
 
 /// <summary>
-/// A constant index tensor kept on the device it was last asked for, so a forward pass does not copy it from the host
-/// every step. A plain class, so <c>RegisterComponents</c> does not take it for a buffer of the module that holds it.
+/// A constant tensor, built once per device from host values and kept there, so a forward pass does not copy it from the
+/// host every step. A plain class, so <c>RegisterComponents</c> does not take it for a buffer of the module that holds it.
 /// </summary>
-public sealed class DeviceIndex
+/// <param name="build">Makes the tensor on the given device (the same values on every call).</param>
+public sealed class DeviceConstant(Func<Device, Tensor> build)
 {
     private Tensor? value;
 
-    /// <summary><paramref name="values"/> as an int64 tensor on <paramref name="device"/> (the same values on every call).</summary>
-    public Tensor On(long[] values, Device device)
+    /// <summary>The tensor on <paramref name="device"/>, built on the first call there.</summary>
+    public Tensor On(Device device)
     {
         if (value is null || value.device_type != device.type || value.device_index != device.index)
         {
             value?.Dispose();
-            value = tensor(values, device: device).DetachFromDisposeScope();
+            value = build(device).DetachFromDisposeScope();
         }
         return value;
     }
