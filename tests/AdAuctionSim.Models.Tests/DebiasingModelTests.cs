@@ -720,7 +720,50 @@ public sealed class DebiasingModelTests
             Assert.True(fromBatched[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-5),
                 $"input {i}: max difference {(fromBatched[i] - fromReference[i]).abs().max().item<float>()}");
         }
-        Assert.Equal(2.0 * 5 * stages * 2 * d * (rows + d), selection.ForwardFlops(y));
+        Assert.Equal(2.0 * 5 * stages * 2 * d * ((2 * rows) + d), selection.ForwardFlops(y));
+    }
+
+    /// <summary>
+    /// An ASRG layer's folded attention is the attention as written with the queries I ⊙ f_D(z): same values, and the same
+    /// gradients for the gates, the layer input, the inducing points and every projection.
+    /// </summary>
+    [Fact]
+    public void Apem_InducingAttention_EqualsTheAttentionAsWritten_InValuesAndGradients()
+    {
+        TorchRuntime.Initialize("cpu", threads: 1, seed: 61);
+        using var scope = NewDisposeScope();
+        const int d = 8, heads = 2, points = 5, rows = 14, batch = 6;
+        var block = new ApemModel.AsrgBlock("asrg", rows * d, d, new ApemOptions { InducingPoints = points, Heads = heads });
+        using (no_grad())
+        {
+            foreach (var p in block.parameters())
+            {
+                p.add_(randn_like(p) * 0.3);   // output bias and inducing points away from their init, so a mix-up shows
+            }
+        }
+        var attention = block.Attention;
+        var gates = rand(batch, points).requires_grad_(true);
+        var h = randn(batch, rows, d, requires_grad: true);
+
+        var folded = attention.forward(gates, h);
+        var reference = attention.Reference(gates, h);
+
+        Assert.Equal(new long[] { batch, points, d }, folded.shape);
+        Assert.True(folded.allclose(reference, rtol: 1e-4, atol: 1e-5), $"max difference {(folded - reference).abs().max().item<float>()}");
+        var upstream = randn(batch, points, d);
+        Tensor[] inputs = [gates, h, .. block.parameters()];
+        var fromFolded = autograd.grad([(folded * upstream).sum()], inputs, allow_unused: true);
+        var fromReference = autograd.grad([(reference * upstream).sum()], inputs, allow_unused: true);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            if (fromReference[i] is null || fromReference[i].IsInvalid)
+            {
+                continue;   // the selector MLP is not part of the attention
+            }
+            Assert.True(fromFolded[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-5),
+                $"input {i}: max difference {(fromFolded[i] - fromReference[i]).abs().max().item<float>()}");
+        }
+        Assert.Equal(2.0 * batch * ((2.0 * rows * d * points * heads) + (points * heads * d * d)), attention.ForwardFlops(h));
     }
 
     [Fact]

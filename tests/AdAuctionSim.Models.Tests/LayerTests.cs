@@ -236,4 +236,57 @@ public sealed class LayerTests
         Assert.Equal(2.0 * 7 * 3 * ((5 * 4) + (4 * 2) + (2 * 1)), towers.ForwardFlops(shared));
         Assert.Throws<ArgumentException>(() => towers.forward(randn(7, 2, 5)));
     }
+
+    /// <summary>
+    /// The host pass of <see cref="AttentionPool"/> is its libtorch reference in values and in every gradient, with and
+    /// without a column scale, for widths on and off the 8-float vector (the scalar tails), and gives the same bits
+    /// whether one thread or two share the batch.
+    /// </summary>
+    [Theory]
+    [InlineData(96, 14, 32, 8, true)]
+    [InlineData(96, 16, 6, 8, false)]
+    [InlineData(70, 5, 11, 3, true)]
+    [InlineData(65, 3, 19, 13, false)]
+    public void AttentionPool_HostPass_IsTheReference_InValuesAndGradients_AndThreadIndependent(int batch, int rows, int columns, int width, bool scaled)
+    {
+        using var scope = NewDisposeScope();
+        var s = (randn(batch, rows, columns) * 2).requires_grad_(true);
+        var g = scaled ? rand(batch, columns).requires_grad_(true) : null;
+        var x = randn(batch, rows, width, requires_grad: true);
+        var upstream = randn(batch, columns, width);
+        Tensor[] inputs = g is null ? [s, x] : [s, g, x];
+
+        var fused = AttentionPool.Apply(s, g, x);
+        var reference = AttentionPool.Reference(s, g, x);
+
+        Assert.Equal(new long[] { batch, columns, width }, fused.shape);
+        Assert.True(fused.allclose(reference, rtol: 1e-5, atol: 1e-6), $"max difference {(fused - reference).abs().max().item<float>()}");
+        var fromFused = autograd.grad([(fused * upstream).sum()], inputs);
+        var fromReference = autograd.grad([(reference * upstream).sum()], inputs);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            Assert.True(fromFused[i].allclose(fromReference[i], rtol: 1e-4, atol: 1e-5),
+                $"input {i}: max difference {(fromFused[i] - fromReference[i]).abs().max().item<float>()}");
+        }
+
+        var threads = get_num_threads();
+        try
+        {
+            set_num_threads(2);
+            var two = AttentionPool.Apply(s, g, x);
+            var twoGradients = autograd.grad([(two * upstream).sum()], inputs);
+            set_num_threads(1);
+            var one = AttentionPool.Apply(s, g, x);
+            var oneGradients = autograd.grad([(one * upstream).sum()], inputs);
+            Assert.True(one.eq(two).all().item<bool>());
+            Assert.All(oneGradients.Zip(twoGradients), p => Assert.True(p.First.eq(p.Second).all().item<bool>()));
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+        Assert.Equal(2.0 * batch * rows * columns * width, AttentionPool.PoolFlops(batch, rows, columns, width));
+        Assert.Throws<ArgumentException>(() => AttentionPool.Apply(s, g, randn(batch, rows + 1, width)));
+        Assert.Throws<ArgumentException>(() => AttentionPool.Apply(s, rand(batch, columns + 1), x));
+    }
 }

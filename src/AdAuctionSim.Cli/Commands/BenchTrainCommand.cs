@@ -41,7 +41,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
             ("host heap", runtime.HostAllocator),
             ("timings", $"whole training steps at batch {arguments.BatchSize}: batch gather, forward, loss, backward, optimiser update; "
                 + $"10 warm-up steps not timed, then at least {arguments.Seconds:0.#} s and 30 steps"),
-            ("floor", "measured matmul rate / training FLOPs per sample (Linear layers, expert banks, tower stacks, gate banks; training = 3 x forward)"),
+            ("floor", "measured matmul rate / training FLOPs per sample (Linear layers, expert banks, tower stacks, gate banks, attention products; training = 3 x forward)"),
         ]);
 
         var temp = Path.Combine(Path.GetTempPath(), $"adsim-bench-train-{Environment.ProcessId}-{Guid.NewGuid():N}");

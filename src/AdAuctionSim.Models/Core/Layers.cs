@@ -76,7 +76,8 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
 /// </summary>
 public interface IMatmulWork
 {
-    /// <summary>2 × multiply-adds of one forward pass on <paramref name="input"/> (the module's input).</summary>
+    /// <summary>2 × multiply-adds of one forward pass on <paramref name="input"/> (the module's input; its last input for a
+    /// module of two).</summary>
     double ForwardFlops(Tensor input);
 }
 

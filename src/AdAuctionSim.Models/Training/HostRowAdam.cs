@@ -1,5 +1,5 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
+using AdAuctionSim.Models.Runtime;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Training;
@@ -57,11 +57,11 @@ internal sealed class HostRowAdam
         {
             throw new ArgumentException($"sparse gradient values [{string.Join(", ", gradient.shape)}] for {count} lookups of width {width}", nameof(values));
         }
-        var w = (float*)Data(weight);
-        var mp = (float*)Data(m);
-        var vp = (float*)Data(v);
-        var ip = (long*)Data(index);
-        var gp = (float*)Data(gradient);
+        var w = (float*)HostMemory.Data(weight);
+        var mp = (float*)HostMemory.Data(m);
+        var vp = (float*)HostMemory.Data(v);
+        var ip = (long*)HostMemory.Data(index);
+        var gp = (float*)HostMemory.Data(gradient);
         if (++generation == int.MaxValue)
         {
             Array.Clear(stamp);
@@ -147,17 +147,4 @@ internal sealed class HostRowAdam
             target[j] += source[j];
         }
     }
-
-    private static IntPtr Data(Tensor t)
-    {
-        var pointer = THSTensor_data(t.Handle);
-        if (pointer == IntPtr.Zero && t.numel() > 0)
-        {
-            throw new InvalidOperationException("libtorch returned no data pointer for a host tensor");
-        }
-        return pointer;
-    }
-
-    [DllImport("LibTorchSharp")]
-    private static extern IntPtr THSTensor_data(IntPtr tensor);
 }

@@ -120,6 +120,14 @@ public static class TrainingBenchmark
                         });
                         removers.Add(wh.remove);
                         break;
+                    case IMatmulWork w when module is nn.Module<Tensor, Tensor, Tensor> m:
+                        var wh2 = m.register_forward_hook((_, _, input, output) =>
+                        {
+                            linear += w.ForwardFlops(input);
+                            return output;
+                        });
+                        removers.Add(wh2.remove);
+                        break;
                 }
             }
             var wasTraining = model.training;
