@@ -34,6 +34,7 @@ public sealed class ArgumentTests
     [InlineData("bench simulate --requests 10", "--requests", "value 10 is out of range; expected an integer from 1000 to 10000000000")]
     [InlineData("bench simulate --threads 0", "--threads", "value 0 is out of range")]
     [InlineData("bench simulate extra", "'extra'", "unexpected argument")]
+    [InlineData("bench train --model mmoe --rounds 0", "--rounds", "value 0 is out of range; expected an integer from 1 to 99")]
     [InlineData("help frobnicate", "'frobnicate'", "unknown command")]
     public void Bad_arguments_exit_2_with_a_message_naming_the_option_and_value(string commandLine, string named, string says)
     {

@@ -40,8 +40,10 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
             ("runtime", $"TorchSharp {runtime.TorchSharpVersion} ({runtime.TorchBackend}) on {device}, {threads}"),
             ("host heap", runtime.HostAllocator),
             ("timings", $"whole training steps at batch {arguments.BatchSize}: batch gather, forward, loss, backward, optimiser update; "
-                + $"10 warm-up steps not timed, then at least {arguments.Seconds:0.#} s and 30 steps"),
-            ("floor", "measured matmul rate / training FLOPs per sample (Linear layers, expert banks, tower stacks, gate banks, attention products; training = 3 x forward)"),
+                + $"per model and round 10 warm-up steps not timed, then at least {arguments.Seconds:0.#} s and 30 steps"),
+            ("rounds", $"{arguments.Rounds}: every model once per round, in an order rotated each round; the matmul rate measured "
+                + "before each round; medians over the rounds reported, with the range of the share"),
+            ("floor", "matmul rate of the round / training FLOPs per sample (Linear layers, expert banks, tower stacks, gate banks, attention products; training = 3 x forward)"),
         ]);
 
         var temp = Path.Combine(Path.GetTempPath(), $"adsim-bench-train-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -62,12 +64,6 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                     + $"{data.CountOf(DatasetSplit.Train, false)} train impressions, {data.CountOf(DatasetSplit.Train, true)} train rows "
                     + $"with lost bids; {data.Schema.Count} fields, {data.Schema.TotalRows} embedding rows"));
 
-                var rate = await Task.Run(() => TrainingBenchmark.MeasureMatmul(runtime.Device), cancellation).ConfigureAwait(false);
-                terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  matmul rate: {rate.FlopsPerSecond / 1e9:F1} GFLOP/s ({rate.Size}x{rate.Size} float32 products on {device}, {threads}, "
-                    + $"median of {rate.Rounds} rounds of {rate.Products})"));
-                terminal.WriteLine();
-
                 var options = new TrainerOptions
                 {
                     Device = arguments.Device,
@@ -76,33 +72,57 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                     Threads = arguments.Threads,
                     WinPropensity = WinPropensitySource.Oracle,
                 };
-                var table = new TextTable("model", "parameters", "fwd MFLOP/sample", "train MFLOP/sample", "floor samples/s", "samples/s", "% of floor", "ms/step")
-                    .RightAlign(1, 2, 3, 4, 5, 6, 7);
-                var lines = new List<string>();
-                foreach (var id in arguments.Models)
+                var models = arguments.Models;
+                var windows = models.ToDictionary(id => id, _ => new List<Window>(), StringComparer.Ordinal);
+                var rates = new List<double>();
+                for (var round = 0; round < arguments.Rounds; round++)
                 {
-                    cancellation.ThrowIfCancellationRequested();
-                    var collections = GC.CollectionCount(0);
-                    var result = await Task.Run(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, cancellation), cancellation).ConfigureAwait(false);
-                    collections = GC.CollectionCount(0) - collections;
-                    var floor = rate.FlopsPerSecond / result.Flops.Training;
-                    var share = 100 * result.Timing.SamplesPerSecond / floor;
-                    var line = string.Create(CultureInfo.InvariantCulture, $"train {id}: {result.Timing.SamplesPerSecond:F0} samples/s, {share:F1}% of FLOP floor");
-                    logger.LogInformation("{Line} ({Steps} steps in {Seconds:F2} s)", line, result.Timing.Steps, result.Timing.Seconds);
-                    var t = result.Timing;
+                    var rate = await Task.Run(() => TrainingBenchmark.MeasureMatmul(runtime.Device), cancellation).ConfigureAwait(false);
+                    rates.Add(rate.FlopsPerSecond);
                     terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  {id}: {t.Steps} steps in {t.Seconds:F2} s; per step {1000 * t.ForwardSeconds / t.Steps:F2} ms gather + forward + loss, "
-                        + $"{1000 * t.BackwardSeconds / t.Steps:F2} ms backward, {1000 * t.UpdateSeconds / t.Steps:F2} ms optimiser update; "
-                        + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / rate.FlopsPerSecond:F2} ms; {collections} .NET GCs"));
-                    table.Add(id, result.Parameters.ToString(CultureInfo.InvariantCulture), F(result.Flops.Forward / 1e6, "F3"),
-                        F(result.Flops.Training / 1e6, "F3"), F(floor, "F0"), F(result.Timing.SamplesPerSecond, "F0"), F(share, "F1"),
-                        F(1000 * result.Timing.Seconds / result.Timing.Steps, "F2"));
-                    lines.Add(line);
+                        $"  round {round + 1} of {arguments.Rounds}: matmul rate {rate.FlopsPerSecond / 1e9:F1} GFLOP/s ({rate.Size}x{rate.Size} float32 "
+                        + $"products on {device}, {threads}, median of {rate.Rounds} rounds of {rate.Products})"));
+                    for (var k = 0; k < models.Count; k++)
+                    {
+                        cancellation.ThrowIfCancellationRequested();
+                        var id = models[(k + round) % models.Count];
+                        var collections = GC.CollectionCount(0);
+                        var result = await Task.Run(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, cancellation), cancellation).ConfigureAwait(false);
+                        collections = GC.CollectionCount(0) - collections;
+                        var window = new Window(result, rate.FlopsPerSecond);
+                        windows[id].Add(window);
+                        var t = result.Timing;
+                        logger.LogInformation("{Model} round {Round}: {SamplesPerSecond:F0} samples/s, {Share:F1}% of FLOP floor ({Steps} steps in {Seconds:F2} s)",
+                            id, round + 1, t.SamplesPerSecond, window.Share, t.Steps, t.Seconds);
+                        terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"    {id}: {t.Steps} steps in {t.Seconds:F2} s; per step {1000 * t.ForwardSeconds / t.Steps:F2} ms gather + forward + loss, "
+                            + $"{1000 * t.BackwardSeconds / t.Steps:F2} ms backward, {1000 * t.UpdateSeconds / t.Steps:F2} ms optimiser update; "
+                            + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / rate.FlopsPerSecond:F2} ms; {window.Share:F1}% of floor; "
+                            + $"{collections} .NET GCs"));
+                    }
+                }
+
+                var table = new TextTable("model", "parameters", "fwd MFLOP/sample", "train MFLOP/sample", "floor samples/s", "samples/s", "% of floor", "range %", "ms/step")
+                    .RightAlign(1, 2, 3, 4, 5, 6, 7, 8);
+                var lines = new List<string>();
+                var medianRate = Median(rates);
+                foreach (var id in models)
+                {
+                    var w = windows[id];
+                    var first = w[0].Result;
+                    var samples = Median(w.Select(x => x.Result.Timing.SamplesPerSecond));
+                    var shares = w.Select(x => x.Share).ToList();
+                    var share = Median(shares);
+                    table.Add(id, first.Parameters.ToString(CultureInfo.InvariantCulture), F(first.Flops.Forward / 1e6, "F3"),
+                        F(first.Flops.Training / 1e6, "F3"), F(medianRate / first.Flops.Training, "F0"), F(samples, "F0"), F(share, "F1"),
+                        $"{F(shares.Min(), "F1")}–{F(shares.Max(), "F1")}", F(1000 * options.BatchSize / samples, "F2"));
+                    lines.Add(string.Create(CultureInfo.InvariantCulture, $"train {id}: {samples:F0} samples/s, {share:F1}% of FLOP floor"));
                 }
                 terminal.WriteLine();
                 table.Write(terminal);
                 terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {device}, {threads}, batch {arguments.BatchSize}, matmul rate {rate.FlopsPerSecond / 1e9:F1} GFLOP/s"));
+                    $"  {device}, {threads}, batch {arguments.BatchSize}; medians of {arguments.Rounds} round{(arguments.Rounds == 1 ? "" : "s")} "
+                    + $"(matmul rate {rates.Min() / 1e9:F1}–{rates.Max() / 1e9:F1} GFLOP/s, median {medianRate / 1e9:F1}; floor samples/s at the median rate)"));
                 foreach (var line in lines)
                 {
                     terminal.WriteLine(line);
@@ -137,5 +157,20 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 
+    /// <summary>The middle value, or the mean of the two middle values of an even count.</summary>
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        var m = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+    }
+
     private sealed record Measurement(long Parameters, FlopCount Flops, StepTiming Timing);
+
+    /// <summary>One model's timing window in one round, with the matmul rate measured before that round.</summary>
+    private sealed record Window(Measurement Result, double Rate)
+    {
+        /// <summary>Percent of the FLOP floor at this round's rate.</summary>
+        public double Share => 100 * Result.Timing.SamplesPerSecond * Result.Flops.Training / Rate;
+    }
 }

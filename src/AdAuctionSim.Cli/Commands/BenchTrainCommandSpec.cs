@@ -6,14 +6,15 @@ namespace AdAuctionSim.Cli.Commands;
 
 /// <summary>Arguments of <c>adsim bench train</c>.</summary>
 internal sealed record BenchTrainArguments(
-    IReadOnlyList<string> Models, int BatchSize, long Requests, string? Scenario, string Device, int Threads, double Seconds);
+    IReadOnlyList<string> Models, int BatchSize, long Requests, string? Scenario, string Device, int Threads, double Seconds, int Rounds);
 
 /// <summary>The <c>adsim bench train</c> command's options and binding; registered in <see cref="CommandCatalog.All"/>.</summary>
 internal static class BenchTrainCommandSpec
 {
     public const int DefaultBatch = 2048;
     public const long DefaultRequests = 1_000_000;
-    public const double DefaultSeconds = 5;
+    public const double DefaultSeconds = 2;
+    public const int DefaultRounds = 3;
 
     public static CommandSpec Create() => new(
         "bench train",
@@ -23,7 +24,10 @@ internal static class BenchTrainCommandSpec
         + "forward FLOPs per sample (every Linear layer and expert bank, by forward hooks; training = 3 x forward), and "
         + "times whole training steps (batch gather, forward, loss, backward, optimiser update) after 10 untimed warm-up "
         + "steps. The floor is the samples/s the model would reach if its matmuls ran at the measured rate; the share of "
-        + "the floor is the measured samples/s over it. The last line sums it up:" + Environment.NewLine
+        + "the floor is the measured samples/s over it. The models are timed in rounds, one window each per round in an "
+        + "order rotated every round, with the matmul rate measured again before each round and each window's share taken "
+        + "against its own round's rate; the medians over the rounds are reported, so that a busy neighbour on a shared "
+        + "machine moves one window, not the figure. The last line sums it up:" + Environment.NewLine
         + "  train ID: X samples/s, Y% of FLOP floor" + Environment.NewLine
         + "Models: " + string.Join(", ", ModelCatalog.Ids) + ", or all.",
         [],
@@ -38,8 +42,10 @@ internal static class BenchTrainCommandSpec
             new OptionSpec("device", OptionKind.Choice, "Device to train on") { ValueName = "DEVICE", Choices = ["auto", "cpu", "cuda"], Default = "auto (cuda when available)" },
             new OptionSpec("threads", OptionKind.Integer, "Intra-op threads of libtorch")
                 { ValueName = "N", Min = 1, Max = TrainCommandSpec.MaxThreads, Default = $"processor count, here {Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)}" },
-            new OptionSpec("seconds", OptionKind.Integer, "Least timed seconds per model (and at least 30 steps)")
+            new OptionSpec("seconds", OptionKind.Integer, "Least timed seconds per model and round (and at least 30 steps)")
                 { ValueName = "S", Min = 1, Max = 3600, Default = DefaultSeconds.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("rounds", OptionKind.Integer, "Rounds of timing windows; medians over the rounds are reported")
+                { ValueName = "R", Min = 1, Max = 99, Default = DefaultRounds.ToString(CultureInfo.InvariantCulture) },
         ],
         typeof(BenchTrainCommand),
         Bind);
@@ -51,7 +57,8 @@ internal static class BenchTrainCommandSpec
         p.Text("scenario"),
         p.Text("device") ?? "auto",
         (int)(p.Integer("threads") ?? Environment.ProcessorCount),
-        p.Integer("seconds") ?? DefaultSeconds);
+        p.Integer("seconds") ?? DefaultSeconds,
+        (int)(p.Integer("rounds") ?? DefaultRounds));
 
     private static List<string> Models(string? text)
     {
