@@ -215,6 +215,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             DrGradients = plan.DrGradients,
         };
         var covers = $"{Device}, {runtime.ThreadCount} threads, batch {options.Trainer.BatchSize}";
+        var predictCovers = $"{Device}, {runtime.ThreadCount} threads, batch {options.Trainer.EvaluationBatchSize} (no gradients)";
         foreach (var i in missing)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -227,15 +228,15 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             var unit = $"{label}, {entry.Id}";
             // The phase table sums the units of a phase under the first unit's text, so the per-model epochs go in the unit.
             timings.Add(new PhaseTiming("train", $"{unit} ({t.EpochsRun} epochs, best {t.BestEpoch})", t.Seconds,
-                $"up to {options.Trainer.Epochs} epochs each with validation and early stopping; {covers}"));
-            timings.Add(new PhaseTiming("predict", unit, model.PredictSeconds, $"scoring every request of D and writing predictions; {covers}"));
+                $"up to {options.Trainer.Epochs} epochs each with validation (batch {options.Trainer.EvaluationBatchSize}) and early stopping; {covers}"));
+            timings.Add(new PhaseTiming("predict", unit, model.PredictSeconds, $"scoring every request of D and writing predictions; {predictCovers}"));
             if (result.WinPropensity is { Fitted: true } win)
             {
                 timings.Add(new PhaseTiming("win propensity", unit, win.FitSeconds, $"fitting the {win.Source} win model on the train split; cpu"));
             }
             progress.UnitDone(string.Create(CultureInfo.InvariantCulture,
                 $"{label}: trained {entry.Id}: {t.EpochsRun} epochs (best {t.BestEpoch}), validation log loss {t.BestValidationLogLoss:F5}, "
-                + $"{t.Seconds:F1} s + {model.PredictSeconds:F1} s predict ({covers})"));
+                + $"{t.Seconds:F1} s ({covers}) + {model.PredictSeconds:F1} s predict (batch {options.Trainer.EvaluationBatchSize})"));
         }
     }
 

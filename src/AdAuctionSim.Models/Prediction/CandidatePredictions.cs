@@ -29,7 +29,7 @@ public static class CandidatePredictions
     /// <param name="catalog">The ad catalogue: campaign, advertiser, category and creative of every ad id.</param>
     /// <param name="batchSize">Rows per forward pass.</param>
     public static double[] Score(MultiTaskModel model, LoggedDataset data, int[] rows, int[] candidateAds, int candidatesPerRow,
-        AdCatalog catalog, int batchSize = 16384)
+        AdCatalog catalog, int batchSize = 4096)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);

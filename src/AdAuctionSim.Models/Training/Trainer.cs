@@ -117,7 +117,7 @@ public static class Trainer
     /// The validation log loss of a model as it stands: mean over stages of BCE(s_k, r̂_k) on the validation impressions,
     /// r̂_k from <see cref="ModelOutput.LogCumulative"/> (log space, models.md §0.3).
     /// </summary>
-    public static double ValidationLogLoss(MultiTaskModel model, LoggedDataset data, int batchSize = 16384)
+    public static double ValidationLogLoss(MultiTaskModel model, LoggedDataset data, int batchSize = 4096)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
