@@ -207,16 +207,30 @@ public static class AttentionPool
             }
         }
 
-        /// <summary>p[c, :] = Σ_r a[r, c] · x[r, :].</summary>
+        /// <summary>p[c, :] = Σ_r a[r, c] · x[r, :]: per column and 8-float chunk of the row, one accumulator in a register.</summary>
         private static void Pool(float* a, float* x, float* p, int n, int q, int d)
         {
             for (var c = 0; c < q; c++)
             {
                 var pc = p + (c * d);
-                new Span<float>(pc, d).Clear();
-                for (var r = 0; r < n; r++)
+                var k = 0;
+                for (; k + 8 <= d; k += 8)
                 {
-                    Axpy(a[(r * q) + c], x + (r * d), pc, d);
+                    var sum = Vector256<float>.Zero;
+                    for (var r = 0; r < n; r++)
+                    {
+                        sum = Vector256.FusedMultiplyAdd(Vector256.Create(a[(r * q) + c]), Vector256.Load(x + (r * d) + k), sum);
+                    }
+                    sum.Store(pc + k);
+                }
+                for (; k < d; k++)
+                {
+                    var sum = 0f;
+                    for (var r = 0; r < n; r++)
+                    {
+                        sum = MathF.FusedMultiplyAdd(a[(r * q) + c], x[(r * d) + k], sum);
+                    }
+                    pc[k] = sum;
                 }
             }
         }
@@ -279,17 +293,31 @@ public static class AttentionPool
             }
         }
 
-        /// <summary>dx[r, :] = Σ_c a[r, c] · dp[c, :].</summary>
+        /// <summary>dx[r, :] = Σ_c a[r, c] · dp[c, :]: per row and 8-float chunk, one accumulator in a register.</summary>
         private static void RowGradient(float* a, float* dp, float* dx, int n, int q, int d)
         {
             for (var r = 0; r < n; r++)
             {
                 var dxr = dx + (r * d);
-                new Span<float>(dxr, d).Clear();
                 var ar = a + (r * q);
-                for (var c = 0; c < q; c++)
+                var k = 0;
+                for (; k + 8 <= d; k += 8)
                 {
-                    Axpy(ar[c], dp + (c * d), dxr, d);
+                    var sum = Vector256<float>.Zero;
+                    for (var c = 0; c < q; c++)
+                    {
+                        sum = Vector256.FusedMultiplyAdd(Vector256.Create(ar[c]), Vector256.Load(dp + (c * d) + k), sum);
+                    }
+                    sum.Store(dxr + k);
+                }
+                for (; k < d; k++)
+                {
+                    var sum = 0f;
+                    for (var c = 0; c < q; c++)
+                    {
+                        sum = MathF.FusedMultiplyAdd(ar[c], dp[(c * d) + k], sum);
+                    }
+                    dxr[k] = sum;
                 }
             }
         }
@@ -297,37 +325,30 @@ public static class AttentionPool
         /// <summary>With a column scale: dg[c] = Σ_r ds[r, c] · s[r, c], then ds[r, c] ← ds[r, c] · g[c].</summary>
         private static void Rescale(float* ds, float* s, float* g, float* dg, int n, int q)
         {
-            for (var c = 0; c < q; c++)
+            var c = 0;
+            for (; c + 8 <= q; c += 8)
             {
-                dg[c] = 0;
-            }
-            for (var r = 0; r < n; r++)
-            {
-                var dsr = ds + (r * q);
-                var sr = s + (r * q);
-                for (var c = 0; c < q; c++)
+                var scale = Vector256.Load(g + c);
+                var sum = Vector256<float>.Zero;
+                for (var r = 0; r < n; r++)
                 {
-                    dg[c] = MathF.FusedMultiplyAdd(dsr[c], sr[c], dg[c]);
-                    dsr[c] *= g[c];
+                    var at = (r * q) + c;
+                    var dsr = Vector256.Load(ds + at);
+                    sum = Vector256.FusedMultiplyAdd(dsr, Vector256.Load(s + at), sum);
+                    (dsr * scale).Store(ds + at);
                 }
+                sum.Store(dg + c);
             }
-        }
-
-        /// <summary>y += α x over <paramref name="d"/> floats.</summary>
-        private static void Axpy(float alpha, float* x, float* y, int d)
-        {
-            var k = 0;
-            if (d >= 8)
+            for (; c < q; c++)
             {
-                var av = Vector256.Create(alpha);
-                for (; k + 8 <= d; k += 8)
+                var sum = 0f;
+                for (var r = 0; r < n; r++)
                 {
-                    Vector256.FusedMultiplyAdd(av, Vector256.Load(x + k), Vector256.Load(y + k)).Store(y + k);
+                    var at = (r * q) + c;
+                    sum = MathF.FusedMultiplyAdd(ds[at], s[at], sum);
+                    ds[at] *= g[c];
                 }
-            }
-            for (; k < d; k++)
-            {
-                y[k] = MathF.FusedMultiplyAdd(alpha, x[k], y[k]);
+                dg[c] = sum;
             }
         }
     }
