@@ -12,9 +12,11 @@ namespace AdAuctionSim.Models.Core;
 /// <para>On a CPU with float32 tensors this runs as one C# pass per sample, forward and backward (a custom autograd
 /// function); anywhere else it runs <see cref="Reference"/>, the same function in libtorch operations.</para>
 /// <para>Why: APEM's attention works on sets of 14–16 rows 8 wide. Written in libtorch operations, each sample's
-/// pooling is a separate 32×14×8 product inside a batched matmul, and the softmax runs over a dimension that is not the
-/// last one (the fast layout for a short set): about 5–16 ms for the forward and backward of one layer at batch 2048 on
-/// the development machine, against 1.5–2.5 ms for this pass.</para>
+/// pooling is a separate 32×14×8 product inside a batched matmul (MKL runs them one small matrix at a time), and the
+/// softmax runs over a dimension that is not the last one. On the development machine (2 threads, batch 2048, scores
+/// [2048, 14, 32]) this pass's forward takes 1.4–1.8 ms and its backward 1.5–1.8 ms; apem's training samples/s, in three
+/// interleaved runs each, were 30.7k (median) before its attention was folded, 35.3k folded with the libtorch form of
+/// this function and 41.1k folded with this pass.</para>
 /// <para>Each sample is computed on its own by the same instructions, so the result does not depend on how many threads
 /// share the batch. Values agree with <see cref="Reference"/> up to float rounding (tests compare both, and their
 /// gradients).</para>
