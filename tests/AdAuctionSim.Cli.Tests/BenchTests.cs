@@ -1,6 +1,8 @@
+using System.Text.RegularExpressions;
+
 namespace AdAuctionSim.Cli.Tests;
 
-/// <summary><c>adsim bench simulate</c> runs and ends with its summary line. No speed is asserted: speed targets are not tests.</summary>
+/// <summary><c>adsim bench simulate</c> and <c>bench train</c> run and end with their summary lines. No speed is asserted: speed targets are not tests.</summary>
 public sealed class BenchTests
 {
     [Fact]
@@ -17,5 +19,26 @@ public sealed class BenchTests
         Assert.Contains(result.OutLines, l => l.StartsWith("(b) to parquet, N/4 = 50000 requests", StringComparison.Ordinal));
         Assert.Empty(sandbox.Entries());
         Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), $"adsim-bench-{Environment.ProcessId}-*"));
+    }
+
+    [Fact]
+    public void Bench_train_times_every_model_once_per_round_in_rotated_order_and_ends_with_one_line_per_model()
+    {
+        using var sandbox = new CliSandbox();
+
+        var result = sandbox.Run("bench", "train", "--model", "shared-bottom,esmm", "--requests", "20000", "--batch", "256",
+            "--seconds", "1", "--rounds", "2", "--threads", "1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches(@"^train shared-bottom: \d+ samples/s, \d+\.\d% of FLOP floor$", result.OutLines[^2]);
+        Assert.Matches(@"^train esmm: \d+ samples/s, \d+\.\d% of FLOP floor$", result.OutLines[^1]);
+        Assert.Equal(["1", "2"], result.OutLines.Select(l => Regex.Match(l, @"^  round (\d) of 2: matmul rate [\d.]+ GFLOP/s"))
+            .Where(m => m.Success).Select(m => m.Groups[1].Value));
+        // One window per model and round; the second round starts with the model the first ended with.
+        Assert.Equal(["shared-bottom", "esmm", "esmm", "shared-bottom"], result.OutLines
+            .Select(l => Regex.Match(l, @"^    ([a-z-]+): \d+ steps in [\d.]+ s; .*% of floor; ")).Where(m => m.Success).Select(m => m.Groups[1].Value));
+        Assert.Contains(result.OutLines, l => l.Contains("medians of 2 rounds", StringComparison.Ordinal));
+        Assert.Empty(sandbox.Entries());
+        Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), $"adsim-bench-train-{Environment.ProcessId}-*"));
     }
 }
