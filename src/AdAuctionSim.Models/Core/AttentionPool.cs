@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using AdAuctionSim.Models.Runtime;
 using static TorchSharp.torch;
@@ -209,31 +210,12 @@ public static class AttentionPool
             }
         }
 
-        /// <summary>p[c, :] = Σ_r a[r, c] · x[r, :]: per column and 8-float chunk of the row, one accumulator in a register.</summary>
+        /// <summary>p[c, :] = Σ_r a[r, c] · x[r, :].</summary>
         private static void Pool(float* a, float* x, float* p, int n, int q, int d)
         {
             for (var c = 0; c < q; c++)
             {
-                var pc = p + (c * d);
-                var k = 0;
-                for (; k + 8 <= d; k += 8)
-                {
-                    var sum = Vector256<float>.Zero;
-                    for (var r = 0; r < n; r++)
-                    {
-                        sum = Vector256.FusedMultiplyAdd(Vector256.Create(a[(r * q) + c]), Vector256.Load(x + (r * d) + k), sum);
-                    }
-                    sum.Store(pc + k);
-                }
-                for (; k < d; k++)
-                {
-                    var sum = 0f;
-                    for (var r = 0; r < n; r++)
-                    {
-                        sum = MathF.FusedMultiplyAdd(a[(r * q) + c], x[(r * d) + k], sum);
-                    }
-                    pc[k] = sum;
-                }
+                WeightedSum(a + c, q, x, n, d, p + (c * d));
             }
         }
 
@@ -295,32 +277,40 @@ public static class AttentionPool
             }
         }
 
-        /// <summary>dx[r, :] = Σ_c a[r, c] · dp[c, :]: per row and 8-float chunk, one accumulator in a register.</summary>
+        /// <summary>dx[r, :] = Σ_c a[r, c] · dp[c, :].</summary>
         private static void RowGradient(float* a, float* dp, float* dx, int n, int q, int d)
         {
             for (var r = 0; r < n; r++)
             {
-                var dxr = dx + (r * d);
-                var ar = a + (r * q);
-                var k = 0;
-                for (; k + 8 <= d; k += 8)
+                WeightedSum(a + (r * q), 1, dp, q, d, dx + (r * d));
+            }
+        }
+
+        /// <summary>
+        /// output[:] = Σ_j weights[j · stride] · rows[j, :] over <paramref name="count"/> rows of width <paramref name="d"/>:
+        /// per 8-float chunk of the row one accumulator in a register, then the scalar tail.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void WeightedSum(float* weights, int stride, float* rows, int count, int d, float* output)
+        {
+            var k = 0;
+            for (; k + 8 <= d; k += 8)
+            {
+                var sum = Vector256<float>.Zero;
+                for (var j = 0; j < count; j++)
                 {
-                    var sum = Vector256<float>.Zero;
-                    for (var c = 0; c < q; c++)
-                    {
-                        sum = Vector256.FusedMultiplyAdd(Vector256.Create(ar[c]), Vector256.Load(dp + (c * d) + k), sum);
-                    }
-                    sum.Store(dxr + k);
+                    sum = Vector256.FusedMultiplyAdd(Vector256.Create(weights[j * stride]), Vector256.Load(rows + (j * d) + k), sum);
                 }
-                for (; k < d; k++)
+                sum.Store(output + k);
+            }
+            for (; k < d; k++)
+            {
+                var sum = 0f;
+                for (var j = 0; j < count; j++)
                 {
-                    var sum = 0f;
-                    for (var c = 0; c < q; c++)
-                    {
-                        sum = MathF.FusedMultiplyAdd(ar[c], dp[(c * d) + k], sum);
-                    }
-                    dxr[k] = sum;
+                    sum = MathF.FusedMultiplyAdd(weights[j * stride], rows[(j * d) + k], sum);
                 }
+                output[k] = sum;
             }
         }
 
