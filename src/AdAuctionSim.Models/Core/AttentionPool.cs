@@ -48,9 +48,7 @@ public static class AttentionPool
     public static double PoolFlops(long batch, long rows, long columns, long width) => 2.0 * batch * rows * columns * width;
 
     private static bool Fused(Tensor scores, Tensor? columnScale, Tensor values) =>
-        scores.device_type == TorchSharp.DeviceType.CPU && scores.dtype == ScalarType.Float32
-        && values.device_type == TorchSharp.DeviceType.CPU && values.dtype == ScalarType.Float32
-        && (columnScale is null || (columnScale.device_type == TorchSharp.DeviceType.CPU && columnScale.dtype == ScalarType.Float32));
+        HostMemory.IsHostFloat(scores) && HostMemory.IsHostFloat(values) && (columnScale is null || HostMemory.IsHostFloat(columnScale));
 
     private static void Check(Tensor scores, Tensor? columnScale, Tensor values)
     {

@@ -272,6 +272,19 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             var o = v.transpose(-2, -1).matmul(attention);                                            // [B, M, d, n_q]
             return output.call(o.permute(0, 3, 1, 2).reshape(b, queries.shape[2], heads * dim));
         }
+
+        /// <summary>
+        /// The value and output maps folded into one matrix, Σ_r a_r (x_r W^V_hᵀ) W^O_hᵀ = (Σ_r a_r x_r) W^V_hᵀ W^O_hᵀ:
+        /// W^V [..., M·d, d] and W^O [..., d, M·d] (PyTorch layout, any leading stage dimensions) → [..., M·d, d], block h
+        /// = W^V_hᵀ W^O_hᵀ, for pooled inputs laid out head by head.
+        /// </summary>
+        internal static Tensor FoldValueOutput(Tensor values, Tensor output, int heads, int dim)
+        {
+            long[] lead = values.shape[..^2];
+            var v = values.view([.. lead, heads, dim, dim]).transpose(-2, -1);   // [..., M, c, e]
+            var o = output.view([.. lead, dim, heads, dim]).movedim([-3], [-1]); // [..., M, e, o]
+            return v.matmul(o).reshape([.. lead, heads * dim, dim]);             // [..., M·c, o]
+        }
     }
 
     /// <summary>
@@ -321,7 +334,8 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         /// <remarks>Per sample, on the layer input [B, n, d]: the scores (n × d × K_I·M), the pooling (K_I·M × n × d) and
         /// the folded value-output product (K_I × M·d × d).</remarks>
         public double ForwardFlops(Tensor input) =>
-            2.0 * input.shape[0] * ((2.0 * input.shape[1] * dim * points * heads) + (points * heads * dim * dim));
+            (2.0 * input.shape[0] * ((input.shape[1] * dim * points * heads) + (points * heads * dim * dim)))
+            + AttentionPool.PoolFlops(input.shape[0], input.shape[1], points * heads, dim);
 
         /// <summary>f_D(z) [B, K_I] and the layer input [B, n, d] → [B, K_I, d], the attention output after W^O.</summary>
         public override Tensor forward(Tensor gates, Tensor input)
@@ -334,7 +348,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             var scores = input.reshape(b * n, d).mm(u).view(b, n, k * m);
             var columnScale = gates.unsqueeze(-1).expand(b, k, m).reshape(b, k * m);
             var pooled = AttentionPool.Apply(scores, columnScale, input);                                          // [B, (j, h), d]
-            var folded = values.weight!.view(m, d, d).transpose(1, 2).matmul(output.weight!.view(d, m, d).permute(1, 2, 0)).reshape(m * d, d);
+            var folded = HeadAttention.FoldValueOutput(values.weight!, output.weight!, m, d);
             return pooled.view(b * k, m * d).mm(folded).add(output.bias!).view(b, k, d);
         }
 
@@ -458,7 +472,8 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         /// <remarks>Per row: the scores (K_I × d × K·M), the pooling (K·M × K_I × d) and the folded value-output products
         /// (K × M·d × d).</remarks>
         public double ForwardFlops(Tensor input) =>
-            2.0 * input.shape[0] * selectors.Length * heads * dim * ((2 * input.shape[1]) + dim);
+            (2.0 * input.shape[0] * selectors.Length * heads * dim * (input.shape[1] + dim))
+            + AttentionPool.PoolFlops(input.shape[0], input.shape[1], selectors.Length * heads, dim);
 
         /// <summary>Y [B, K_I, d] → F [K, B, d], the attention output of every stage (before its residual and norm).</summary>
         public override Tensor forward(Tensor y)
@@ -475,9 +490,8 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             var scores = y.reshape(b * n, d).mm(u).view(b, n, k * m);                                                   // [B, n, K·M]
             var pooled = AttentionPool.Apply(scores, null, y);                                                          // [B, K·M, d], softmax over the rows j
             // Folded value and output maps, per stage [M·d, d]: block h = W^V_hᵀ W^O_hᵀ.
-            var values = stack(selectors.Select(s => s.Attention.Weights.Values).ToList()).view(k, m, d, d);            // [K, M, e, c]
-            var output = stack(selectors.Select(s => s.Attention.Weights.Output).ToList()).view(k, d, m, d);            // [K, o, M, e]
-            var folded = values.transpose(2, 3).matmul(output.permute(0, 2, 3, 1)).reshape(k, m * d, d);               // [K, M·c, o]
+            var folded = HeadAttention.FoldValueOutput(stack(selectors.Select(s => s.Attention.Weights.Values).ToList()),
+                stack(selectors.Select(s => s.Attention.Weights.Output).ToList()), m, d);                               // [K, M·c, o]
             var bias = stack(selectors.Select(s => s.Attention.Weights.OutputBias).ToList()).unsqueeze(1);             // [K, 1, o]
             return pooled.view(b, k, m * d).transpose(0, 1).bmm(folded).add(bias);                                     // [K, B, d]
         }

@@ -6,9 +6,8 @@ namespace AdAuctionSim.Models.Runtime;
 /// <summary>The address of a host tensor's first element, for the few passes that run as C# over tensor memory.</summary>
 internal static class HostMemory
 {
-    /// <summary>Whether C# may read <paramref name="t"/> as one float32 array in host memory.</summary>
-    public static bool IsHostFloat(Tensor t) =>
-        t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32 && t.is_contiguous();
+    /// <summary>Whether <paramref name="t"/> is float32 in host memory (a C# pass reads it after <c>contiguous()</c>).</summary>
+    public static bool IsHostFloat(Tensor t) => t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32;
 
     /// <summary>The data pointer of a contiguous host tensor (the caller checks device, type and layout).</summary>
     public static IntPtr Data(Tensor t)
