@@ -3,6 +3,12 @@ using System.Text.RegularExpressions;
 namespace AdAuctionSim.Cli.Tests;
 
 /// <summary><c>adsim bench simulate</c> and <c>bench train</c> run and end with their summary lines. No speed is asserted: speed targets are not tests.</summary>
+/// <remarks>
+/// <c>bench train</c> seeds torch and sets its thread count, both process-wide: run beside a training test, it changed
+/// that test's initialisation and batch order (a resumed run's predictions then differed from the uninterrupted run's
+/// in CI), so the class shares the training tests' collection.
+/// </remarks>
+[Collection(TorchTrainingCollection.Name)]
 public sealed class BenchTests
 {
     [Fact]
