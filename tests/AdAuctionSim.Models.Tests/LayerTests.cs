@@ -289,4 +289,115 @@ public sealed class LayerTests
         Assert.Throws<ArgumentException>(() => AttentionPool.Apply(s, g, randn(batch, rows + 1, width)));
         Assert.Throws<ArgumentException>(() => AttentionPool.Apply(s, rand(batch, columns + 1), x));
     }
+
+    /// <summary>
+    /// <see cref="ColumnSoftmax"/>'s host pass is libtorch's softmax over dimension 1 in values and gradient, with masked
+    /// (−∞) logits weighted exactly 0, and gives the same bits on 1, 2 and 3 threads at sample counts on and off the
+    /// block and vector boundaries.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 4, 158)]
+    [InlineData(3, 8, 1355)]
+    [InlineData(2, 5, 2048)]
+    [InlineData(1, 1, 7)]
+    public void ColumnSoftmax_HostPass_IsTheReference_AndThreadIndependent(int gates, int experts, int samples)
+    {
+        using var scope = NewDisposeScope();
+        var logits = (randn(gates, experts, samples) * 3);
+        if (experts > 1)
+        {
+            logits[0, experts - 1] = float.NegativeInfinity;   // a non-member of gate 0
+        }
+        logits.requires_grad_(true);
+        var upstream = randn(gates, experts, samples);
+
+        var host = ColumnSoftmax.Apply(logits);
+        var reference = ColumnSoftmax.Reference(logits);
+
+        Assert.True(host.allclose(reference, rtol: 1e-5, atol: 1e-7), $"max difference {(host - reference).abs().max().item<float>()}");
+        if (experts > 1)
+        {
+            Assert.True(host[0, experts - 1].eq(0).all().item<bool>());
+        }
+        var fromHost = autograd.grad([(host * upstream).sum()], [logits])[0];
+        var fromReference = autograd.grad([(reference * upstream).sum()], [logits])[0];
+        Assert.True(fromHost.allclose(fromReference, rtol: 1e-4, atol: 1e-6), $"max difference {(fromHost - fromReference).abs().max().item<float>()}");
+        Assert.False(fromHost.isnan().any().item<bool>());
+
+        var (values, gradients) = OnThreads([1, 2, 3], () =>
+        {
+            var y = ColumnSoftmax.Apply(logits);
+            return (y, autograd.grad([(y * upstream).sum()], [logits])[0]);
+        });
+        Assert.All(values, v => Assert.True(v.eq(values[0]).all().item<bool>()));
+        Assert.All(gradients, v => Assert.True(v.eq(gradients[0]).all().item<bool>()));
+        Assert.Throws<ArgumentException>(() => ColumnSoftmax.Apply(randn(experts, samples)));
+    }
+
+    /// <summary>
+    /// <see cref="RowLayerNorm"/>'s host pass is libtorch's layer_norm with the per-group affine map in values and in the
+    /// gradients of x, weight and bias, and gives the same bits on 1, 2 and 3 threads (libtorch's own backward sums the
+    /// weight and bias gradients per thread); <see cref="HostLayerNorm"/> keeps libtorch's parameter names and shapes.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 32768, 8)]
+    [InlineData(3, 2048, 8)]
+    [InlineData(2, 300, 13)]
+    [InlineData(1, 5, 1)]
+    public void RowLayerNorm_HostPass_IsTheReference_AndThreadIndependent(int groups, int rows, int dim)
+    {
+        using var scope = NewDisposeScope();
+        var x = (randn(groups, rows, dim) * 2 + 0.5).requires_grad_(true);
+        var weight = (randn(groups, dim) + 1).requires_grad_(true);
+        var bias = randn(groups, dim).requires_grad_(true);
+        var upstream = randn(groups, rows, dim);
+        Tensor[] inputs = [x, weight, bias];
+
+        var host = RowLayerNorm.Apply(x, weight, bias, 1e-5);
+        var reference = RowLayerNorm.Reference(x, weight, bias, 1e-5);
+
+        Assert.True(host.allclose(reference, rtol: 1e-4, atol: 1e-5), $"max difference {(host - reference).abs().max().item<float>()}");
+        var fromHost = autograd.grad([(host * upstream).sum()], inputs);
+        var fromReference = autograd.grad([(reference * upstream).sum()], inputs);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var scale = fromReference[i].abs().max().item<float>();
+            Assert.True(fromHost[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-4 * Math.Max(1, scale)),
+                $"input {i}: max difference {(fromHost[i] - fromReference[i]).abs().max().item<float>()} of {scale}");
+        }
+
+        var (values, gradients) = OnThreads([1, 2, 3], () =>
+        {
+            var y = RowLayerNorm.Apply(x, weight, bias, 1e-5);
+            return (y, cat(autograd.grad([(y * upstream).sum()], inputs).Select(g => g.flatten()).ToList()));
+        });
+        Assert.All(values, v => Assert.True(v.eq(values[0]).all().item<bool>()));
+        Assert.All(gradients, v => Assert.True(v.eq(gradients[0]).all().item<bool>()));
+
+        var module = new HostLayerNorm("norm", dim);
+        Assert.Equal(["weight", "bias"], module.named_parameters().Select(p => p.name));
+        Assert.True(module.call(x[0]).allclose(nn.functional.layer_norm(x[0], [dim], null, null, 1e-5), rtol: 1e-4, atol: 1e-5));
+        Assert.Throws<ArgumentException>(() => RowLayerNorm.Apply(x, weight[0], bias, 1e-5));
+    }
+
+    /// <summary>Runs <paramref name="body"/> once per thread count, restoring the count after.</summary>
+    private static (Tensor[] Values, Tensor[] Gradients) OnThreads(int[] counts, Func<(Tensor Value, Tensor Gradient)> body)
+    {
+        var threads = get_num_threads();
+        var values = new Tensor[counts.Length];
+        var gradients = new Tensor[counts.Length];
+        try
+        {
+            for (var i = 0; i < counts.Length; i++)
+            {
+                set_num_threads(counts[i]);
+                (values[i], gradients[i]) = body();
+            }
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+        return (values, gradients);
+    }
 }

@@ -147,18 +147,8 @@ public static class AttentionPool
             });
         }
 
-        /// <summary>Splits the batch into one contiguous share per intra-op thread (the result does not depend on it).</summary>
-        private static void Batched(int batch, Action<long, long> body)
-        {
-            var threads = Math.Clamp(get_num_threads(), 1, Math.Max(1, batch / 32));
-            if (threads == 1)
-            {
-                body(0, batch);
-                return;
-            }
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                k => body((long)batch * k / threads, (long)batch * (k + 1) / threads));
-        }
+        /// <summary>Splits the batch into one contiguous share per intra-op thread, at least 32 samples each.</summary>
+        private static void Batched(int batch, Action<long, long> body) => HostThreads.Split(batch, batch / 32, (lo, hi) => body(lo, hi));
 
         /// <summary>a[r, c] = softmax over r of s[r, c] · g[c].</summary>
         private static void Softmax(float* s, float* g, float* a, int n, int q)

@@ -363,9 +363,9 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         private readonly Mlp selector;
         private readonly Parameter inducing;
         private readonly InducingAttention attention;
-        private readonly LayerNorm norm;
+        private readonly HostLayerNorm norm;
         private readonly Mlp? feedForward;
-        private readonly LayerNorm? feedForwardNorm;
+        private readonly HostLayerNorm? feedForwardNorm;
 
         public AsrgBlock(string name, int inputWidth, int dim, ApemOptions options) : base(name)
         {
@@ -374,11 +374,11 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             inducing = new Parameter(empty(options.Heads, options.InducingPoints, dim));
             nn.init.uniform_(inducing, -bound, bound);
             attention = new InducingAttention("attention", dim, options.Heads, options.InducingPoints, () => inducing);
-            norm = nn.LayerNorm(dim);
+            norm = new HostLayerNorm("norm", dim);
             if (options.FeedForward)
             {
                 feedForward = new Mlp("ffn", dim, [2 * dim], output: dim);
-                feedForwardNorm = nn.LayerNorm(dim);
+                feedForwardNorm = new HostLayerNorm("feedForwardNorm", dim);
             }
             RegisterComponents();
         }
@@ -405,7 +405,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
     {
         private readonly Parameter query;
         private readonly HeadAttention attention;
-        private readonly LayerNorm norm;
+        private readonly HostLayerNorm norm;
         private readonly int heads;
 
         public PatternSelector(string name, int dim, int heads) : base(name)
@@ -415,13 +415,13 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
             query = new Parameter(empty(1, dim));
             nn.init.uniform_(query, -bound, bound);
             attention = new HeadAttention("attention", dim, heads);
-            norm = nn.LayerNorm(dim);
+            norm = new HostLayerNorm("norm", dim);
             RegisterComponents();
         }
 
         internal Parameter Query => query;
         internal HeadAttention Attention => attention;
-        internal LayerNorm Norm => norm;
+        internal HostLayerNorm Norm => norm;
 
         /// <summary>
         /// Y [B, K_I, d] and the previous T [B, d] (null at the first layer) → T [B, d]: the attention as written, one
@@ -500,11 +500,9 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled
         public Tensor Normalise(Tensor f, Tensor? previous)
         {
             var x = previous is null ? f : previous + f;
-            var norm = selectors[0].Norm;
-            var normalised = nn.functional.layer_norm(x, [dim], null, null, norm.eps);
-            var weight = stack(selectors.Select(s => (Tensor)s.Norm.weight!).ToList()).unsqueeze(1);
-            var bias = stack(selectors.Select(s => (Tensor)s.Norm.bias!).ToList()).unsqueeze(1);
-            return normalised.mul(weight).add(bias);
+            var weight = stack(selectors.Select(s => (Tensor)s.Norm.Weight).ToList());   // [K, d]
+            var bias = stack(selectors.Select(s => (Tensor)s.Norm.Bias).ToList());
+            return RowLayerNorm.Apply(x, weight, bias, selectors[0].Norm.Eps);
         }
     }
 }

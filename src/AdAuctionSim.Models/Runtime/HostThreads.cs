@@ -1,0 +1,24 @@
+using static TorchSharp.torch;
+
+namespace AdAuctionSim.Models.Runtime;
+
+/// <summary>How the C# passes share their work among libtorch's intra-op threads.</summary>
+internal static class HostThreads
+{
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end) over [0, <paramref name="units"/>) in one contiguous share per thread, on
+    /// at most <c>get_num_threads()</c> and at most <paramref name="maxThreads"/> threads. The passes hand out units that are
+    /// computed alike wherever they fall (a sample, a block of samples), so their result does not depend on the split.
+    /// </summary>
+    public static void Split(int units, int maxThreads, Action<int, int> body)
+    {
+        var threads = Math.Clamp(get_num_threads(), 1, Math.Max(1, Math.Min(units, maxThreads)));
+        if (threads == 1)
+        {
+            body(0, units);
+            return;
+        }
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            k => body((int)((long)units * k / threads), (int)((long)units * (k + 1) / threads)));
+    }
+}
