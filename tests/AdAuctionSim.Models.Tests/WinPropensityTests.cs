@@ -276,6 +276,45 @@ public sealed class WinPropensityTests(WinAuctionFixture auction, ITestOutputHel
     /// out-of-fold KM propensities floored at ε_w = 0.01 on the ≈ 21k won training rows, the estimate must be within
     /// 3% of N (its sampling sd with these weights is ≈ 1%), and every row must get a propensity in (0, 1].
     /// </summary>
+    /// <summary>
+    /// The TorchSharp estimators give the same bits whatever the caller's thread count: fitted with 1 and with 2 intra-op
+    /// threads set, and scoring sets of 37,001 and 51,003 requests (ragged against both the scoring chunk and libtorch's
+    /// parallel grain) on 1, 2 and 3 threads. Scored in chunks of 65,536, the classifier's per-row softplus was split
+    /// between threads off the vector boundary and a few rows' π̂ differed on 2 threads.
+    /// </summary>
+    [Theory]
+    [InlineData(WinPropensityModels.Classifier)]
+    [InlineData(WinPropensityModels.CensoredLognormal)]
+    public void Estimator_FitAndScores_AreTheSameBitsOnAnyThreadCount(string id)
+    {
+        var fitRows = auction.Train.Select([.. Enumerable.Range(0, Math.Min(20_000, auction.Train.Count))]);
+        var scored = new[] { 37_001, 51_003 }
+            .Select(n => auction.Test.Select([.. Enumerable.Range(0, n).Select(i => i % auction.Test.Count)])).ToArray();
+        var threads = TorchSharp.torch.get_num_threads();
+        var results = new List<double[]>();
+        try
+        {
+            foreach (var fitThreads in new[] { 1, 2 })
+            {
+                TorchRuntime.Initialize("cpu", threads: fitThreads, seed: 1);
+                using var model = WinPropensityModels.Create(id);
+                model.Fit(fitRows);
+                foreach (var scoreThreads in new[] { 1, 2, 3 })
+                {
+                    TorchSharp.torch.set_num_threads(scoreThreads);
+                    results.Add([.. scored.SelectMany(rows => model.WinPropensity(rows).Concat(model.WinProbabilityAtBid(rows)))]);
+                }
+            }
+        }
+        finally
+        {
+            TorchSharp.torch.set_num_threads(threads);
+        }
+
+        Assert.All(results, r => Assert.True(r.AsSpan().SequenceEqual(results[0]),
+            $"{id}: {r.Zip(results[0]).Count(p => p.First != p.Second)} of {r.Length} scores differ"));
+    }
+
     [Fact]
     public void CrossFit_OutOfFoldPropensities_ReproduceTheRequestCountByInverseWeighting()
     {

@@ -21,4 +21,29 @@ internal static class HostThreads
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
             k => body((int)((long)units * k / threads), (int)((long)units * (k + 1) / threads)));
     }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with libtorch's intra-op thread count set to 1 and restores the count after, for work
+    /// made of kernels too small to repay an OpenMP fork and join.
+    /// </summary>
+    public static T OnOneThread<T>(Func<T> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var threads = get_num_threads();
+        if (threads > 1)
+        {
+            set_num_threads(1);
+        }
+        try
+        {
+            return body();
+        }
+        finally
+        {
+            if (threads > 1)
+            {
+                set_num_threads(threads);
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
-using TorchSharp;
 using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Runtime;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -111,22 +112,11 @@ public sealed class ModelOptimizer : IDisposable
         // The update is a few dozen memory-bound kernels over tensors of 10⁴–10⁵ elements: split over OpenMP threads,
         // each pays a fork/join that costs more than its arithmetic (on the 2-vCPU machines of models.md §16.3 the
         // update took 2–3× longer with 2 threads than with 1). It runs on one thread; the count is restored after.
-        var threads = get_num_threads();
-        if (threads > 1)
-        {
-            set_num_threads(1);
-        }
-        try
+        HostThreads.OnOneThread(() =>
         {
             Update();
-        }
-        finally
-        {
-            if (threads > 1)
-            {
-                set_num_threads(threads);
-            }
-        }
+            return true;
+        });
     }
 
     private void Update()

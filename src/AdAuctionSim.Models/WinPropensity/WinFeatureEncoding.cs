@@ -10,8 +10,14 @@ namespace AdAuctionSim.Models.WinPropensity;
 /// </summary>
 internal sealed class WinFeatureEncoding
 {
-    /// <summary>Rows scored per forward pass, so scoring a million requests does not hold all their embeddings at once.</summary>
-    public const int ScoringChunk = 65_536;
+    /// <summary>
+    /// Rows scored per forward pass, so scoring a million requests does not hold all their embeddings at once. Below
+    /// libtorch's parallel grain (32,768 elements), so the per-row element-wise kernels (softplus, sigmoid) run in one
+    /// piece: split between threads at a point off the vector boundary, a row computed in the scalar tail differs from
+    /// the same row in a vector lane in the last bit (at 65,536 the ragged last chunk of 300,000 requests gave 5 rows
+    /// other π̂ on 2 threads than on 1).
+    /// </summary>
+    public const int ScoringChunk = 16_384;
 
     private readonly long[] _offsets;
     private readonly int[] _cardinalities;
