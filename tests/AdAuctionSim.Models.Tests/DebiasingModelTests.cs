@@ -629,6 +629,25 @@ public sealed class DebiasingModelTests
     }
 
     /// <summary>APEM's dynamic selector follows f_D(z) = smooth step with γ(step) = max(γ₀ − 2γ₀·step/T, floor).</summary>
+    /// <summary>APEM's cumulative heads start at the logits of the train label rates the trainer passes.</summary>
+    [Fact]
+    public void Apem_HeadBiasesStartAtTheLogitsOfTheLabelRates()
+    {
+        using var scope = NewDisposeScope();
+        var model = Create("apem", 3);
+        var rates = new[] { 0.05, 0.01, 0.0 };
+
+        ((ILabelRateInitialised)model).InitialiseFromLabelRates(rates);
+
+        var biases = model.named_parameters().Where(p => p.name.StartsWith("heads.", StringComparison.Ordinal) && p.name.EndsWith(".output.bias", StringComparison.Ordinal))
+            .Select(p => p.parameter.item<float>()).ToArray();
+        Assert.Equal(3, biases.Length);
+        Assert.Equal(Math.Log(0.05 / 0.95), biases[0], 5);
+        Assert.Equal(Math.Log(0.01 / 0.99), biases[1], 5);
+        Assert.Equal(Math.Log(1e-4 / (1 - 1e-4)), biases[2], 4);   // clamped: a stage nobody reached still gets a finite logit
+        Assert.Throws<ArgumentException>(() => ((ILabelRateInitialised)model).InitialiseFromLabelRates([0.05, 0.01]));
+    }
+
     [Fact]
     public void Apem_SelectorGatesFollowTheGammaSchedule()
     {

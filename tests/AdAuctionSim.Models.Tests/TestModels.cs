@@ -197,3 +197,43 @@ internal static class TestEntries
     public static ModelContext Context(Data.LoggedDataset data, ModelOptions? options = null) =>
         new(data.Depth, data.Stages, data.Schema, options ?? new ModelOptions());
 }
+
+/// <summary>
+/// A constant-logit model that takes its starting logits from the trainer's label rates (<see cref="ILabelRateInitialised"/>)
+/// and records what it was given and whether that came before its first training forward.
+/// </summary>
+internal sealed class RateTestModel : MultiTaskModel, ILabelRateInitialised
+{
+    public const string ModelId = "test-rates";
+
+    private readonly Parameter bias;
+
+    public RateTestModel(ModelContext context) : base(ModelId, context)
+    {
+        bias = nn.Parameter(zeros(context.Depth));
+        RegisterComponents();
+    }
+
+    public IReadOnlyList<double>? Rates { get; private set; }
+    public bool InitialisedBeforeFirstStep { get; private set; }
+    private bool stepped;
+
+    public override HeadKind Kind => HeadKind.Cumulative;
+
+    public void InitialiseFromLabelRates(IReadOnlyList<double> cumulativeRates)
+    {
+        Rates = [.. cumulativeRates];
+        InitialisedBeforeFirstStep = !stepped;
+        using var _ = no_grad();
+        bias.copy_(tensor(cumulativeRates.Select(r => (float)Math.Log(r / (1 - r))).ToArray()));
+    }
+
+    public override ModelOutput forward(Tensor rows)
+    {
+        stepped |= training;
+        return new(bias.unsqueeze(0).expand(rows.shape[0], Depth), HeadKind.Cumulative);
+    }
+
+    public override Tensor Loss(TrainingBatch batch, ModelOutput output, TrainingStep step) =>
+        Losses.BceWithLogits(output.Logits, batch.Labels).mean();
+}

@@ -53,6 +53,33 @@ public sealed class TrainerTests
         Assert.Equal(256, result.BatchSize);
     }
 
+    /// <summary>
+    /// A model that asks for label rates gets, before its first step, each stage's share of the train impressions that
+    /// reached it, as libtorch's mean of the logged labels over those rows gives it (lost bids and other splits out).
+    /// </summary>
+    [Fact]
+    public void A_label_rate_initialised_model_gets_the_train_impressions_cumulative_rates_before_its_first_step()
+    {
+        using var data = Load();
+        using var model = new RateTestModel(TestEntries.Context(data));
+        using var rows = data.RowIndex(DatasetSplit.Train, includeLostBids: false);
+        var expected = data.Labels.index_select(0, rows).to_type(ScalarType.Float64).mean([0]).data<double>().ToArray();
+        using var everything = data.RowIndex(DatasetSplit.Train, includeLostBids: true);
+        var withLostBids = data.Labels.index_select(0, everything).to_type(ScalarType.Float64).mean([0]).data<double>().ToArray();
+
+        Trainer.Fit(model, data, Small with { Epochs = 1 });
+
+        Assert.True(model.InitialisedBeforeFirstStep);
+        Assert.Equal(expected.Length, model.Rates!.Count);
+        for (var k = 0; k < expected.Length; k++)
+        {
+            Assert.Equal(expected[k], model.Rates[k], 12);
+            Assert.InRange(model.Rates[k], 1e-6, 1 - 1e-6);
+        }
+        Assert.True(model.Rates[0] > withLostBids[0] * 1.01, $"click rate {model.Rates[0]} should be over impressions only, not {withLostBids[0]}");
+        Assert.True(model.Rates[1] < model.Rates[0]);
+    }
+
     [Fact]
     public void Early_stopping_ends_training_after_patience_epochs_and_restores_the_best_state()
     {

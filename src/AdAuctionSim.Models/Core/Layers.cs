@@ -53,6 +53,9 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     /// <summary>Whether the last of <see cref="Layers"/> is the activation-free output layer.</summary>
     internal bool HasOutput => output is not null;
 
+    /// <summary>The output layer's bias (the MLP must have an output layer).</summary>
+    internal Tensor OutputBias => output?.bias ?? throw new InvalidOperationException($"{GetName()} has no output layer");
+
     /// <summary>This MLP's dropout on a hidden activation (the identity when it has none or is in eval mode).</summary>
     internal Tensor Dropout(Tensor x) => dropout is null ? x : dropout.call(x);
 

@@ -140,6 +140,19 @@ public sealed class ModelOutput(Tensor logits, HeadKind kind, IReadOnlyDictionar
     }
 }
 
+/// <summary>
+/// A model whose output biases start from the train split's label rates rather than from 0 (a logit of 0 is a rate of
+/// 1/2): <see cref="Training.Trainer.Fit"/> calls <see cref="InitialiseFromLabelRates"/> once, before the first step.
+/// </summary>
+internal interface ILabelRateInitialised
+{
+    /// <summary>
+    /// Sets the output biases from <paramref name="cumulativeRates"/>: per stage k, the share of the train impressions
+    /// with s_k = 1 (the logged labels; nothing from the truth).
+    /// </summary>
+    void InitialiseFromLabelRates(IReadOnlyList<double> cumulativeRates);
+}
+
 /// <summary>Where training is: the global step (for schedules such as APEM's γ) and the total planned steps.</summary>
 public readonly record struct TrainingStep(long Step, long TotalSteps, int Epoch);
 

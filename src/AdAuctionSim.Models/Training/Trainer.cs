@@ -52,6 +52,10 @@ public static class Trainer
         var total = Stopwatch.StartNew();
         model.to(data.Device);
         model.train();
+        if (model is ILabelRateInitialised initialised)
+        {
+            initialised.InitialiseFromLabelRates(CumulativeLabelRates(data));
+        }
         using var trainRows = data.RowIndex(DatasetSplit.Train, model.UsesLostBids);
         using var validationRows = data.RowIndex(DatasetSplit.Validation, includeLostBids: false);
         var rows = (int)trainRows.shape[0];
@@ -173,6 +177,28 @@ public static class Trainer
     }
 
     /// <summary>One pass over the shuffled train rows; returns the batch-size-weighted mean training loss.</summary>
+    /// <summary>Per stage, the share of the train impressions that reached it (s_k = 1), summed on the host in row order.</summary>
+    internal static double[] CumulativeLabelRates(LoggedDataset data)
+    {
+        var rows = data.Rows(DatasetSplit.Train, includeLostBids: false);
+        var depth = data.Depth;
+        using var labels = data.Labels.cpu();
+        var values = labels.data<float>();
+        var rates = new double[depth];
+        foreach (var row in rows)
+        {
+            for (var k = 0; k < depth; k++)
+            {
+                rates[k] += values[((long)row * depth) + k];
+            }
+        }
+        for (var k = 0; k < depth; k++)
+        {
+            rates[k] /= Math.Max(1, rows.Length);
+        }
+        return rates;
+    }
+
     private static double RunEpoch(MultiTaskModel model, LoggedDataset data, ModelOptimizer optimizer, Tensor trainRows,
         TrainerOptions options, int epoch, int batches, long firstStep, long totalSteps, CancellationToken cancellation)
     {
