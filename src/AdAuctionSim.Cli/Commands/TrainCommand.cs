@@ -193,7 +193,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
 
     private static string Describe(WinPropensityFit w) => w.Fitted
         ? string.Create(CultureInfo.InvariantCulture,
-            $"win propensity {w.Source}: fitted on {w.FitRows} train requests{(w.CrossFitted ? $" ({w.Folds}-fold cross-fit)" : "")} in {S(w.FitSeconds)}; "
+            $"win propensity {w.Source}: fitted on {w.FitRows} train requests{(w.CrossFitted ? $" ({w.Folds}-fold cross-fit)" : "")} in {S(w.FitSeconds)} (fits on 1 thread, scoring included); "
             + $"mean π̂ {w.MeanPropensity:F4}, ESS share of 1/π̂ {w.EssShare:F3} on {w.TrainImpressions} training impressions")
         : w.MeanPropensity is { } mean && w.EssShare is { } ess
             ? string.Create(CultureInfo.InvariantCulture,

@@ -232,7 +232,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             timings.Add(new PhaseTiming("predict", unit, model.PredictSeconds, $"scoring every request of D and writing predictions; {predictCovers}"));
             if (result.WinPropensity is { Fitted: true } win)
             {
-                timings.Add(new PhaseTiming("win propensity", unit, win.FitSeconds, $"fitting the {win.Source} win model on the train split; cpu"));
+                timings.Add(new PhaseTiming("win propensity", unit, win.FitSeconds, $"fitting the {win.Source} win model on the train split (1 thread){(win.CrossFitted ? $", {win.Folds} out-of-fold fits" : "")} and scoring every request; cpu"));
             }
             progress.UnitDone(string.Create(CultureInfo.InvariantCulture,
                 $"{label}: trained {entry.Id}: {t.EpochsRun} epochs (best {t.BestEpoch}), validation log loss {t.BestValidationLogLoss:F5}, "
