@@ -51,7 +51,10 @@ internal sealed record ApemOptions
 /// d_h = d_f (the query I ⊙ z has width d_f and no projection); the pattern query α_i^ℓ is shared by the heads.
 /// (6) d_f is <see cref="ModelOptions.EmbeddingDim"/>; defaults d_f = 8, K_I = 16, 2 heads, L = 2 (§16.3).
 /// Heads are cumulative: q̂ follows §0.3 and the monotonicity violation share is a diagnostic (the MSE term does not
-/// force f_i ≤ f_{i−1}). Lost bids are excluded from every term.
+/// force f_i ≤ f_{i−1}). Lost bids are excluded from every term. (7) Not in the paper, which gives no initialisation:
+/// the heads' output biases start at the logits of the train impressions' cumulative label rates
+/// (<see cref="InitialiseFromLabelRates"/>). (8) The layer norms run as <see cref="HostLayerNorm"/>, libtorch's
+/// function with gradients whose bits do not depend on the thread count.
 /// </para>
 /// </remarks>
 internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInitialised
