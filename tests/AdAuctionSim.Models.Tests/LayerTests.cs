@@ -269,22 +269,13 @@ public sealed class LayerTests
                 $"input {i}: max difference {(fromFused[i] - fromReference[i]).abs().max().item<float>()}");
         }
 
-        var threads = get_num_threads();
-        try
+        var (values, gradients) = OnThreads([2, 1], () =>
         {
-            set_num_threads(2);
-            var two = AttentionPool.Apply(s, g, x);
-            var twoGradients = autograd.grad([(two * upstream).sum()], inputs);
-            set_num_threads(1);
-            var one = AttentionPool.Apply(s, g, x);
-            var oneGradients = autograd.grad([(one * upstream).sum()], inputs);
-            Assert.True(one.eq(two).all().item<bool>());
-            Assert.All(oneGradients.Zip(twoGradients), p => Assert.True(p.First.eq(p.Second).all().item<bool>()));
-        }
-        finally
-        {
-            set_num_threads(threads);
-        }
+            var y = AttentionPool.Apply(s, g, x);
+            return (y, cat(autograd.grad([(y * upstream).sum()], inputs).Select(d => d.flatten()).ToList()));
+        });
+        Assert.True(values[1].eq(values[0]).all().item<bool>());
+        Assert.True(gradients[1].eq(gradients[0]).all().item<bool>());
         Assert.Equal(2.0 * batch * rows * columns * width, AttentionPool.PoolFlops(batch, rows, columns, width));
         Assert.Throws<ArgumentException>(() => AttentionPool.Apply(s, g, randn(batch, rows + 1, width)));
         Assert.Throws<ArgumentException>(() => AttentionPool.Apply(s, rand(batch, columns + 1), x));

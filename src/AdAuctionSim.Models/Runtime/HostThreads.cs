@@ -26,6 +26,17 @@ internal static class HostThreads
     /// Runs <paramref name="body"/> with libtorch's intra-op thread count set to 1 and restores the count after, for work
     /// made of kernels too small to repay an OpenMP fork and join.
     /// </summary>
+    public static void OnOneThread(Action body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        OnOneThread(() =>
+        {
+            body();
+            return 0;
+        });
+    }
+
+    /// <inheritdoc cref="OnOneThread(Action)"/>
     public static T OnOneThread<T>(Func<T> body)
     {
         ArgumentNullException.ThrowIfNull(body);

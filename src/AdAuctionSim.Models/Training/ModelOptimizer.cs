@@ -112,11 +112,7 @@ public sealed class ModelOptimizer : IDisposable
         // The update is a few dozen memory-bound kernels over tensors of 10⁴–10⁵ elements: split over OpenMP threads,
         // each pays a fork/join that costs more than its arithmetic (on the 2-vCPU machines of models.md §16.3 the
         // update took 2–3× longer with 2 threads than with 1). It runs on one thread; the count is restored after.
-        HostThreads.OnOneThread(() =>
-        {
-            Update();
-            return true;
-        });
+        HostThreads.OnOneThread(Update);
     }
 
     private void Update()
