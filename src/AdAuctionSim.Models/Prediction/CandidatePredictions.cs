@@ -1,5 +1,6 @@
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Training;
 using AdAuctionSim.Models.WinPropensity;
 using static TorchSharp.torch;
 
@@ -29,7 +30,7 @@ public static class CandidatePredictions
     /// <param name="catalog">The ad catalogue: campaign, advertiser, category and creative of every ad id.</param>
     /// <param name="batchSize">Rows per forward pass.</param>
     public static double[] Score(MultiTaskModel model, LoggedDataset data, int[] rows, int[] candidateAds, int candidatesPerRow,
-        AdCatalog catalog, int batchSize = 4096)
+        AdCatalog catalog, int batchSize = TrainerOptions.DefaultEvaluationBatchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);

@@ -1,5 +1,6 @@
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Training;
 using Parquet;
 using Parquet.Schema;
 using TorchSharp;
@@ -36,7 +37,7 @@ public sealed record Predictions(string ModelId, IReadOnlyList<string> Stages, l
     /// q̂ = exp(<see cref="ModelOutput.LogConditional"/>), r̂ = exp(<see cref="ModelOutput.LogCumulative"/>). The
     /// log-probabilities come to the host once, at the end, and are exponentiated in double precision.
     /// </summary>
-    public static Predictions Score(MultiTaskModel model, LoggedDataset data, int batchSize = 4096)
+    public static Predictions Score(MultiTaskModel model, LoggedDataset data, int batchSize = TrainerOptions.DefaultEvaluationBatchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);

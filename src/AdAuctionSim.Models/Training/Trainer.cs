@@ -121,7 +121,7 @@ public static class Trainer
     /// The validation log loss of a model as it stands: mean over stages of BCE(s_k, r̂_k) on the validation impressions,
     /// r̂_k from <see cref="ModelOutput.LogCumulative"/> (log space, models.md §0.3).
     /// </summary>
-    public static double ValidationLogLoss(MultiTaskModel model, LoggedDataset data, int batchSize = 4096)
+    public static double ValidationLogLoss(MultiTaskModel model, LoggedDataset data, int batchSize = TrainerOptions.DefaultEvaluationBatchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -176,14 +176,19 @@ public static class Trainer
         }
     }
 
-    /// <summary>One pass over the shuffled train rows; returns the batch-size-weighted mean training loss.</summary>
     /// <summary>Per stage, the share of the train impressions that reached it (s_k = 1), summed on the host in row order.</summary>
     internal static double[] CumulativeLabelRates(LoggedDataset data)
     {
         var rows = data.Rows(DatasetSplit.Train, includeLostBids: false);
         var depth = data.Depth;
-        using var labels = data.Labels.cpu();
-        var values = labels.data<float>();
+        // The dataset's own tensor when it is on the host (not disposed here), else a host copy.
+        var onHost = data.Labels.device_type == TorchSharp.DeviceType.CPU;
+        var labels = onHost ? data.Labels : data.Labels.cpu();
+        var values = labels.data<float>().ToArray();
+        if (!onHost)
+        {
+            labels.Dispose();
+        }
         var rates = new double[depth];
         foreach (var row in rows)
         {
@@ -199,6 +204,7 @@ public static class Trainer
         return rates;
     }
 
+    /// <summary>One pass over the shuffled train rows; returns the batch-size-weighted mean training loss.</summary>
     private static double RunEpoch(MultiTaskModel model, LoggedDataset data, ModelOptimizer optimizer, Tensor trainRows,
         TrainerOptions options, int epoch, int batches, long firstStep, long totalSteps, CancellationToken cancellation)
     {

@@ -161,7 +161,10 @@ public sealed record TrainerOptions
     /// pass glibc's largest mmap threshold (32 MiB, <see cref="Runtime.HostHeap"/>), so every batch mapped, zero-filled
     /// and unmapped them; omoe's forward went from 4.3 to 2.2 µs a row, and the quickstart's predict phase (16 models,
     /// every request of D) from 10–19 s to 7 s.</remarks>
-    public int EvaluationBatchSize { get; init; } = 4096;
+    public int EvaluationBatchSize { get; init; } = DefaultEvaluationBatchSize;
+
+    /// <summary>The default of <see cref="EvaluationBatchSize"/>, also the default batch of the scoring functions.</summary>
+    public const int DefaultEvaluationBatchSize = 4096;
 
     /// <summary>Batches between two cheap checks for a non-finite loss (one device read each); also checked at epoch end.</summary>
     public int DivergenceCheckInterval { get; init; } = 50;
