@@ -190,6 +190,37 @@ public sealed class BaselineModelTests
         }
     }
 
+    /// <summary>
+    /// STEM's one-function mixture is the written form, Mix(g ⊙ own, e) + Mix(g ⊙ (1 − own), e.detach()), in values and in
+    /// the gradients of the gates and of the experts; and it does detach: an expert outside a gate's mask gets nothing
+    /// from that gate.
+    /// </summary>
+    [Fact]
+    public void Stem_TaskSpecificMix_IsTheWrittenMixture_InValuesAndGradients()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(4);
+        var g = rand(37, 4, 5).requires_grad_(true);
+        var e = randn(37, 5, 6).requires_grad_(true);
+        var own = tensor(new float[] { 1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 }).view(4, 5);
+        var upstream = randn(37, 4, 6);
+
+        var fused = StemLevel.TaskSpecificMix.apply(g, e, own);
+        var written = Gate.Mix(g * own, e) + Gate.Mix(g * (1 - own), e.detach());
+        Assert.True(fused.allclose(written, rtol: 1e-5, atol: 1e-6));
+        var a = autograd.grad([(fused * upstream).sum()], [g, e]);
+        var b = autograd.grad([(written * upstream).sum()], [g, e]);
+        Assert.True(a[0].allclose(b[0], rtol: 1e-5, atol: 1e-6), "gate gradients");
+        Assert.True(a[1].allclose(b[1], rtol: 1e-5, atol: 1e-6), "expert gradients");
+
+        // Only gate 1's output, whose mask leaves out experts 0 and 2: those experts get no gradient, the gate all of it.
+        var only = autograd.grad([StemLevel.TaskSpecificMix.apply(g, e, own).select(1, 1).sum()], [g, e]);
+        Assert.Equal(0f, only[1].select(1, 0).abs().max().item<float>());
+        Assert.Equal(0f, only[1].select(1, 2).abs().max().item<float>());
+        Assert.True(only[1].select(1, 1).abs().sum().item<float>() > 0);
+        Assert.True(only[0].select(1, 1).abs().min().item<float>() > 0);
+    }
+
     [Theory]
     [InlineData(2)]
     [InlineData(3)]

@@ -207,12 +207,28 @@ public sealed class LayerTests
         Assert.Throws<ArgumentException>(() => new GateBank("bad", gates, 5, [[3, 0, 4], [1, 3, 4], [0, 1, 2, 3, 4]]));
     }
 
-    [Fact]
-    public void Towers_RunTogether_GiveEachTowersOwnMlpOnItsRow_WithTheSameGradients()
+    /// <summary>
+    /// Towers of two hidden layers (shared first product, a batched middle layer, the one-unit output), of one (the
+    /// suite's default shape, kept batch-major) and of none, each against a loop over the towers' own MLPs, in values and
+    /// in the gradients of the input and of every parameter, from a shared input and from one row per stage.
+    /// </summary>
+    [Theory]
+    [InlineData(new[] { 4, 2 })]
+    [InlineData(new[] { 4 })]
+    [InlineData(new int[0])]
+    public void Towers_RunTogether_GiveEachTowersOwnMlpOnItsRow_WithTheSameGradients(int[] hidden)
     {
         using var scope = NewDisposeScope();
-        var towers = new Baselines.Towers("towers", 3, 5, [4, 2]);
+        var towers = new Baselines.Towers("towers", 3, 5, hidden);
         var mlps = towers.named_children().Single().module.children().Cast<Mlp>().ToArray();
+        using (no_grad())
+        {
+            // Non-zero biases, so that a bias applied to the wrong stage shows.
+            foreach (var (name, p) in towers.named_parameters().Where(p => p.name.EndsWith("bias", StringComparison.Ordinal)))
+            {
+                p.uniform_(-1, 1);
+            }
+        }
         var shared = randn(7, 5, requires_grad: true);
         var perStage = randn(7, 3, 5, requires_grad: true);
 
@@ -221,19 +237,24 @@ public sealed class LayerTests
 
         Assert.Equal(new long[] { 7, 3 }, fromShared.shape);
         Assert.Equal(new long[] { 7, 3 }, fromRows.shape);
+        Assert.True(fromShared.is_contiguous() && fromRows.is_contiguous());
         var loopShared = cat(mlps.Select(m => m.forward(shared)).ToArray(), 1);
         var loopRows = cat(mlps.Select((m, k) => m.forward(perStage.select(1, k))).ToArray(), 1);
         Assert.True(fromShared.allclose(loopShared, rtol: 1e-5, atol: 1e-6));
         Assert.True(fromRows.allclose(loopRows, rtol: 1e-5, atol: 1e-6));
 
         var upstream = randn(7, 3);
-        var batched = autograd.grad([(fromRows * upstream).sum()], [perStage, .. towers.parameters()]);
-        var looped = autograd.grad([(loopRows * upstream).sum()], [perStage, .. towers.parameters()]);
-        foreach (var (a, b) in batched.Zip(looped))
+        foreach (var (together, loop, input) in new[] { (fromRows, loopRows, perStage), (fromShared, loopShared, shared) })
         {
-            Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-6));
+            var batched = autograd.grad([(together * upstream).sum()], [input, .. towers.parameters()]);
+            var looped = autograd.grad([(loop * upstream).sum()], [input, .. towers.parameters()]);
+            foreach (var (a, b) in batched.Zip(looped))
+            {
+                Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-6));
+            }
         }
-        Assert.Equal(2.0 * 7 * 3 * ((5 * 4) + (4 * 2) + (2 * 1)), towers.ForwardFlops(shared));
+        var widths = new[] { 5 }.Concat(hidden).Append(1).ToArray();
+        Assert.Equal(2.0 * 7 * 3 * widths.Zip(widths.Skip(1)).Sum(w => w.First * w.Second), towers.ForwardFlops(shared));
         Assert.Throws<ArgumentException>(() => towers.forward(randn(7, 2, 5)));
     }
 

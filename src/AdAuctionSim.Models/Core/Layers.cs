@@ -142,7 +142,8 @@ public sealed class ExpertBank : nn.Module<Tensor, Tensor>, IMatmulWork
         switch (x.shape)
         {
             case [var b, var i] when i == InputWidth:
-                return nn.functional.relu(x.mm(weight.permute(1, 0, 2).reshape(i, Experts * Hidden)).view(b, Experts, Hidden) + bias);
+                return nn.functional.relu(addmm(bias.view(Experts * Hidden), x, weight.permute(1, 0, 2).reshape(i, Experts * Hidden), 1, 1))
+                    .view(b, Experts, Hidden);
             case [_, var n, var i] when n == Experts && i == InputWidth:
                 // Products, bias and activation in expert-major layout [n, B, H]; the result is its [B, n, H] view. A caller
                 // that gathers the per-expert inputs expert-major (x a transposed view of a contiguous [n, B, input]) gives
