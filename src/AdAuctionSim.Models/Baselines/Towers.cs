@@ -51,13 +51,9 @@ internal sealed class Towers : nn.Module<Tensor, Tensor>, IMatmulWork
             throw new ArgumentException($"expected [B, {input}] or [B, {depth}, {input}], got [{string.Join(", ", h.shape)}]", nameof(h));
         }
         var layers = towers[0].Layers.Count;
-        Tensor? shared = h.dim() == 2 ? h : null;   // [B, in], read by every tower
-        Tensor? x = null;                            // [B, K, width] when batchMajor, else [K, B, width]
+        Tensor? shared = h.dim() == 2 ? h : null;   // [B, in], read by every tower until their first layer has run
+        var x = h;                                   // otherwise [B, K, width] while batchMajor, then [K, B, width]
         var batchMajor = true;
-        if (shared is null)
-        {
-            x = h;
-        }
         for (var i = 0; i < layers - 1; i++)
         {
             var (w, b) = Stacked(i);   // [K, out, in], [K, out]
@@ -70,7 +66,7 @@ internal sealed class Towers : nn.Module<Tensor, Tensor>, IMatmulWork
             }
             else
             {
-                var stages = batchMajor ? x!.transpose(0, 1) : x!;
+                var stages = batchMajor ? x.transpose(0, 1) : x;
                 x = stages.bmm(w.transpose(1, 2)).add(b.unsqueeze(1));
                 batchMajor = false;
             }
@@ -85,11 +81,11 @@ internal sealed class Towers : nn.Module<Tensor, Tensor>, IMatmulWork
         }
         else if (batchMajor)
         {
-            logits = x!.mul(wo.view(depth, -1)).sum(-1).add(bo.view(depth));
+            logits = x.mul(wo.view(depth, -1)).sum(-1).add(bo.view(depth));
         }
         else
         {
-            logits = x!.mul(wo).sum(-1).t().add(bo.view(depth));
+            logits = x.mul(wo).sum(-1).t().add(bo.view(depth));
         }
         return logits.contiguous();
     }
@@ -97,5 +93,4 @@ internal sealed class Towers : nn.Module<Tensor, Tensor>, IMatmulWork
     // Layer i of every tower: weights [K, out, in] and biases [K, out].
     private (Tensor Weight, Tensor Bias) Stacked(int i) =>
         (stack(towers.Select(t => (Tensor)t.Layers[i].weight!)), stack(towers.Select(t => (Tensor)t.Layers[i].bias!)));
-
 }
