@@ -1,5 +1,6 @@
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
 using Parquet;
 using Parquet.Schema;
@@ -42,6 +43,7 @@ public sealed record Predictions(string ModelId, IReadOnlyList<string> Stages, l
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        HostThreads.FollowIntraOpCount();
         if (model.Depth != data.Depth)
         {
             throw new ArgumentException($"model \"{model.Id}\" was built for depth {model.Depth}, but the data has {data.Depth} stages", nameof(model));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -38,6 +39,7 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         CheckCompatible(model, data);
+        HostThreads.FollowIntraOpCount();
         var trainImpressions = data.CountOf(DatasetSplit.Train, includeLostBids: false);
         if (trainImpressions == 0)
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -51,6 +52,7 @@ public static class TrainingBenchmark
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 16);
         ArgumentOutOfRangeException.ThrowIfLessThan(products, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(rounds, 1);
+        HostThreads.FollowIntraOpCount();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var a = randn(size, size, device: device);
@@ -169,6 +171,7 @@ public static class TrainingBenchmark
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        HostThreads.FollowIntraOpCount();
         model.to(data.Device);
         model.train();
         using var rows = data.RowIndex(DatasetSplit.Train, model.UsesLostBids);
