@@ -2,6 +2,7 @@ using System.Globalization;
 using AdAuctionSim.Cli.Terminal;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
+using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
 using AdAuctionSim.Simulation.Engine;
 using AdAuctionSim.Simulation.Output;
@@ -29,7 +30,8 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
             throw new CliInputException($"{source}: a funnel of depth {scenario.Depth}, which "
                 + string.Join("; ", refused.Select(e => $"model \"{e.Id}\" cannot serve: {e.Unsupported(scenario.Depth)}")));
         }
-        var runtime = CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, Seed, $"option --device {arguments.Device}");
+        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, Seed, $"option --device {arguments.Device}"),
+            cancellation).ConfigureAwait(false);
         var device = runtime.Device.ToString().ToLowerInvariant();
         var threads = $"{runtime.ThreadCount} intra-op thread{(runtime.ThreadCount == 1 ? "" : "s")}";
 
@@ -56,7 +58,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                     new SimulationOptions { Threads = Environment.ProcessorCount }, null, cancellation).Directory;
             }, cancellation).ConfigureAwait(false);
             var (data, loadTime) = await ProgressDisplay.StatusAsync(terminal, "loading the logged view ...",
-                () => LoggedDataset.Load(LoggedView.Open(folder), runtime.Device, cancellation), cancellation).ConfigureAwait(false);
+                () => TorchThread.Invoke(() => LoggedDataset.Load(LoggedView.Open(folder), runtime.Device, cancellation), cancellation), cancellation).ConfigureAwait(false);
             using (data)
             {
                 terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -77,7 +79,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 var rates = new List<double>();
                 for (var round = 0; round < arguments.Rounds; round++)
                 {
-                    var rate = await Task.Run(() => TrainingBenchmark.MeasureMatmul(runtime.Device), cancellation).ConfigureAwait(false);
+                    var rate = await TorchThread.RunAsync(() => TrainingBenchmark.MeasureMatmul(runtime.Device), cancellation).ConfigureAwait(false);
                     rates.Add(rate.FlopsPerSecond);
                     terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  round {round + 1} of {arguments.Rounds}: matmul rate {rate.FlopsPerSecond / 1e9:F1} GFLOP/s ({rate.Size}x{rate.Size} float32 "
@@ -87,7 +89,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                         cancellation.ThrowIfCancellationRequested();
                         var id = models[(k + round) % models.Count];
                         var collections = GC.CollectionCount(0);
-                        var result = await Task.Run(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, cancellation), cancellation).ConfigureAwait(false);
+                        var result = await TorchThread.RunAsync(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, cancellation), cancellation).ConfigureAwait(false);
                         collections = GC.CollectionCount(0) - collections;
                         var window = new Window(result, rate.FlopsPerSecond);
                         windows[id].Add(window);

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using AdAuctionSim.Cli.Runs;
 using AdAuctionSim.Cli.Terminal;
 using AdAuctionSim.Reports.Documents;
+using AdAuctionSim.Models.Runtime;
 using Microsoft.Extensions.Logging;
 
 namespace AdAuctionSim.Cli.Commands;
@@ -27,7 +28,8 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
             throw new CliInputException($"output directory {terminal.Display(target)} already exists; nothing was changed. Use --force to replace it, or --out to choose another directory.");
         }
         plan = plan with { SimulationThreads = arguments.Threads };
-        var runtime = CliTorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed, $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\"");
+        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
+            $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\""), cancellation).ConfigureAwait(false);
         var parent = Path.GetDirectoryName(target) ?? throw new CliInputException($"option --out: {target} is a root folder; expected a folder to create");
         Directory.CreateDirectory(parent);
         var temp = Path.Combine(parent, $"{Path.GetFileName(target)}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}");
@@ -38,7 +40,7 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
         try
         {
             var runner = new ExperimentRunner(plan, temp, null, runtime, opeOnly: true);
-            var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => runner.Execute(p, cancellation), cancellation).ConfigureAwait(false);
+            var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => TorchThread.Invoke(() => runner.Execute(p, cancellation), cancellation), cancellation).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
             var data = new OpeReportData(ope.Options.Reward, ope.Options.Split, [.. plan.Points.Select(p => p.Label)], outcome.OpeEstimates, outcome.OpeTruths);
             var clock = Stopwatch.StartNew();

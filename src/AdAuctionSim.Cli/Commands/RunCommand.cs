@@ -33,7 +33,8 @@ internal sealed class RunCommand(
         var plan = RunPlan.Load(terminal, arguments.Scenario);
         var evaluator = evaluators.LastOrDefault()
             ?? throw new InvalidOperationException("this build registers no run evaluator (IRunEvaluator) in the command's services; nothing was run");
-        var runtime = CliTorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed, $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\"");
+        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
+            $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\""), cancellation).ConfigureAwait(false);
         var registryPath = terminal.Resolve(arguments.Registry ?? RunPlan.DefaultRegistry);
         var outRoot = terminal.Resolve(arguments.Out ?? RunPlan.DefaultOut);
         if (arguments.Resume is { } resumeId && !RunIdentity.IsValid(resumeId))
@@ -61,7 +62,7 @@ internal sealed class RunCommand(
         try
         {
             var runner = new ExperimentRunner(plan, directory, evaluator, runtime);
-            var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => runner.Execute(p, cancellation), cancellation).ConfigureAwait(false);
+            var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => TorchThread.Invoke(() => runner.Execute(p, cancellation), cancellation), cancellation).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
 
             var clock = Stopwatch.StartNew();

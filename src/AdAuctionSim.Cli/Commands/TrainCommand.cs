@@ -48,12 +48,13 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             DrGradients = arguments.DrGradients,
         };
 
-        var runtime = CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, arguments.Seed, $"option --device {arguments.Device}");
+        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, arguments.Seed, $"option --device {arguments.Device}"),
+            cancellation).ConfigureAwait(false);
         logger.LogInformation("TorchSharp {Version} ({Backend}) on {Device}, {Threads} threads, seed {Seed}", runtime.TorchSharpVersion,
             runtime.TorchBackend, runtime.Device, runtime.ThreadCount, runtime.Seed);
 
         var (data, loadTime) = await ProgressDisplay.StatusAsync(terminal, $"loading the logged view of {terminal.Display(simulation)} ...",
-            () => Load(view, runtime), cancellation).ConfigureAwait(false);
+            () => TorchThread.Invoke(() => Load(view, runtime), cancellation), cancellation).ConfigureAwait(false);
         using (data)
         {
             logger.LogInformation("Loaded {Rows} requests in {Seconds:F2} s; columns read: {Columns}", data.Count, loadTime.TotalSeconds,
@@ -83,7 +84,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             TrainingRunResult result;
             try
             {
-                result = await Task.Run(() => TrainingRun.Execute(data, models, options, callbacks, cancellation), cancellation).ConfigureAwait(false);
+                result = await TorchThread.RunAsync(() => TrainingRun.Execute(data, models, options, callbacks, cancellation), cancellation).ConfigureAwait(false);
             }
             catch (InvalidDataException e)
             {
