@@ -5,9 +5,13 @@ namespace AdAuctionSim.Models.Runtime;
 /// <summary>How the C# passes share their work among libtorch's intra-op threads.</summary>
 internal static class HostThreads
 {
+    /// <summary>Shares of a <see cref="Split"/> per thread.</summary>
+    internal const int SharesPerThread = 4;
+
     /// <summary>
-    /// Runs <paramref name="body"/>(first, end) over [0, <paramref name="units"/>) in one contiguous share per thread, on
-    /// at most <c>get_num_threads()</c> and at most <paramref name="maxThreads"/> threads. The passes hand out units that are
+    /// Runs <paramref name="body"/>(first, end) over [0, <paramref name="units"/>) in contiguous shares
+    /// (<see cref="SharesPerThread"/> per thread, at most one per unit), on at most <c>get_num_threads()</c> and at most
+    /// <paramref name="maxThreads"/> threads. The passes hand out units that are
     /// computed alike wherever they fall (a sample, a block of samples), so their result does not depend on the split.
     /// The shares run on libtorch's OpenMP team where <see cref="OpenMpTeam"/> finds it, else on the .NET thread pool.
     /// </summary>
@@ -19,10 +23,12 @@ internal static class HostThreads
             body(0, units);
             return;
         }
-        void Share(int k) => body((int)((long)units * k / threads), (int)((long)units * (k + 1) / threads));
-        if (!OpenMpTeam.TryRun(threads, Share))
+        // A few shares per thread, claimed as the threads come free: a thread whose core is taken for a while does less.
+        var shares = (int)Math.Min(units, (long)threads * SharesPerThread);
+        void Share(int k) => body((int)((long)units * k / shares), (int)((long)units * (k + 1) / shares));
+        if (!OpenMpTeam.TryRun(shares, threads, Share))
         {
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, Share);
+            Parallel.For(0, shares, new ParallelOptions { MaxDegreeOfParallelism = threads }, Share);
         }
     }
 

@@ -21,10 +21,8 @@ namespace AdAuctionSim.Models.Runtime;
 internal static unsafe class OpenMpTeam
 {
     private static readonly delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void> GompParallel;
-    private static readonly delegate* unmanaged<int> ThreadNumber;
-    private static readonly delegate* unmanaged<int> ThreadCount;
 
-#pragma warning disable CA1810 // the three exports are found together, once
+#pragma warning disable CA1810 // the runtime is found once, from the mappings of the process
     static OpenMpTeam()
 #pragma warning restore CA1810
     {
@@ -32,13 +30,9 @@ internal static unsafe class OpenMpTeam
         {
             return;
         }
-        if (NativeLibrary.TryGetExport(library, "GOMP_parallel", out var parallel)
-            && NativeLibrary.TryGetExport(library, "omp_get_thread_num", out var threadNumber)
-            && NativeLibrary.TryGetExport(library, "omp_get_num_threads", out var threadCount))
+        if (NativeLibrary.TryGetExport(library, "GOMP_parallel", out var parallel))
         {
             GompParallel = (delegate* unmanaged<delegate* unmanaged<IntPtr, void>, IntPtr, uint, uint, void>)parallel;
-            ThreadNumber = (delegate* unmanaged<int>)threadNumber;
-            ThreadCount = (delegate* unmanaged<int>)threadCount;
         }
     }
 
@@ -46,24 +40,26 @@ internal static unsafe class OpenMpTeam
     public static bool Available => GompParallel != null;
 
     /// <summary>
-    /// Runs <paramref name="body"/>(k) for every k in [0, <paramref name="shares"/>) on an OpenMP team of up to that many
-    /// threads, the calling thread among them, and returns when all have finished: each share exactly once, whichever
-    /// thread takes it (a team smaller than asked for takes several). False, without running anything, when no runtime
-    /// was found. The first exception thrown by a share is rethrown here after the team has joined.
+    /// Runs <paramref name="body"/>(k) for every k in [0, <paramref name="shares"/>) on an OpenMP team of up to
+    /// <paramref name="threads"/> threads, the calling thread among them, and returns when all have finished. The threads
+    /// claim shares one at a time from a counter, so each share runs exactly once, and a thread that starts late (its core
+    /// busy elsewhere) takes fewer. False, without running anything, when no runtime was found. The first exception thrown
+    /// by a share is rethrown here after the team has joined; shares not yet claimed by then are not run.
     /// </summary>
-    public static bool TryRun(int shares, Action<int> body)
+    public static bool TryRun(int shares, int threads, Action<int> body)
     {
         if (GompParallel == null)
         {
             return false;
         }
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(shares);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threads);
         ArgumentNullException.ThrowIfNull(body);
         var job = new Job(shares, body);
         var handle = GCHandle.Alloc(job);
         try
         {
-            GompParallel(&Enter, GCHandle.ToIntPtr(handle), (uint)shares, 0);
+            GompParallel(&Enter, GCHandle.ToIntPtr(handle), (uint)Math.Min(threads, shares), 0);
         }
         finally
         {
@@ -82,8 +78,7 @@ internal static unsafe class OpenMpTeam
         var job = (Job)GCHandle.FromIntPtr(data).Target!;
         try
         {
-            var count = Math.Max(1, ThreadCount());
-            for (var k = ThreadNumber(); k < job.Shares; k += count)
+            for (var k = Interlocked.Increment(ref job.Claimed) - 1; k < job.Shares && job.Error is null; k = Interlocked.Increment(ref job.Claimed) - 1)
             {
                 job.Body(k);
             }
@@ -126,6 +121,7 @@ internal static unsafe class OpenMpTeam
     {
         public readonly int Shares = shares;
         public readonly Action<int> Body = body;
+        public int Claimed;
         public Exception? Error;
     }
 }
