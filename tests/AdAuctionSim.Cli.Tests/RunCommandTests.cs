@@ -285,4 +285,29 @@ public sealed class ShippedRunScenarioTests
         Assert.NotEmpty(plan.Models);
         Assert.Contains(plan.Models, m => m.Id == plan.Baseline);
     }
+
+    /// <summary>
+    /// training.stageWeights reaches the models' options and the run's identity, one weight per stage of every point's
+    /// funnel; a list of the wrong length, or of zeros only, is refused naming the field.
+    /// </summary>
+    [Fact]
+    public void Stage_weights_reach_the_models_and_are_checked_against_every_points_depth()
+    {
+        static Runs.RunPlan Plan(string training, string sweep = "") => Runs.RunPlan.Create(Simulation.Scenarios.ScenarioLoader.ParseFile(
+            $$"""{ "models": ["shared-bottom"], "training": { {{training}} }, {{sweep}} }""", "w.json"), "w.json");
+
+        var plan = Plan("\"stageWeights\": [1, 0.05, 0.5]");
+        Assert.Equal([1, 0.05, 0.5], plan.Model.StageWeights!);
+        Assert.Contains("stage weights 1, 0.05, 0.5", plan.Describe(), StringComparison.Ordinal);
+        Assert.Contains("\"stageWeights\"", plan.ResolvedJson, StringComparison.Ordinal);
+        Assert.Null(Plan("\"epochs\": 1").Model.StageWeights);
+        Assert.DoesNotContain("stageWeights", Plan("\"epochs\": 1").ResolvedJson, StringComparison.Ordinal);
+
+        var wrong = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"stageWeights\": [1, 1]",
+            "\"sweep\": { \"path\": \"funnel.depth\", \"values\": [2, 3] }"));
+        Assert.Contains(wrong.Errors, e => e.Path == "training.stageWeights" && e.Message.Contains("funnel of depth 3", StringComparison.Ordinal));
+        Assert.DoesNotContain(wrong.Errors, e => e.Message.Contains("funnel of depth 2", StringComparison.Ordinal));
+        var zeros = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"stageWeights\": [0, 0, 0]"));
+        Assert.Contains(zeros.Errors, e => e.Path == "training.stageWeights" && e.Message.Contains("at least one weight above 0", StringComparison.Ordinal));
+    }
 }

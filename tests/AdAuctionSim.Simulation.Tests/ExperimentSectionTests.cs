@@ -25,6 +25,8 @@ public sealed class ExperimentSectionTests
         Assert.Equal((3, 512, 0.01, "oracle", 1), (file.Experiment.Training.Epochs, file.Experiment.Training.BatchSize,
             file.Experiment.Training.LearningRate, file.Experiment.Training.WinPropensity, file.Experiment.Training.Threads));
         Assert.Equal("oracle", file.Experiment.Training.ClickPropensity);
+        Assert.Null(file.Experiment.Training.StageWeights);
+        Assert.Equal([1, 0.05], ScenarioLoader.ParseFile("""{ "training": { "stageWeights": [1, 0.05] } }""", "w.json").Experiment.Training.StageWeights!);
         Assert.Equal("model", ScenarioLoader.ParseFile("{ }", "plain.json").Experiment.Training.ClickPropensity);
         Assert.Equal(4, file.Experiment.Evaluation.Repeats);
         var dial = Assert.Single(file.Experiment.Sweep!.Dials);
@@ -42,6 +44,8 @@ public sealed class ExperimentSectionTests
     [InlineData("""{ "training": { "device": "tpu" } }""", "training.device", "\"auto\", \"cpu\", \"cuda\"")]
     [InlineData("""{ "training": { "clickPropensity": "true" } }""", "training.clickPropensity", "\"model\", \"oracle\"")]
     [InlineData("""{ "training": { "epoch": 3 } }""", "training.epoch", "did you mean \"epochs\"")]
+    [InlineData("""{ "training": { "stageWeights": [1, -0.5] } }""", "training.stageWeights[1]", "out of range")]
+    [InlineData("""{ "training": { "stageWeights": [] } }""", "training.stageWeights", "expected 1 to 16")]
     [InlineData("""{ "evaluation": { "repeats": 0 } }""", "evaluation.repeats", "out of range")]
     [InlineData("""{ "sweep": { "values": [0, 1] } }""", "sweep.path", "is missing")]
     [InlineData("""{ "sweep": { "path": "bias.nope", "values": [0] } }""", "sweep.path", "bias.nope does not exist")]

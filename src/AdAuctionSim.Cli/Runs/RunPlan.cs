@@ -119,6 +119,18 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("training.labelMode", $"value \"{t.LabelMode}\" is not allowed; expected one of \"conditional\", \"cumulative\""));
         }
+        if (t.StageWeights is { } weights)
+        {
+            foreach (var depth in depths.Where(d => d != weights.Count))
+            {
+                errors.Add(new ScenarioError("training.stageWeights",
+                    $"{weights.Count} weight{(weights.Count == 1 ? "" : "s")} for a funnel of depth {depth}; expected one weight per stage ({depth})"));
+            }
+            if (weights.All(w => w == 0))
+            {
+                errors.Add(new ScenarioError("training.stageWeights", "every weight is 0; expected at least one weight above 0"));
+            }
+        }
         var baseline = experiment.Evaluation.Baseline ?? entries.FirstOrDefault()?.Id ?? "";
         if (experiment.Evaluation.Baseline is { } b && !entries.Any(e => e.Id == b))
         {
@@ -145,7 +157,7 @@ internal sealed record RunPlan(
             WinPropensity = win,
             ClickPropensity = click,
         };
-        var model = new ModelOptions { LabelMode = labelMode!.Value };
+        var model = new ModelOptions { LabelMode = labelMode!.Value, StageWeights = t.StageWeights };
         var resolvedExperiment = experiment with
         {
             Models = entries.Select(e => e.Id).ToList(),
@@ -193,6 +205,11 @@ internal sealed record RunPlan(
             ["device"] = t.Device,
             ["threads"] = t.Threads,
         };
+        if (t.StageWeights is { } weights)
+        {
+            // Only when given, so that runs recorded before the option existed keep their identity on resume.
+            root["training"]!["stageWeights"] = new JsonArray([.. weights.Select(w => (JsonNode)JsonValue.Create(w))]);
+        }
         root["evaluation"] = new JsonObject { ["repeats"] = e.Evaluation.Repeats, ["baseline"] = e.Evaluation.Baseline };
         if (e.Sweep is { } sweep)
         {
@@ -234,7 +251,8 @@ internal sealed record RunPlan(
     /// <summary>A short description of the plan for the run's heading.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Points.Count} point{(Points.Count == 1 ? "" : "s")} × {Repeats} repeat{(Repeats == 1 ? "" : "s")} × {Models.Count} model{(Models.Count == 1 ? "" : "s")}"
-        + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; up to {Trainer.Epochs} epochs, batch {Trainer.BatchSize}");
+        + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; up to {Trainer.Epochs} epochs, batch {Trainer.BatchSize}"
+        + $"{(Model.StageWeights is { } w ? $"; stage weights {string.Join(", ", w.Select(x => x.ToString(CultureInfo.InvariantCulture)))}" : "")}");
 
     /// <summary>Where run folders go by default (<c>reports/&lt;run-id&gt;/</c>).</summary>
     public const string DefaultOut = "reports";

@@ -35,6 +35,8 @@ public sealed record RunTrainingOptions
     public long Seed { get; init; } = 1;
     /// <summary><c>conditional</c> or <c>cumulative</c>.</summary>
     public string LabelMode { get; init; } = "conditional";
+    /// <summary>w_k, each stage's loss weight, one per stage of the funnel (models.md §2: Σ_k w_k L_k); null for all 1.</summary>
+    public IReadOnlyList<double>? StageWeights { get; init; }
     /// <summary>Win-propensity source id (as <c>adsim train --win-propensity</c>).</summary>
     public string WinPropensity { get; init; } = "censored-lognormal";
     /// <summary>Click-propensity source id of the IPS/DR models (as <c>adsim train --click-propensity</c>): <c>model</c> or <c>oracle</c>.</summary>
