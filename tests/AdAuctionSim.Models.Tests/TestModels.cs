@@ -3,7 +3,6 @@ using AdAuctionSim.Simulation.Engine;
 using AdAuctionSim.Simulation.Output;
 using AdAuctionSim.Simulation.Scenarios;
 using AdAuctionSim.Simulation.World;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -96,10 +95,6 @@ internal static class Gradients
 /// <summary>What a probe model saw in its training batches, accumulated on the device and read once.</summary>
 internal sealed class BatchProbe
 {
-    // Held: an implicit Scalar (as in 1 - won) can be finalized by the GC while libtorch still reads it, which failed
-    // TrainerTests once in six full runs with "Expected false to be true" from c10::Scalar::toFloat (see Losses).
-    private static readonly Scalar One = 1.0.ToScalar();
-
     public Tensor? LostRows { get; set; }
     public Tensor? Rows { get; set; }
     public Tensor? MinWinPropensity { get; set; }
@@ -108,7 +103,7 @@ internal sealed class BatchProbe
     public void Observe(TrainingBatch batch)
     {
         using var noGrad = no_grad();
-        Accumulate(LostRows, batch.Won.neg().add_(One).sum(), v => LostRows = v, (a, b) => a + b);
+        Accumulate(LostRows, batch.Won.neg().add_(HeldScalars.One).sum(), v => LostRows = v, (a, b) => a + b);
         Accumulate(Rows, tensor((float)batch.Size), v => Rows = v, (a, b) => a + b);
         Accumulate(MinWinPropensity, batch.WinPropensity.min(), v => MinWinPropensity = v, minimum);
         Accumulate(MaxWinPropensity, batch.WinPropensity.max(), v => MaxWinPropensity = v, maximum);

@@ -30,8 +30,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
             throw new CliInputException($"{source}: a funnel of depth {scenario.Depth}, which "
                 + string.Join("; ", refused.Select(e => $"model \"{e.Id}\" cannot serve: {e.Unsupported(scenario.Depth)}")));
         }
-        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, Seed, $"option --device {arguments.Device}"),
-            cancellation).ConfigureAwait(false);
+        var runtime = await CliTorchRuntime.InitializeAsync(arguments.Device, arguments.Threads, Seed, $"option --device {arguments.Device}", cancellation).ConfigureAwait(false);
         var device = runtime.Device.ToString().ToLowerInvariant();
         var threads = $"{runtime.ThreadCount} intra-op thread{(runtime.ThreadCount == 1 ? "" : "s")}";
 

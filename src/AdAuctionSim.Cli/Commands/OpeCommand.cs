@@ -28,8 +28,8 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
             throw new CliInputException($"output directory {terminal.Display(target)} already exists; nothing was changed. Use --force to replace it, or --out to choose another directory.");
         }
         plan = plan with { SimulationThreads = arguments.Threads };
-        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
-            $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\""), cancellation).ConfigureAwait(false);
+        var runtime = await CliTorchRuntime.InitializeAsync(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
+            $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\"", cancellation).ConfigureAwait(false);
         var parent = Path.GetDirectoryName(target) ?? throw new CliInputException($"option --out: {target} is a root folder; expected a folder to create");
         Directory.CreateDirectory(parent);
         var temp = Path.Combine(parent, $"{Path.GetFileName(target)}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}");

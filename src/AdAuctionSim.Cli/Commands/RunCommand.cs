@@ -33,8 +33,8 @@ internal sealed class RunCommand(
         var plan = RunPlan.Load(terminal, arguments.Scenario);
         var evaluator = evaluators.LastOrDefault()
             ?? throw new InvalidOperationException("this build registers no run evaluator (IRunEvaluator) in the command's services; nothing was run");
-        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
-            $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\""), cancellation).ConfigureAwait(false);
+        var runtime = await CliTorchRuntime.InitializeAsync(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
+            $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\"", cancellation).ConfigureAwait(false);
         var registryPath = terminal.Resolve(arguments.Registry ?? RunPlan.DefaultRegistry);
         var outRoot = terminal.Resolve(arguments.Out ?? RunPlan.DefaultOut);
         if (arguments.Resume is { } resumeId && !RunIdentity.IsValid(resumeId))

@@ -48,8 +48,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             DrGradients = arguments.DrGradients,
         };
 
-        var runtime = await TorchThread.RunAsync(() => CliTorchRuntime.Initialize(arguments.Device, arguments.Threads, arguments.Seed, $"option --device {arguments.Device}"),
-            cancellation).ConfigureAwait(false);
+        var runtime = await CliTorchRuntime.InitializeAsync(arguments.Device, arguments.Threads, arguments.Seed, $"option --device {arguments.Device}", cancellation).ConfigureAwait(false);
         logger.LogInformation("TorchSharp {Version} ({Backend}) on {Device}, {Threads} threads, seed {Seed}", runtime.TorchSharpVersion,
             runtime.TorchBackend, runtime.Device, runtime.ThreadCount, runtime.Seed);
 

@@ -1,5 +1,4 @@
 using AdAuctionSim.Models.Core;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Baselines;
@@ -16,8 +15,6 @@ namespace AdAuctionSim.Models.Baselines;
 /// </remarks>
 internal static class BaselineLoss
 {
-    // Held, not made implicitly per call: a temporary Scalar can be finalized while libtorch reads it (see Losses).
-    private static readonly Scalar One = 1.0.ToScalar();
 
     /// <summary>Σ_k w_k · L_k, a scalar.</summary>
     public static Tensor Weighted(TrainingBatch batch, ModelOutput output, IReadOnlyList<float> weights)
@@ -53,7 +50,7 @@ internal static class BaselineLoss
             inSpace = (won > 0.5).expand_as(labels);
         }
         var sums = where(inSpace, perRow, zeros_like(perRow)).sum(dim: 0);
-        var counts = inSpace.sum(dim: 0).to_type(logits.dtype).clamp_min(One);
+        var counts = inSpace.sum(dim: 0).to_type(logits.dtype).clamp_min(HeldScalars.One);
         return sums / counts;
     }
 

@@ -6,10 +6,7 @@ namespace AdAuctionSim.Models.Core;
 /// <summary>Numerically safe per-row losses in float32 (models.md §0.3). All return [B] (or [B, K]) vectors, never sums.</summary>
 public static class Losses
 {
-    // Held in static fields: a Scalar made implicitly for one call can be finalized by the GC while libtorch still reads
-    // it (TorchSharp does not keep the temporary alive across the native call), which shows up as a rare
-    // "Expected false to be true" from c10::Scalar::toFloat. These live for the process.
-    private static readonly Scalar One = 1.0.ToScalar();
+    // Held for the process, not made implicitly per call (see HeldScalars).
     private static readonly Scalar LogHalf = (-0.6931471805599453).ToScalar();
     private static readonly Scalar MaxLog = (-1e-7).ToScalar();
 
@@ -29,6 +26,6 @@ public static class Losses
     public static Tensor BceFromLog(Tensor logProbability, Tensor labels)
     {
         var logP = logProbability.clamp_max(MaxLog);
-        return -(labels * logP) - labels.neg().add_(One) * Log1mExp(logP);
+        return -(labels * logP) - labels.neg().add_(HeldScalars.One) * Log1mExp(logP);
     }
 }

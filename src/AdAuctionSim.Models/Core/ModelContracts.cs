@@ -118,8 +118,6 @@ public sealed class TrainingBatch : IDisposable
 /// <summary>A model's forward output: [B, K] logits of its head kind, plus named auxiliary outputs (imputation heads, …).</summary>
 public sealed class ModelOutput(Tensor logits, HeadKind kind, IReadOnlyDictionary<string, Tensor>? extras = null)
 {
-    // Held, not made implicitly per call: a temporary Scalar can be finalized while libtorch reads it (see Losses).
-    private static readonly Scalar Zero = 0.0.ToScalar();
 
     public Tensor Logits { get; } = logits;
     public HeadKind Kind { get; } = kind;
@@ -139,7 +137,7 @@ public sealed class ModelOutput(Tensor logits, HeadKind kind, IReadOnlyDictionar
         }
         var logR = torch.nn.functional.logsigmoid(Logits);
         var previous = torch.cat([torch.zeros_like(logR.narrow(1, 0, 1)), logR.narrow(1, 0, logR.shape[1] - 1)], 1);
-        return (logR - previous).clamp_max(Zero);
+        return (logR - previous).clamp_max(HeldScalars.Zero);
     }
 }
 

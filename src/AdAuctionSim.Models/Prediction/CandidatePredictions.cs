@@ -1,6 +1,5 @@
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
-using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
 using AdAuctionSim.Models.WinPropensity;
 using static TorchSharp.torch;
@@ -38,7 +37,6 @@ public static class CandidatePredictions
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(candidateAds);
         ArgumentNullException.ThrowIfNull(catalog);
-        HostThreads.FollowIntraOpCount();
         if (candidateAds.Length != rows.Length * candidatesPerRow)
         {
             throw new ArgumentException($"{candidateAds.Length} candidate ads for {rows.Length} rows × {candidatesPerRow} candidates", nameof(candidateAds));

@@ -43,7 +43,6 @@ public sealed record Predictions(string ModelId, IReadOnlyList<string> Stages, l
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        HostThreads.FollowIntraOpCount();
         if (model.Depth != data.Depth)
         {
             throw new ArgumentException($"model \"{model.Id}\" was built for depth {model.Depth}, but the data has {data.Depth} stages", nameof(model));
@@ -127,6 +126,7 @@ public sealed record Predictions(string ModelId, IReadOnlyList<string> Stages, l
     internal static void ForwardInBatches(MultiTaskModel model, Tensor features, Device device, long batchSize,
         Action<long, long, ModelOutput> consume)
     {
+        HostThreads.FollowIntraOpCount();
         var rows = features.shape[0];
         var wasTraining = model.training;
         model.to(device);

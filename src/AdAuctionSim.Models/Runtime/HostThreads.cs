@@ -11,9 +11,9 @@ internal static class HostThreads
     /// <summary>
     /// Runs <paramref name="body"/>(first, end) over [0, <paramref name="units"/>) in contiguous shares
     /// (<see cref="SharesPerThread"/> per thread, at most one per unit), on at most <c>get_num_threads()</c> and at most
-    /// <paramref name="maxThreads"/> threads. The passes hand out units that are
-    /// computed alike wherever they fall (a sample, a block of samples), so their result does not depend on the split.
-    /// The shares run on libtorch's OpenMP team where <see cref="OpenMpTeam"/> finds it, else on the .NET thread pool.
+    /// <paramref name="maxThreads"/> threads: on libtorch's OpenMP team where <see cref="OpenMpTeam"/> finds it, else on
+    /// the .NET thread pool. The passes hand out units that are computed alike wherever they fall (a sample, a block of
+    /// samples), so their result does not depend on the split.
     /// </summary>
     public static void Split(int units, int maxThreads, Action<int, int> body)
     {

@@ -36,13 +36,12 @@ public sealed class ModelOptimizer : IDisposable
     private const double Epsilon = 1e-8;
 
     // Scalars are held, not made implicitly per call: a temporary Scalar can be finalized while libtorch reads it
-    // (see Losses). The per-step ones are disposed at the end of Step, which keeps them alive until then.
+    // (see HeldScalars). The per-step ones are disposed at the end of Step, which keeps them alive until then.
     internal static readonly Scalar B1 = Beta1.ToScalar();
     internal static readonly Scalar OneMinusB1 = (1 - Beta1).ToScalar();
     internal static readonly Scalar B2 = Beta2.ToScalar();
     internal static readonly Scalar OneMinusB2 = (1 - Beta2).ToScalar();
     internal static readonly Scalar Eps = Epsilon.ToScalar();
-    private static readonly Scalar One = 1.ToScalar();
     private static readonly Scalar True = true.ToScalar();
 
     private readonly nn.Module model;
@@ -153,7 +152,7 @@ public sealed class ModelOptimizer : IDisposable
                 var position = empty(weight.shape[0], ScalarType.Int64, weight.device)
                     .index_copy_(0, rows, arange(rows.shape[0], ScalarType.Int64, weight.device));
                 var inverse = position.index_select(0, lookups);
-                var g = zeros(rows.shape[0], weight.shape[1], grad.dtype, grad.device).index_add_(0, inverse, grad.SparseValues, One);
+                var g = zeros(rows.shape[0], weight.shape[1], grad.dtype, grad.device).index_add_(0, inverse, grad.SparseValues, HeldScalars.One);
                 if (weightDecay > 0)
                 {
                     g.add_(weight.index_select(0, rows), alpha: decay);
@@ -163,7 +162,7 @@ public sealed class ModelOptimizer : IDisposable
                 m.index_copy_(0, rows, mRows);
                 v.index_copy_(0, rows, vRows);
                 var update = mRows.div_(vRows.div_(c2).sqrt_().add_(Eps)).mul_(step1);
-                weight.index_add_(0, rows, update, One);
+                weight.index_add_(0, rows, update, HeldScalars.One);
             }
             else
             {
