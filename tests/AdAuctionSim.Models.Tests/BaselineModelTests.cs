@@ -2,6 +2,7 @@ using AdAuctionSim.Models.Training;
 using AdAuctionSim.Models.Baselines;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Tests;
@@ -10,6 +11,10 @@ namespace AdAuctionSim.Models.Tests;
 public sealed class BaselineModelTests
 {
     private static readonly string[] BaselineIds = ["single-task", "shared-bottom", "omoe", "mmoe", "cgc", "ple", "stem"];
+
+    // Held for the process: TorchSharp 0.107 may free a Scalar made for one call while libtorch reads it.
+    private static readonly Scalar Half = 0.5.ToScalar();
+    private static readonly Scalar Three = 3f.ToScalar();
 
     public BaselineModelTests() => TorchRuntime.Initialize("cpu", threads: 1, seed: 5);
 
@@ -94,14 +99,14 @@ public sealed class BaselineModelTests
         var logQ = output.LogConditional();
         Assert.True(logR.isfinite().all().item<bool>() && logQ.isfinite().all().item<bool>());
         // r̂ ∈ (0, 1) and q̂ ∈ (0, 1); a cumulative head's q̂ = r̂_k / r̂_{k−1} is clamped at 1 (models.md §0.3).
-        Assert.True((logR < 0).all().item<bool>());
-        Assert.True((mode == LabelMode.Conditional ? logQ < 0 : logQ <= 0).all().item<bool>());
-        Assert.True((logR.exp() > 0).all().item<bool>() && (logQ.exp() > 0).all().item<bool>());
+        Assert.True((logR < HeldScalars.Zero).all().item<bool>());
+        Assert.True((mode == LabelMode.Conditional ? logQ < HeldScalars.Zero : logQ <= HeldScalars.Zero).all().item<bool>());
+        Assert.True((logR.exp() > HeldScalars.Zero).all().item<bool>() && (logQ.exp() > HeldScalars.Zero).all().item<bool>());
         if (mode == LabelMode.Conditional)
         {
             // r̂_k = Π_{j≤k} q̂_j never rises along the funnel.
             var steps = logR.narrow(1, 1, depth - 1) - logR.narrow(1, 0, depth - 1);
-            Assert.True((steps <= 0).all().item<bool>());
+            Assert.True((steps <= HeldScalars.Zero).all().item<bool>());
         }
     }
 
@@ -206,7 +211,7 @@ public sealed class BaselineModelTests
         var upstream = randn(37, 4, 6);
 
         var fused = StemLevel.TaskSpecificMix.apply(g, e, own);
-        var written = Gate.Mix(g * own, e) + Gate.Mix(g * (1 - own), e.detach());
+        var written = Gate.Mix(g * own, e).add(Gate.Mix(g * own.neg().add(HeldScalars.One, HeldScalars.One), e.detach()), HeldScalars.One);
         Assert.True(fused.allclose(written, rtol: 1e-5, atol: 1e-6));
         var a = autograd.grad([(fused * upstream).sum()], [g, e]);
         var b = autograd.grad([(written * upstream).sum()], [g, e]);
@@ -343,7 +348,7 @@ public sealed class BaselineModelTests
         using (no_grad())
         {
             p["levels.1.experts.weight"][1].zero_();
-            p["levels.1.experts.bias"][1].fill_(3f);
+            p["levels.1.experts.bias"][1].fill_(Three);
         }
         var after = ple.forward(funnel.Features).Logits;
         Assert.True(after.select(1, 0).allclose(before));
@@ -364,10 +369,10 @@ public sealed class BaselineModelTests
         for (var k = 1; k < 3; k++)
         {
             // Flip stage k's label on the rows whose parent label is 0.
-            var outside = labels.select(1, k - 1) < 0.5;
+            var outside = labels.select(1, k - 1) < Half;
             Assert.True(outside.any().item<bool>() && (~outside).any().item<bool>());
             var changed = labels.clone();
-            changed.select(1, k).copy_(where(outside, 1 - labels.select(1, k), labels.select(1, k)));
+            changed.select(1, k).copy_(where(outside, labels.select(1, k).neg().add(HeldScalars.One, HeldScalars.One), labels.select(1, k)));
             using var edited = new TrainingBatch(batch.Features.clone(), changed, batch.Won.clone(), batch.WinPropensity.clone());
 
             var perStage = BaselineLoss.PerStage(edited, output).detach();
@@ -497,7 +502,7 @@ public sealed class BaselineModelTests
         long[] rows = [0, 1, 2, 2];
         for (var j = 0; j < 4; j++)
         {
-            var expected = nn.functional.relu(u.select(1, rows[j]).mm(p["experts.weight"][j]) + p["experts.bias"][j]);
+            var expected = nn.functional.relu(u.select(1, rows[j]).mm(p["experts.weight"][j]).add(p["experts.bias"][j], HeldScalars.One));
             Assert.True(experts.select(1, j).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {j}");
         }
         Assert.Equal(new long[] { 5, 3, 6 }, level.forward(u).shape);

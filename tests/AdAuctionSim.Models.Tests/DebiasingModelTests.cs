@@ -3,6 +3,7 @@ using System.Diagnostics;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Debiasing;
 using AdAuctionSim.Models.Runtime;
+using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -22,6 +23,13 @@ public sealed class DebiasingModelTests
     private static readonly string[] Variants = [.. CatalogIds, "escm2-dr:paddle", "escm2-dr:label-imputation"];
 
     private static readonly FeatureSchema Schema = new(["site", "device", "hour"], [6, 5, 4]);
+
+    // Held for the process: TorchSharp 0.107 may free a Scalar made for one call while libtorch reads it.
+    private static readonly Scalar PointThree = 0.3.ToScalar();
+    private static readonly Scalar LostPropensity = 1e-4f.ToScalar();
+    private static readonly Scalar Thirty = 30f.ToScalar();
+    private static readonly Scalar Forty = 40f.ToScalar();
+    private static readonly Scalar MinusForty = (-40f).ToScalar();
 
     private readonly ITestOutputHelper log;
 
@@ -110,8 +118,8 @@ public sealed class DebiasingModelTests
         }
         var r = output.LogCumulative().exp();
         var q = output.LogConditional().exp();
-        Assert.True((r > 0).all().item<bool>() && (r < 1).all().item<bool>(), "r̂ outside (0, 1)");
-        Assert.True((q > 0).all().item<bool>() && (q <= 1).all().item<bool>(), "q̂ outside (0, 1]");
+        Assert.True((r > HeldScalars.Zero).all().item<bool>() && (r < HeldScalars.One).all().item<bool>(), "r̂ outside (0, 1)");
+        Assert.True((q > HeldScalars.Zero).all().item<bool>() && (q <= HeldScalars.One).all().item<bool>(), "q̂ outside (0, 1]");
         // r̂ rebuilt from the clamped conditionals (§0.3) never increases along the funnel.
         var reach = output.LogConditional().cumsum(1).exp();
         var rise = reach.narrow(1, 1, depth - 1) - reach.narrow(1, 0, depth - 1);
@@ -351,7 +359,7 @@ public sealed class DebiasingModelTests
         // Mark the last 16 rows lost bids and give them junk labels (all 1) and propensities: nothing may read them.
         var won = cat([ones(32), zeros(16)]);
         var labels = cat([source.Labels.narrow(0, 0, 32), ones(16, 3)]);
-        var mixed = new TrainingBatch(source.Features, labels, won, cat([source.WinPropensity.narrow(0, 0, 32), full(new long[] { 16 }, 1e-4f)]));
+        var mixed = new TrainingBatch(source.Features, labels, won, cat([source.WinPropensity.narrow(0, 0, 32), full(new long[] { 16 }, LostPropensity)]));
         var impressions = new TrainingBatch(source.Features.narrow(0, 0, 32), source.Labels.narrow(0, 0, 32), ones(32), source.WinPropensity.narrow(0, 0, 32));
         Assert.False(model.UsesLostBids);
 
@@ -570,7 +578,7 @@ public sealed class DebiasingModelTests
         {
             foreach (var (key, value) in model.forward(batch.Features).Extras)
             {
-                extras[key] = full_like(value, 30f);
+                extras[key] = full_like(value, Thirty);
             }
         }
         foreach (var key in extras.Keys.ToList())
@@ -589,9 +597,9 @@ public sealed class DebiasingModelTests
             Assert.True(value.grad is null || isfinite(value.grad).all().item<bool>(), $"{id}: non-finite gradient on {key}");
         }
         // The product path itself: log r̂ of 40 + 40 + 40 in float32 is −1.3e−17, clamped to −1e−7 before log1mexp.
-        var logR = nn.functional.logsigmoid(full(new long[] { 1, 3 }, 40f)).cumsum(1);
+        var logR = nn.functional.logsigmoid(full(new long[] { 1, 3 }, Forty)).cumsum(1);
         Assert.True(isfinite(Losses.BceFromLog(logR, zeros(1, 3))).all().item<bool>());
-        Assert.True(isfinite(Losses.BceFromLog(nn.functional.logsigmoid(full(new long[] { 1, 3 }, -40f)).cumsum(1), ones(1, 3))).all().item<bool>());
+        Assert.True(isfinite(Losses.BceFromLog(nn.functional.logsigmoid(full(new long[] { 1, 3 }, MinusForty)).cumsum(1), ones(1, 3))).all().item<bool>());
     }
 
     /// <summary>
@@ -716,7 +724,7 @@ public sealed class DebiasingModelTests
             using var noGrad = no_grad();
             foreach (var p in s.parameters())
             {
-                p.add_(randn_like(p) * 0.3);
+                p.add_(randn_like(p) * PointThree, HeldScalars.One);
             }
         }
         var y = randn(5, rows, d, requires_grad: true);
@@ -757,7 +765,7 @@ public sealed class DebiasingModelTests
         {
             foreach (var p in block.parameters())
             {
-                p.add_(randn_like(p) * 0.3);   // output bias and inducing points away from their init, so a mix-up shows
+                p.add_(randn_like(p) * PointThree, HeldScalars.One);   // output bias and inducing points away from their init, so a mix-up shows
             }
         }
         var attention = block.Attention;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
+using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Runtime;
 using static TorchSharp.torch;
 
@@ -13,7 +14,7 @@ public sealed class HostThreadsTests
     [LinuxX64Fact]
     public void The_OpenMP_runtime_libtorch_loaded_is_found()
     {
-        using (ones(4).add(1))
+        using (ones(4).add(HeldScalars.One, HeldScalars.One))
         {
         }
         Assert.True(OpenMpTeam.Available);
@@ -23,7 +24,7 @@ public sealed class HostThreadsTests
     [LinuxX64Fact]
     public void The_team_runs_every_share_exactly_once()
     {
-        using (ones(4).add(1))
+        using (ones(4).add(HeldScalars.One, HeldScalars.One))
         {
         }
         foreach (var shares in new[] { 1, 2, 3, 7 })
@@ -44,7 +45,7 @@ public sealed class HostThreadsTests
     [LinuxX64Fact]
     public void An_exception_in_a_share_is_rethrown_on_the_caller()
     {
-        using (ones(4).add(1))
+        using (ones(4).add(HeldScalars.One, HeldScalars.One))
         {
         }
         var finished = 0;

@@ -1,5 +1,6 @@
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Tests;
@@ -7,6 +8,12 @@ namespace AdAuctionSim.Models.Tests;
 [Collection(TorchSharpCollection.Name)]
 public sealed class LayerTests
 {
+    // Held for the process: TorchSharp 0.107 may free a Scalar made for one call while libtorch reads it.
+    private static readonly Scalar Half = 0.5.ToScalar();
+    private static readonly Scalar Fifth = 0.2f.ToScalar();
+    private static readonly Scalar Two = 2.ToScalar();
+    private static readonly Scalar Three = 3.ToScalar();
+
     public LayerTests() => TorchRuntime.Initialize("cpu", threads: 1, seed: 11);
 
     [Fact]
@@ -25,13 +32,13 @@ public sealed class LayerTests
             mlp.named_parameters().Select(p => p.name).ToArray());
         // The same arithmetic by hand: ReLU after each hidden layer, none after the output.
         var p = mlp.named_parameters().ToDictionary(t => t.name, t => t.parameter);
-        var h = nn.functional.relu(x.matmul(p["hidden.0.weight"].t()) + p["hidden.0.bias"]);
-        h = nn.functional.relu(h.matmul(p["hidden.1.weight"].t()) + p["hidden.1.bias"]);
-        var expected = h.matmul(p["output.weight"].t()) + p["output.bias"];
+        var h = nn.functional.relu(x.matmul(p["hidden.0.weight"].t()).add(p["hidden.0.bias"], HeldScalars.One));
+        h = nn.functional.relu(h.matmul(p["hidden.1.weight"].t()).add(p["hidden.1.bias"], HeldScalars.One));
+        var expected = h.matmul(p["output.weight"].t()).add(p["output.bias"], HeldScalars.One);
         Assert.True(y.allclose(expected, rtol: 1e-5, atol: 1e-6));
         // A linear output can be negative; hidden-only MLPs end in ReLU.
-        Assert.True((mlp.forward(randn(256, 6)) < 0).any().item<bool>());
-        Assert.True((new Mlp("h", 6, [5]).forward(randn(256, 6)) >= 0).all().item<bool>());
+        Assert.True((mlp.forward(randn(256, 6)) < HeldScalars.Zero).any().item<bool>());
+        Assert.True((new Mlp("h", 6, [5]).forward(randn(256, 6)) >= HeldScalars.Zero).all().item<bool>());
     }
 
     [Fact]
@@ -62,7 +69,7 @@ public sealed class LayerTests
         Assert.Equal(["weight", "bias"], bank.named_parameters().Select(p => p.name).ToArray());
         for (var i = 0; i < 4; i++)
         {
-            var expected = nn.functional.relu(x.matmul(bank.Weight[i]) + bank.Bias[i]);
+            var expected = nn.functional.relu(x.matmul(bank.Weight[i]).add(bank.Bias[i], HeldScalars.One));
             Assert.True(y.select(1, i).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {i}");
         }
     }
@@ -79,7 +86,7 @@ public sealed class LayerTests
         Assert.Equal(new long[] { 2, 3, 4 }, y.shape);
         for (var i = 0; i < 3; i++)
         {
-            var expected = nn.functional.relu(x.select(1, i).matmul(bank.Weight[i]) + bank.Bias[i]);
+            var expected = nn.functional.relu(x.select(1, i).matmul(bank.Weight[i]).add(bank.Bias[i], HeldScalars.One));
             Assert.True(y.select(1, i).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {i}");
         }
         // The same row given to every expert is the shared-input case.
@@ -124,10 +131,10 @@ public sealed class LayerTests
 
         Assert.Equal(["linear.weight"], gate.named_parameters().Select(p => p.name).ToArray());
         Assert.Equal(new long[] { 6, 5 }, g.shape);
-        Assert.True((g > 0).all().item<bool>());
+        Assert.True((g > HeldScalars.Zero).all().item<bool>());
         Assert.True(g.sum(1).allclose(ones(6), atol: 1e-6));
         // A bias-free gate maps the zero input to the uniform mixture.
-        Assert.True(gate.forward(zeros(1, 8)).allclose(full(1, 5, 0.2f), atol: 1e-6));
+        Assert.True(gate.forward(zeros(1, 8)).allclose(full(1, 5, Fifth), atol: 1e-6));
 
         var experts = randn(6, 5, 3);
         var expected = (g.unsqueeze(2) * experts).sum(1);
@@ -271,7 +278,7 @@ public sealed class LayerTests
     public void AttentionPool_HostPass_IsTheReference_InValuesAndGradients_AndThreadIndependent(int batch, int rows, int columns, int width, bool scaled)
     {
         using var scope = NewDisposeScope();
-        var s = (randn(batch, rows, columns) * 2).requires_grad_(true);
+        var s = (randn(batch, rows, columns) * Two).requires_grad_(true);
         var g = scaled ? rand(batch, columns).requires_grad_(true) : null;
         var x = randn(batch, rows, width, requires_grad: true);
         var upstream = randn(batch, columns, width);
@@ -315,7 +322,7 @@ public sealed class LayerTests
     public void ColumnSoftmax_HostPass_IsTheReference_AndThreadIndependent(int gates, int experts, int samples)
     {
         using var scope = NewDisposeScope();
-        var logits = (randn(gates, experts, samples) * 3);
+        var logits = randn(gates, experts, samples) * Three;
         if (experts > 1)
         {
             logits[0, experts - 1] = float.NegativeInfinity;   // a non-member of gate 0
@@ -329,7 +336,7 @@ public sealed class LayerTests
         Assert.True(host.allclose(reference, rtol: 1e-5, atol: 1e-7), $"max difference {(host - reference).abs().max().item<float>()}");
         if (experts > 1)
         {
-            Assert.True(host[0, experts - 1].eq(0).all().item<bool>());
+            Assert.True(host[0, experts - 1].eq(HeldScalars.Zero).all().item<bool>());
         }
         var fromHost = autograd.grad([(host * upstream).sum()], [logits])[0];
         var fromReference = autograd.grad([(reference * upstream).sum()], [logits])[0];
@@ -359,8 +366,8 @@ public sealed class LayerTests
     public void RowLayerNorm_HostPass_IsTheReference_AndThreadIndependent(int groups, int rows, int dim)
     {
         using var scope = NewDisposeScope();
-        var x = (randn(groups, rows, dim) * 2 + 0.5).requires_grad_(true);
-        var weight = (randn(groups, dim) + 1).requires_grad_(true);
+        var x = (randn(groups, rows, dim) * Two).add(Half, HeldScalars.One).requires_grad_(true);
+        var weight = randn(groups, dim).add(HeldScalars.One, HeldScalars.One).requires_grad_(true);
         var bias = randn(groups, dim).requires_grad_(true);
         var upstream = randn(groups, rows, dim);
         Tensor[] inputs = [x, weight, bias];

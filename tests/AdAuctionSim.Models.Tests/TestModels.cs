@@ -3,6 +3,7 @@ using AdAuctionSim.Simulation.Engine;
 using AdAuctionSim.Simulation.Output;
 using AdAuctionSim.Simulation.Scenarios;
 using AdAuctionSim.Simulation.World;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -103,8 +104,8 @@ internal sealed class BatchProbe
     public void Observe(TrainingBatch batch)
     {
         using var noGrad = no_grad();
-        Accumulate(LostRows, batch.Won.neg().add_(HeldScalars.One).sum(), v => LostRows = v, (a, b) => a + b);
-        Accumulate(Rows, tensor((float)batch.Size), v => Rows = v, (a, b) => a + b);
+        Accumulate(LostRows, batch.Won.neg().add_(HeldScalars.One, HeldScalars.One).sum(), v => LostRows = v, (a, b) => a.add(b, HeldScalars.One));
+        Accumulate(Rows, tensor((float)batch.Size), v => Rows = v, (a, b) => a.add(b, HeldScalars.One));
         Accumulate(MinWinPropensity, batch.WinPropensity.min(), v => MinWinPropensity = v, minimum);
         Accumulate(MaxWinPropensity, batch.WinPropensity.max(), v => MaxWinPropensity = v, maximum);
     }
@@ -133,6 +134,9 @@ internal sealed class LogisticTestModel : MultiTaskModel
     private readonly bool _usesLostBids;
     private readonly long? _nanFromStep;
 
+    // Held for the process: TorchSharp 0.107 may free a Scalar made for one call while libtorch reads it.
+    private static readonly Scalar NaN = double.NaN.ToScalar();
+
     public LogisticTestModel(ModelContext context, bool usesLostBids = false, long? nanFromStep = null, string id = ModelId, bool sparseEmbeddings = true,
         int embeddingDim = 4)
         : base(id, context)
@@ -159,8 +163,8 @@ internal sealed class LogisticTestModel : MultiTaskModel
         // Parent of stage k: s_{k−1}, with s_0 = won (1 on impressions, 0 on lost bids).
         var parent = cat([batch.Won.unsqueeze(1), batch.Labels.narrow(1, 0, k - 1)], 1);
         var bce = Losses.BceWithLogits(output.Logits, batch.Labels) * parent;
-        var loss = (bce.sum(dim: 0) / parent.sum(dim: 0).clamp_min(1)).sum();
-        return _nanFromStep is { } from && step.Step >= from ? loss + double.NaN : loss;
+        var loss = (bce.sum(dim: 0) / parent.sum(dim: 0).clamp_min(HeldScalars.One)).sum();
+        return _nanFromStep is { } from && step.Step >= from ? loss.add(NaN, HeldScalars.One) : loss;
     }
 }
 

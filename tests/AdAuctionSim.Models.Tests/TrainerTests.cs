@@ -5,6 +5,7 @@ using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
 using AdAuctionSim.Simulation.Output;
 using Parquet;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -23,6 +24,12 @@ public sealed class TrainerTests
         Seed = 11,
         Threads = 1,
     };
+
+    // Held for the process: TorchSharp 0.107 may free a Scalar made for one call while libtorch reads it. All integral:
+    // arange's own start and step defaults (0, 1) are, so it still makes int64 indices, and square() is pow(2).
+    private static readonly Scalar IntZero = 0.ToScalar();
+    private static readonly Scalar IntOne = 1.ToScalar();
+    private static readonly Scalar Two = 2.ToScalar();
 
     public TrainerTests()
     {
@@ -187,8 +194,10 @@ public sealed class TrainerTests
         Assert.DoesNotContain(optimizer.DenseParameters, p => embedding.Contains(p.Handle));
     }
 
-    [Fact]
-    public void The_flat_dense_adam_follows_torch_adam_step_by_step_and_skips_parameters_without_a_gradient()
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.1)]
+    public void The_flat_dense_adam_follows_torch_adam_step_by_step_with_weight_decay_and_a_changed_rate_and_skips_parameters_without_a_gradient(double weightDecay)
     {
         using var scope = NewDisposeScope();
         Tensor Net(Tensor x, Linear a, Linear b) => b.call(nn.functional.relu(a.call(x)));
@@ -197,10 +206,20 @@ public sealed class TrainerTests
         manual_seed(5);
         var torchs = (A: nn.Linear(6, 5), B: nn.Linear(5, 2), Idle: nn.Linear(2, 2));
         Parameter[] Params((Linear A, Linear B, Linear Idle) m) => [.. m.A.parameters(), .. m.B.parameters(), .. m.Idle.parameters()];
-        using var flat = new FlatAdam(Params(ours), 0.01);
-        using var reference = optim.Adam(Params(torchs), lr: 0.01);
+        using var flat = new FlatAdam(Params(ours), 0.01, weightDecay);
+        // TorchSharp's Adam is the reference here, the one place it runs (TemporaryScalarTests exempts this test).
+        using var reference = optim.Adam(Params(torchs), lr: 0.01, weight_decay: weightDecay);
         for (var step = 0; step < 6; step++)
         {
+            if (step == 2)
+            {
+                // A schedule's change between steps (the win-model trainer halves the rate on a plateau).
+                flat.LearningRate *= 0.5;
+                foreach (var group in reference.ParamGroups)
+                {
+                    group.LearningRate *= 0.5;
+                }
+            }
             var x = randn(16, 6);
             var y = randn(16, 2);
             foreach (var (m, update) in new[] { (ours, (Action)flat.Step), (torchs, () => reference.step()) })
@@ -212,7 +231,7 @@ public sealed class TrainerTests
                 // The last layer leaves the loss on steps 3 and 4 (no gradient, so no update): the fused path runs before, the
                 // per-parameter one after, when the step counts differ.
                 var output = Net(x, m.A, m.B);
-                var loss = (step is 3 or 4 ? output : m.Idle.call(output)).sub(y).square().mean();
+                var loss = (step is 3 or 4 ? output : m.Idle.call(output)).sub(y).pow(Two).mean();
                 loss.backward();
                 update();
             }
@@ -258,7 +277,9 @@ public sealed class TrainerTests
         Assert.False(allclose(table(dense).index_select(0, onlyFirst), afterFirst, rtol: 0, atol: 1e-9));
         // Rows never looked up stay where they started in both.
         var touched = cat([firstRows, secondRows]).unique().Item1;
-        var untouched = arange(before.shape[0]).masked_select(isin(arange(before.shape[0]), touched).logical_not());
+        using var rowCount = before.shape[0].ToScalar();
+        var all = arange(IntZero, rowCount, IntOne);
+        var untouched = all.masked_select(isin(all, touched).logical_not());
         Assert.True(eq(table(sparse).index_select(0, untouched), before.index_select(0, untouched)).all().item<bool>());
         Assert.True(eq(table(dense).index_select(0, untouched), before.index_select(0, untouched)).all().item<bool>());
     }

@@ -4,6 +4,7 @@ using AdAuctionSim.Models.Data;
 using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
 using AdAuctionSim.Simulation.Output;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Tests;
@@ -17,6 +18,9 @@ namespace AdAuctionSim.Models.Tests;
 public sealed class WinPropensitySourceTests
 {
     private const double Floor = 0.01;
+
+    // Held for the process: TorchSharp 0.107 may free a Scalar made for one call while libtorch reads it.
+    private static readonly Scalar TamperedPropensity = 0.123f.ToScalar();
 
     public WinPropensitySourceTests()
     {
@@ -77,7 +81,7 @@ public sealed class WinPropensitySourceTests
         using var tampered = Load();
         using (no_grad())
         {
-            tampered.WinPropensity.fill_(0.123f);
+            tampered.WinPropensity.fill_(TamperedPropensity);
         }
 
         TrainingRun.FitWinPropensity(honest, source, Floor);

@@ -42,12 +42,12 @@ internal static class BaselineLoss
             perRow = Losses.BceWithLogits(logits, labels);
             var k = labels.shape[1];
             var parent = cat([ones_like(labels.narrow(1, 0, 1)), labels.narrow(1, 0, k - 1)], 1);
-            inSpace = (parent * won) > 0.5;
+            inSpace = (parent * won) > HeldScalars.Half;
         }
         else
         {
             perRow = Losses.BceFromLog(nn.functional.logsigmoid(logits), labels);
-            inSpace = (won > 0.5).expand_as(labels);
+            inSpace = (won > HeldScalars.Half).expand_as(labels);
         }
         var sums = where(inSpace, perRow, zeros_like(perRow)).sum(dim: 0);
         var counts = inSpace.sum(dim: 0).to_type(logits.dtype).clamp_min(HeldScalars.One);

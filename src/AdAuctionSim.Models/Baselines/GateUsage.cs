@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,7 +31,7 @@ internal sealed class GateUsage
         var key = string.Join('\u0001', gates);
         if (banks.TryGetValue(key, out var bank))
         {
-            bank.Sum.add_(batchSum);
+            bank.Sum.PlusInPlace(batchSum);
             return;
         }
         var columns = members is null

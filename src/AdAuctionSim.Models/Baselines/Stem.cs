@@ -168,7 +168,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
         // Copy-major [K+1, B, D]: contiguous at the first layer (Stem.Embeddings gives that view), strided above it.
         var copies = x.transpose(0, 1);
         var xs = copies.narrow(0, depth, 1);
-        var tasks = copies.narrow(0, 0, depth) + xs;                                                  // [K, B, D]: x_t + x_s
+        var tasks = copies.narrow(0, 0, depth).Plus(xs);                                               // [K, B, D]: x_t + x_s
         var g = gateBank.call((sharedGate is null ? tasks : cat([tasks, xs], 0)).transpose(0, 1));   // [B, K(+1), n]
         if (training)
         {

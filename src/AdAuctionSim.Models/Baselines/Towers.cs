@@ -67,7 +67,7 @@ internal sealed class Towers : nn.Module<Tensor, Tensor>, IMatmulWork
             else
             {
                 var stages = batchMajor ? x.transpose(0, 1) : x;
-                x = stages.bmm(w.transpose(1, 2)).add(b.unsqueeze(1));
+                x = stages.bmm(w.transpose(1, 2)).Plus(b.unsqueeze(1));
                 batchMajor = false;
             }
             x = towers[0].Dropout(nn.functional.relu(x));
@@ -81,11 +81,11 @@ internal sealed class Towers : nn.Module<Tensor, Tensor>, IMatmulWork
         }
         else if (batchMajor)
         {
-            logits = x.mul(wo.view(depth, -1)).sum(-1).add(bo.view(depth));
+            logits = x.mul(wo.view(depth, -1)).sum(-1).Plus(bo.view(depth));
         }
         else
         {
-            logits = x.mul(wo).sum(-1).t().add(bo.view(depth));
+            logits = x.mul(wo).sum(-1).t().Plus(bo.view(depth));
         }
         return logits.contiguous();
     }

@@ -148,7 +148,7 @@ public sealed class ExpertBank : nn.Module<Tensor, Tensor>, IMatmulWork
                 // Products, bias and activation in expert-major layout [n, B, H]; the result is its [B, n, H] view. A caller
                 // that gathers the per-expert inputs expert-major (x a transposed view of a contiguous [n, B, input]) gives
                 // the bmm contiguous operands.
-                return nn.functional.relu(x.transpose(0, 1).bmm(weight) + bias.unsqueeze(1)).transpose(0, 1);
+                return nn.functional.relu(x.transpose(0, 1).bmm(weight).Plus(bias.unsqueeze(1))).transpose(0, 1);
             default:
                 throw new ArgumentException($"expected [B, {InputWidth}] or [B, {Experts}, {InputWidth}], got [{string.Join(", ", x.shape)}]", nameof(x));
         }
@@ -310,7 +310,7 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
         if (!complete)
         {
             var m = mask.On(logits.device);
-            logits = logits + (m.dtype == logits.dtype ? m : m.to_type(logits.dtype));
+            logits = logits.Plus(m.dtype == logits.dtype ? m : m.to_type(logits.dtype));
         }
         // Softmax over dimension 1 of [T, n, B] (Gate.forward).
         return ColumnSoftmax.Apply(logits).permute(2, 0, 1).contiguous();

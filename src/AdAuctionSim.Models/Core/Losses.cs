@@ -12,7 +12,7 @@ public static class Losses
 
     /// <summary>BCE from logits: softplus(a) − y·a.</summary>
     public static Tensor BceWithLogits(Tensor logits, Tensor labels) =>
-        nn.functional.softplus(logits) - labels * logits;
+        logits.Softplus() - labels * logits;
 
     /// <summary>log(1 − e^u) for u ≤ 0: log(−expm1(u)) when u &gt; −ln 2, else log1p(−e^u).</summary>
     public static Tensor Log1mExp(Tensor u)
@@ -26,6 +26,6 @@ public static class Losses
     public static Tensor BceFromLog(Tensor logProbability, Tensor labels)
     {
         var logP = logProbability.clamp_max(MaxLog);
-        return -(labels * logP) - labels.neg().add_(HeldScalars.One) * Log1mExp(logP);
+        return -(labels * logP) - labels.OneMinus() * Log1mExp(logP);
     }
 }

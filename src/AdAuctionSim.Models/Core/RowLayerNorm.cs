@@ -37,7 +37,7 @@ public static class RowLayerNorm
     public static Tensor Reference(Tensor x, Tensor weight, Tensor bias, double eps)
     {
         Check(x, weight, bias, eps);
-        return nn.functional.layer_norm(x, [x.shape[2]], null, null, eps).mul(weight.unsqueeze(1)).add(bias.unsqueeze(1));
+        return nn.functional.layer_norm(x, [x.shape[2]], null, null, eps).mul(weight.unsqueeze(1)).Plus(bias.unsqueeze(1));
     }
 
     private static void Check(Tensor x, Tensor weight, Tensor bias, double eps)

@@ -334,7 +334,7 @@ public sealed class LoggedDataset : IDisposable
         using (NewDisposeScope())
         {
             var offsets = tensor(schema.Offsets.ToArray(), ScalarType.Int64);
-            features = (tensor(ids, [n, fieldCount]).to_type(ScalarType.Int64) + offsets).to(device).MoveToOuterDisposeScope();
+            features = tensor(ids, [n, fieldCount]).to_type(ScalarType.Int64).Plus(offsets).to(device).MoveToOuterDisposeScope();
             labelTensor = tensor(labels, [n, k]).to(device).MoveToOuterDisposeScope();
             var wonFloat = new float[n];
             for (var r = 0; r < n; r++)

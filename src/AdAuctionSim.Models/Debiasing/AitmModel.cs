@@ -1,4 +1,5 @@
 using AdAuctionSim.Models.Core;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -47,6 +48,8 @@ internal sealed class AitmModel : DebiasingModel
     private readonly Linear h2;
     private readonly Linear h3;
     private readonly ModuleList<Linear> heads;
+    // 1/√k, held for the attention logits (see HeldScalars).
+    private readonly Scalar scale;
 
     public AitmModel(ModelContext context, AitmOptions? options = null) : base(ModelId, context)
     {
@@ -70,6 +73,7 @@ internal sealed class AitmModel : DebiasingModel
         h1 = nn.Linear(k, k, hasBias: false);
         h2 = nn.Linear(k, k, hasBias: false);
         h3 = nn.Linear(k, k, hasBias: false);
+        scale = (1.0 / Math.Sqrt(k)).ToScalar();
         foreach (var h in new[] { h1, h2, h3 })
         {
             nn.init.normal_(h.weight, 0, 0.01);
@@ -91,7 +95,6 @@ internal sealed class AitmModel : DebiasingModel
         var z = towers[0].call(e);
         var logits = new List<Tensor> { heads[0].call(z) };
         var own = new List<Tensor>();
-        var scale = 1.0 / Math.Sqrt(Options.Dim);
         for (var t = 1; t < Depth; t++)
         {
             var q = towers[t].call(e);

@@ -1,4 +1,5 @@
 using AdAuctionSim.Models.Core;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -141,13 +142,18 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         return Math.Max(options.Gamma0 - decay * Math.Max(step, 0), options.GammaFloor);
     }
 
+    // The smooth step's constants, held (see HeldScalars).
+    private static readonly Scalar Three = 3.0.ToScalar();
+    private static readonly Scalar MinusTwo = (-2.0).ToScalar();
+    private static readonly Scalar OneAndHalf = 1.5.ToScalar();
+
     /// <summary>
     /// DSelect-k's smooth step: 0 for z ≤ −γ/2, 1 for z ≥ γ/2, else −(2/γ³) z³ + (3/(2γ)) z + 1/2 (C¹ at ±γ/2).
     /// </summary>
     public static Tensor SmoothStep(Tensor z, Tensor gamma)
     {
-        var half = gamma / 2;
-        var cubic = -2 * z.pow(3) / gamma.pow(3) + 1.5 * z / gamma + 0.5;
+        var half = gamma / HeldScalars.Two;
+        var cubic = (z.pow(Three) * MinusTwo / gamma.pow(Three)).Plus(z * OneAndHalf / gamma).Plus(HeldScalars.Half);
         return where(z <= -half, zeros_like(z), where(z >= half, ones_like(z), cubic));
     }
 
@@ -169,7 +175,8 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         for (var i = 0; i < Depth; i++)
         {
             var rate = Math.Clamp(cumulativeRates[i], 1e-4, 1 - 1e-4);
-            heads[i].OutputBias.fill_(Math.Log(rate / (1 - rate)));
+            using var logit = Math.Log(rate / (1 - rate)).ToScalar();
+            heads[i].OutputBias.fill_(logit);
         }
     }
 
@@ -178,7 +185,8 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         var value = ScheduledGamma(step.Step, step.TotalSteps, Options);
         using (no_grad())
         {
-            Gamma.fill_(value);
+            using var held = value.ToScalar();
+            Gamma.fill_(held);
         }
         gammaNext = value;
     }
@@ -239,7 +247,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         {
             var predicted = FunnelMath.Col(f, i - 2) - FunnelMath.Col(f, i - 1);
             var observed = FunnelMath.Col(labels, i - 2) - FunnelMath.Col(labels, i - 1);
-            terms.Add(new($"dependency/{i}", Options.DependencyWeight, FunnelMath.Mean((predicted - observed).square(), v, z)));
+            terms.Add(new($"dependency/{i}", Options.DependencyWeight, FunnelMath.Mean((predicted - observed).Squared(), v, z)));
         }
         if (sink is not null)
         {
@@ -247,7 +255,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             sink.Gauge("gamma", gammaUsed);
             if (output.Extras.TryGetValue(SelectorGatesExtra, out var gates))
             {
-                var open = (gates > 0.5).to_type(v.dtype).mean([1, 2]);
+                var open = (gates > HeldScalars.Half).to_type(v.dtype).mean([1, 2]);
                 sink.Mean("selector_open_share", open, v);
             }
         }
@@ -293,7 +301,8 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var v = values.call(input).view(b, n, heads, dim).transpose(1, 2);   // [B, M, n, d]
             // The attention is computed transposed, keys by queries: libtorch's softmax over a last dimension as short as
             // n (14–16 here) runs about 30× slower on a CPU than the same softmax over dimension −2.
-            var attention = k.matmul(queries.mul(1 / Math.Sqrt(dim)).transpose(-2, -1)).softmax(-2);  // [B, M, n, n_q], columns sum to 1
+            using var scale = (1 / Math.Sqrt(dim)).ToScalar();
+            var attention = k.matmul(queries.mul(scale).transpose(-2, -1)).softmax(-2);  // [B, M, n, n_q], columns sum to 1
             var o = v.transpose(-2, -1).matmul(attention);                                            // [B, M, d, n_q]
             return output.call(o.permute(0, 3, 1, 2).reshape(b, queries.shape[2], heads * dim));
         }
@@ -369,12 +378,13 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var n = input.shape[1];
             var (m, k, d) = (heads, points, dim);
             // U [c, (j, h)] = Σ_e I[h, j, e] W^K_h[e, c] / √d.
-            var u = inducing().matmul(keys.weight!.view(m, d, d)).permute(2, 1, 0).reshape(d, k * m).mul(1 / Math.Sqrt(d));
+            using var scale = (1 / Math.Sqrt(d)).ToScalar();
+            var u = inducing().matmul(keys.weight!.view(m, d, d)).permute(2, 1, 0).reshape(d, k * m).mul(scale);
             var scores = input.reshape(b * n, d).mm(u).view(b, n, k * m);
             var columnScale = gates.unsqueeze(-1).expand(b, k, m).reshape(b, k * m);
             var pooled = AttentionPool.Apply(scores, columnScale, input);                                          // [B, (j, h), d]
             var folded = HeadAttention.FoldValueOutput(values.weight!, output.weight!, m, d);
-            return pooled.view(b * k, m * d).mm(folded).add(output.bias!).view(b, k, d);
+            return pooled.view(b * k, m * d).mm(folded).Plus(output.bias!).view(b, k, d);
         }
 
         /// <summary>The attention as written, with the queries I ⊙ f_D(z) built per sample: what <see cref="forward"/> computes.</summary>
@@ -416,10 +426,10 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var z = selector.call(h.flatten(1));
             var gates = SmoothStep(z, gamma);
             // Q̄, the gated queries averaged over heads: f_D(z)_j · mean_h I_{h,j}.
-            var y = norm.call((gates.unsqueeze(-1) * inducing.mean([0])) + attention.call(gates, h));
+            var y = norm.call((gates.unsqueeze(-1) * inducing.mean([0])).Plus(attention.call(gates, h)));
             if (feedForward is not null)
             {
-                y = feedForwardNorm!.call(y + feedForward.call(y));
+                y = feedForwardNorm!.call(y.Plus(feedForward.call(y)));
             }
             return (y, z, gates);
         }
@@ -457,7 +467,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         {
             var q = query.view(1, 1, 1, -1).expand(1, heads, 1, -1);   // α shared by the heads
             var f = attention.call(q, y).squeeze(1);               // [B, d]
-            return norm.call(previous is null ? f : previous + f);
+            return norm.call(previous is null ? f : previous.Plus(f));
         }
     }
 
@@ -482,14 +492,14 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         private readonly PatternSelector[] selectors;
         private readonly int heads;
         private readonly int dim;
-        private readonly double scale;
+        private readonly Scalar scale;
 
         public PatternSelection(string name, IReadOnlyList<PatternSelector> selectors, int dim) : base(name)
         {
             this.selectors = [.. selectors];
             heads = this.selectors[0].Attention.HeadCount;
             this.dim = dim;
-            scale = 1 / Math.Sqrt(dim);
+            scale = (1 / Math.Sqrt(dim)).ToScalar();
             RegisterComponents();
         }
 
@@ -518,13 +528,13 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var folded = HeadAttention.FoldValueOutput(stack(selectors.Select(s => s.Attention.Weights.Values).ToList()),
                 stack(selectors.Select(s => s.Attention.Weights.Output).ToList()), m, d);                               // [K, M·c, o]
             var bias = stack(selectors.Select(s => s.Attention.Weights.OutputBias).ToList()).unsqueeze(1);             // [K, 1, o]
-            return pooled.view(b, k, m * d).transpose(0, 1).bmm(folded).add(bias);                                     // [K, B, d]
+            return pooled.view(b, k, m * d).transpose(0, 1).bmm(folded).Plus(bias);                                     // [K, B, d]
         }
 
         /// <summary>T_i = LayerNorm_i(T_{i,prev} + F_i) for every stage: F and the previous T [K, B, d] (null at layer 1).</summary>
         public Tensor Normalise(Tensor f, Tensor? previous)
         {
-            var x = previous is null ? f : previous + f;
+            var x = previous is null ? f : previous.Plus(f);
             var weight = stack(selectors.Select(s => (Tensor)s.Norm.Weight).ToList());   // [K, d]
             var bias = stack(selectors.Select(s => (Tensor)s.Norm.Bias).ToList());
             return RowLayerNorm.Apply(x, weight, bias, selectors[0].Norm.Eps);

@@ -1,4 +1,5 @@
 using AdAuctionSim.Models.Core;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -68,6 +69,7 @@ internal sealed class DcmtModel : ConditionalFunnelModel
         var logR = output.LogCumulative();
         var star = output.Extras[CounterfactualExtra];
         var floor = Context.Options.PropensityFloor;
+        using var heldFloor = floor.ToScalar();
         var terms = new List<LossTerm> { new("ctr", StageWeights[0], EntireSpaceTerms.Ctr(logits, labels, v, z)) };
         for (var k = 2; k <= Depth; k++)
         {
@@ -87,20 +89,20 @@ internal sealed class DcmtModel : ConditionalFunnelModel
             if (batch.ReachPropensity is null)
             {
                 var logPrev2 = k >= 3 ? FunnelMath.Col(logR, k - 3) : zeros_like(a);
-                rawStar = (logPrev2 + nn.functional.logsigmoid(-FunnelMath.Col(logits, k - 2))).detach().exp();
+                rawStar = logPrev2.Plus(nn.functional.logsigmoid(-FunnelMath.Col(logits, k - 2))).detach().exp();
             }
             else
             {
                 rawStar = FunnelMath.Reach(batch, logR, k - 2) - FunnelMath.Reach(batch, logR, k - 1);
             }
-            var wCounter = v * sPrev2 * (1 - sPrev) / rawStar.clamp_min(floor);
+            var wCounter = v * sPrev2 * sPrev.OneMinus() / rawStar.clamp_min(heldFloor);
 
             sink?.Weights($"factual_weight/{StageName(k)}", wFactual, pFloored);
-            sink?.Weights($"counterfactual_weight/{StageName(k)}", wCounter, rawStar < floor);
+            sink?.Weights($"counterfactual_weight/{StageName(k)}", wCounter, rawStar < heldFloor);
 
             terms.Add(new($"factual/{k}", wk, (wFactual * Losses.BceWithLogits(a, s)).sum() / z));
-            terms.Add(new($"counterfactual/{k}", wk, (wCounter * Losses.BceWithLogits(aStar, 1 - s)).sum() / z));
-            terms.Add(new($"tie/{k}", wk * Options.TieWeight, FunnelMath.Mean((a.sigmoid() + aStar.sigmoid() - 1).abs(), v, z)));
+            terms.Add(new($"counterfactual/{k}", wk, (wCounter * Losses.BceWithLogits(aStar, s.OneMinus())).sum() / z));
+            terms.Add(new($"tie/{k}", wk * Options.TieWeight, FunnelMath.Mean((a.sigmoid().Plus(aStar.sigmoid()) - HeldScalars.One).abs(), v, z)));
             terms.Add(new($"ctcvr/{k}", wk, EntireSpaceTerms.Ctcvr(logR, labels, k, v, z)));
         }
         return terms;

@@ -1,5 +1,6 @@
 using AdAuctionSim.Models.Core;
 using static TorchSharp.torch;
+using TorchSharp;
 
 namespace AdAuctionSim.Models.Debiasing;
 
@@ -55,8 +56,9 @@ internal abstract class DebiasingModel : MultiTaskModel
         Tensor? total = null;
         foreach (var term in LossTerms(batch, output, training ? diagnostics : null))
         {
-            var weighted = term.Value * term.Weight;
-            total = total is null ? weighted : total + weighted;
+            using var weight = term.Weight.ToScalar();
+            var weighted = term.Value * weight;
+            total = total is null ? weighted : total.Plus(weighted);
         }
         return total ?? throw new InvalidOperationException($"{Id}: no loss terms");
     }

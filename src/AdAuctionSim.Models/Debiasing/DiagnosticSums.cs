@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Core;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Debiasing;
@@ -27,9 +28,9 @@ internal sealed class DiagnosticSums
         using (no_grad())
         {
             var w = weights.detach().to_type(ScalarType.Float64);
-            var positive = w > 0;
+            var positive = w > HeldScalars.Zero;
             Accumulate(key + "#sum", w.sum());
-            Accumulate(key + "#sq", w.square().sum());
+            Accumulate(key + "#sq", w.Squared().sum());
             Accumulate(key + "#n", positive.sum().to_type(ScalarType.Float64));
             if (floored is not null)
             {
@@ -96,7 +97,7 @@ internal sealed class DiagnosticSums
     {
         if (sums.TryGetValue(key, out var acc))
         {
-            acc.add_(value);
+            acc.PlusInPlace(value);
         }
         else
         {

@@ -1,4 +1,5 @@
 using AdAuctionSim.Models.Core;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -88,6 +89,9 @@ internal sealed class Escm2Model : ConditionalFunnelModel
 
     /// <summary>Paddle's cap on the DR weight (§9.3).</summary>
     public const double PaddleWeightCap = 15;
+    // Held for the paddle's clamps (see HeldScalars).
+    private static readonly Scalar PaddleCap = PaddleWeightCap.ToScalar();
+    private static readonly Scalar PaddleReachFloor = 1e-6.ToScalar();
 
     private readonly ModuleList<Mlp>? imputation;
 
@@ -132,9 +136,9 @@ internal sealed class Escm2Model : ConditionalFunnelModel
         if (Options.WinWeighted)
         {
             // ū = 1 / max(π̂, ε_w), detached: the win model is fitted first and never trained by this loss (§15.4).
-            var floor = Context.Options.WinPropensityFloor;
+            using var floor = Context.Options.WinPropensityFloor.ToScalar();
             // Lost rows' propensities are never read (a NaN there would otherwise survive 0 · 1/π̂).
-            var pi = where(won > 0, batch.WinPropensity.to_type(logits.dtype).detach(), ones_like(won));
+            var pi = where(won > HeldScalars.Zero, batch.WinPropensity.to_type(logits.dtype).detach(), ones_like(won));
             v = won / pi.clamp_min(floor);
             sink?.Weights("win_weight", v, pi < floor);
         }
@@ -153,18 +157,19 @@ internal sealed class Escm2Model : ConditionalFunnelModel
             {
                 // §9.3: w = min(s / max(ô, 1e−6), 15) detached; ê = σ(·) and δ not detached; mean_B(ê + w e + w e²).
                 var raw = FunnelMath.Reach(batch, logR, k - 1);
-                var w = (sPrev / raw.clamp_min(1e-6)).clamp_max(PaddleWeightCap);
-                sink?.Weights($"cvr_weight/{StageName(k)}", v * w, w >= PaddleWeightCap);
+                var w = (sPrev / raw.clamp_min(PaddleReachFloor)).clamp_max(PaddleCap);
+                sink?.Weights($"cvr_weight/{StageName(k)}", v * w, w >= PaddleCap);
                 var eHat = FunnelMath.Col(imputed!, k - 2).sigmoid();
                 var e = delta - eHat;
-                terms.Add(new($"cvr/{k}", wk * LambdaC, FunnelMath.Mean(eHat + w * e + w * e.square(), v, z)));
+                terms.Add(new($"cvr/{k}", wk * LambdaC, FunnelMath.Mean(eHat.Plus(w * e).Plus(w * e.Squared()), v, z)));
             }
             else
             {
                 var (p, floored) = FunnelMath.ReachPropensity(batch, logR, k, Context.Options.PropensityFloor);
                 var w = v * sPrev / p;
-                if (Options.MaxWeight is { } cap)
+                if (Options.MaxWeight is { } maxWeight)
                 {
+                    using var cap = maxWeight.ToScalar();
                     floored = floored | (w > cap);
                     w = w.clamp_max(cap);
                 }
@@ -180,17 +185,17 @@ internal sealed class Escm2Model : ConditionalFunnelModel
                     Tensor fit;
                     if (Options.DrGradients == DrGradients.JointLearning)
                     {
-                        var eHat = nn.functional.softplus(head);
+                        var eHat = head.Softplus();
                         var eFixed = eHat.detach();
-                        risk = FunnelMath.Mean(eFixed, v, z) + (w * (delta - eFixed)).sum() / z;
-                        fit = (w * (delta.detach() - eHat).square()).sum() / z;
+                        risk = FunnelMath.Mean(eFixed, v, z).Plus((w * (delta - eFixed)).sum() / z);
+                        fit = (w * (delta.detach() - eHat).Squared()).sum() / z;
                     }
                     else
                     {
                         var pseudo = head.sigmoid();
                         var eHat = Losses.BceWithLogits(a, pseudo.detach());
-                        risk = FunnelMath.Mean(eHat, v, z) + (w * (delta - eHat)).sum() / z;
-                        fit = (w * (delta.detach() - Losses.BceWithLogits(a.detach(), pseudo)).square()).sum() / z;
+                        risk = FunnelMath.Mean(eHat, v, z).Plus((w * (delta - eHat)).sum() / z);
+                        fit = (w * (delta.detach() - Losses.BceWithLogits(a.detach(), pseudo)).Squared()).sum() / z;
                     }
                     terms.Add(new($"cvr/{k}", wk * LambdaC, risk));
                     terms.Add(new($"imputation/{k}", wk * LambdaC, fit));

@@ -1,4 +1,5 @@
 using AdAuctionSim.Models.Core;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Debiasing;
@@ -10,6 +11,8 @@ namespace AdAuctionSim.Models.Debiasing;
 /// </remarks>
 internal static class FunnelMath
 {
+    private static readonly Scalar NormaliserFloor = 1e-12.ToScalar();
+
     /// <summary>Why a model of this family cannot serve a funnel of depth <paramref name="depth"/>, or null.</summary>
     public static string? Unsupported(int depth) => depth >= 2
         ? null
@@ -50,13 +53,13 @@ internal static class FunnelMath
     }
 
     /// <summary>1 on impressions, 0 on lost bids, [B] in <paramref name="dtype"/>: the row weight of every labelled term.</summary>
-    public static Tensor Won(TrainingBatch batch, ScalarType dtype) => (batch.Won.to_type(dtype) > 0.5).to_type(dtype);
+    public static Tensor Won(TrainingBatch batch, ScalarType dtype) => (batch.Won.to_type(dtype) > HeldScalars.Half).to_type(dtype);
 
     /// <summary>Column j (0-based) of a [B, K] matrix as [B].</summary>
     public static Tensor Col(Tensor matrix, int j) => matrix.select(1, j);
 
     /// <summary>The normaliser Σ_i v_i of row weights v (|O| in the batch for v = won), never 0.</summary>
-    public static Tensor Normaliser(Tensor rowWeight) => rowWeight.sum().clamp_min(1e-12);
+    public static Tensor Normaliser(Tensor rowWeight) => rowWeight.sum().clamp_min(NormaliserFloor);
 
     /// <summary>Σ_i v_i · x_i / z: a per-row vector weighted, then reduced.</summary>
     public static Tensor Mean(Tensor perRow, Tensor rowWeight, Tensor normaliser) => (perRow * rowWeight).sum() / normaliser;
@@ -73,7 +76,8 @@ internal static class FunnelMath
     public static (Tensor Propensity, Tensor Floored) ReachPropensity(TrainingBatch batch, Tensor logCumulative, int stage, double floor)
     {
         var raw = Reach(batch, logCumulative, stage - 1);
-        return (raw.clamp_min(floor), raw < floor);
+        using var held = floor.ToScalar();
+        return (raw.clamp_min(held), raw < held);
     }
 
     /// <summary>

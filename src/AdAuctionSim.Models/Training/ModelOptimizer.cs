@@ -149,8 +149,9 @@ public sealed class ModelOptimizer : IDisposable
                 var lookups = grad.SparseIndices.select(0, 0);
                 var marks = zeros(weight.shape[0], ScalarType.Bool, weight.device).index_fill_(0, lookups, True);
                 var rows = marks.nonzero().select(1, 0);
+                using var rowCount = rows.shape[0].ToScalar();
                 var position = empty(weight.shape[0], ScalarType.Int64, weight.device)
-                    .index_copy_(0, rows, arange(rows.shape[0], ScalarType.Int64, weight.device));
+                    .index_copy_(0, rows, arange(HeldScalars.Zero, rowCount, HeldScalars.One, ScalarType.Int64, weight.device));
                 var inverse = position.index_select(0, lookups);
                 var g = zeros(rows.shape[0], weight.shape[1], grad.dtype, grad.device).index_add_(0, inverse, grad.SparseValues, HeldScalars.One);
                 if (weightDecay > 0)
@@ -161,7 +162,7 @@ public sealed class ModelOptimizer : IDisposable
                 var vRows = v.index_select(0, rows).mul_(B2).addcmul_(g, g, value: OneMinusB2);
                 m.index_copy_(0, rows, mRows);
                 v.index_copy_(0, rows, vRows);
-                var update = mRows.div_(vRows.div_(c2).sqrt_().add_(Eps)).mul_(step1);
+                var update = mRows.div_(vRows.div_(c2).sqrt_().PlusInPlace(Eps)).mul_(step1);
                 weight.index_add_(0, rows, update, HeldScalars.One);
             }
             else
@@ -169,7 +170,7 @@ public sealed class ModelOptimizer : IDisposable
                 var g = weightDecay > 0 ? grad.add(weight, alpha: decay) : grad;
                 m.mul_(B1).add_(g, alpha: OneMinusB1);
                 v.mul_(B2).addcmul_(g, g, value: OneMinusB2);
-                weight.add_(m.div(v.div(c2).sqrt_().add_(Eps)).mul_(step1));
+                weight.PlusInPlace(m.div(v.div(c2).sqrt_().PlusInPlace(Eps)).mul_(step1));
             }
         }
     }
@@ -191,9 +192,9 @@ public sealed class ModelOptimizer : IDisposable
 /// (<c>set_</c>), the moment estimates are flat too, and a step concatenates the gradients and runs the update once.
 /// </summary>
 /// <remarks>
-/// Element for element the same arithmetic as torch's (and TorchSharp's) Adam without weight decay:
-/// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε), with t the
-/// parameter's own step count. A parameter without a gradient is skipped, as torch does: its moments and step count
+/// Element for element the same arithmetic as torch's Adam: with L2 weight decay λ (torch's <c>weight_decay</c>, 0 by
+/// default) g ← g + λθ, then m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε),
+/// with t the parameter's own step count. Unlike TorchSharp's Adam it passes libtorch only held Scalars (see HeldScalars). A parameter without a gradient is skipped, as torch does: its moments and step count
 /// stay put. Such a step, or parameters that cannot share one buffer (mixed dtypes or devices), take the per-parameter
 /// path over views of the flat moments; every other step is one fused pass.
 /// </remarks>
@@ -206,12 +207,14 @@ internal sealed class FlatAdam : IDisposable
     private readonly Tensor v;
     private readonly Tensor[] mViews;
     private readonly Tensor[] vViews;
-    private readonly double learningRate;
+    private readonly Scalar? weightDecay;
 
-    public FlatAdam(IReadOnlyList<Parameter> parameters, double learningRate)
+    public FlatAdam(IReadOnlyList<Parameter> parameters, double learningRate, double weightDecay = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(weightDecay);
         this.parameters = [.. parameters];
-        this.learningRate = learningRate;
+        LearningRate = learningRate;
+        this.weightDecay = weightDecay > 0 ? weightDecay.ToScalar() : null;
         steps = new long[this.parameters.Length];
         var first = this.parameters[0];
         var total = this.parameters.Sum(p => p.numel());
@@ -273,15 +276,22 @@ internal sealed class FlatAdam : IDisposable
         }
     }
 
+    /// <summary>lr of the next steps (a schedule may change it between steps).</summary>
+    public double LearningRate { get; set; }
+
     private void Update(Tensor parameter, Tensor m, Tensor v, Tensor g, long step)
     {
+        if (weightDecay is not null)
+        {
+            g = g.add(parameter, alpha: weightDecay);
+        }
         var correction1 = 1 - Math.Pow(ModelOptimizer.Beta1, step);
         var correction2 = 1 - Math.Pow(ModelOptimizer.Beta2, step);
         using var root = Math.Sqrt(correction2).ToScalar();
-        using var size = (-learningRate / correction1).ToScalar();
+        using var size = (-LearningRate / correction1).ToScalar();
         m.mul_(ModelOptimizer.B1).add_(g, alpha: ModelOptimizer.OneMinusB1);
         v.mul_(ModelOptimizer.B2).addcmul_(g, g, value: ModelOptimizer.OneMinusB2);
-        parameter.addcdiv_(m, v.sqrt().div_(root).add_(ModelOptimizer.Eps), value: size);
+        parameter.addcdiv_(m, v.sqrt().div_(root).PlusInPlace(ModelOptimizer.Eps), value: size);
     }
 
     public void Dispose()
@@ -293,5 +303,6 @@ internal sealed class FlatAdam : IDisposable
         values?.Dispose();
         m.Dispose();
         v.Dispose();
+        weightDecay?.Dispose();
     }
 }

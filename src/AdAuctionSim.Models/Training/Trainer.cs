@@ -255,9 +255,10 @@ public static class Trainer
         var size = index.shape[0];
         var device = data.Device;
         // The dataset's tensor holds the oracle column, or the run's estimate once FitWinPropensity has filled it.
+        using var floor = ((float)model.Context.Options.WinPropensityFloor).ToScalar();
         var winPropensity = options.WinPropensity == WinPropensitySource.None
             ? ones(size, ScalarType.Float32, device)
-            : data.WinPropensity.index_select(0, index).clamp_min((float)model.Context.Options.WinPropensityFloor);
+            : data.WinPropensity.index_select(0, index).clamp_min(floor);
         var reach = options.ClickPropensity == ClickPropensitySource.Oracle ? data.ReachPropensity.index_select(0, index) : null;
         var batch = new TrainingBatch(data.Features.index_select(0, index), data.Labels.index_select(0, index),
             data.Won.index_select(0, index), winPropensity, reach);
@@ -339,7 +340,7 @@ public static class Trainer
                     var output = model.forward(data.Features.index_select(0, index));
                     var bce = Losses.BceFromLog(output.LogCumulative(), data.Labels.index_select(0, index));
                     // dim: named, because a literal 0 would bind to sum(ScalarType? type) (0 converts to any enum) and sum everything as bytes.
-                    sums.add_(bce.to_type(ScalarType.Float64).sum(dim: 0));
+                    sums.PlusInPlace(bce.to_type(ScalarType.Float64).sum(dim: 0));
                 }
             }
             var byStage = sums.cpu().data<double>().ToArray();

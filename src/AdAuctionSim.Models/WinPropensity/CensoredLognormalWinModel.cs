@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -111,17 +112,17 @@ internal sealed class CensoredLognormalWinModel : WinPropensityModelBase
         using var isExact = torch.tensor(exact);
         using var isLeft = torch.tensor(left);
         using var isRight = torch.tensor(right);
-        var penalty = o.L2 / (2.0 * n);
+        using var penalty = (o.L2 / (2.0 * n)).ToScalar();
 
         Tensor MeanLoss(Tensor index)
         {
             var mu = net.Location(rows.index_select(0, index), z.index_select(0, index));
             var sigma = net.Sigma();
             var u = (v.index_select(0, index) - mu) / sigma;
-            var nll = isExact.index_select(0, index) * (0.5 * u * u + sigma.log())
+            var nll = isExact.index_select(0, index) * (u * u * HeldScalars.Half).Plus(sigma.log())
                 - isLeft.index_select(0, index) * NormalFunctions.LogCdf(u)
                 - isRight.index_select(0, index) * NormalFunctions.LogCdf(-u);
-            return nll.mean() + penalty * net.CoefficientSquares();
+            return nll.mean().Plus(net.CoefficientSquares() * penalty);
         }
 
         var result = WinTrainer.Fit(net, MeanLoss, n, o.Training, weightDecay: 0, _options.Seed, cancellation);
@@ -199,6 +200,7 @@ internal sealed class CensoredLognormalWinModel : WinPropensityModelBase
     {
         // softplus⁻¹(1 − 10⁻³): σ starts at 1, the competitors' default log-bid noise.
         private const double SigmaStart = 0.5397424172369522;
+        private static readonly Scalar SigmaFloor = 1e-3.ToScalar();
 
         private readonly Embedding coefficients;
         private readonly Linear baseSlope;
@@ -219,11 +221,11 @@ internal sealed class CensoredLognormalWinModel : WinPropensityModelBase
         }
 
         public Tensor Location(Tensor rows, Tensor baseBid) =>
-            coefficients.forward(rows).sum([1, 2]) + baseSlope.forward(baseBid).squeeze(1);
+            coefficients.forward(rows).sum([1, 2]).Plus(baseSlope.forward(baseBid).squeeze(1));
 
-        public Tensor Sigma() => nn.functional.softplus(sigmaRaw) + 1e-3;
+        public Tensor Sigma() => sigmaRaw.Softplus().Plus(SigmaFloor);
 
         /// <summary>‖β‖² over the field coefficients (intercept and base-bid slope unpenalised).</summary>
-        public Tensor CoefficientSquares() => coefficients.weight!.square().sum();
+        public Tensor CoefficientSquares() => coefficients.weight!.Squared().sum();
     }
 }

@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -66,7 +67,7 @@ internal sealed class LogLogisticWinClassifier : WinPropensityModelBase
         {
             var (m, kappa) = net.Forward(rows.index_select(0, index), z.index_select(0, index));
             var logits = kappa * (logBid.index_select(0, index) - m);
-            return (nn.functional.softplus(logits) - won.index_select(0, index) * logits).mean();
+            return Losses.BceWithLogits(logits, won.index_select(0, index)).mean();
         }
 
         var result = WinTrainer.Fit(net, MeanLoss, data.Count, o.Training, o.WeightDecay, _options.Seed, cancellation);
@@ -136,6 +137,7 @@ internal sealed class LogLogisticWinClassifier : WinPropensityModelBase
     {
         // softplus⁻¹(2): κ starts near 2, the slope of a lognormal max of a few competitors with log-sd 1.
         private const double KappaOffset = 1.854586542131141;
+        private static readonly Scalar HeldKappaOffset = KappaOffset.ToScalar();
 
         private readonly Embedding embedding;
         private readonly Embedding fieldBias;
@@ -163,8 +165,8 @@ internal sealed class LogLogisticWinClassifier : WinPropensityModelBase
             var e = embedding.forward(rows).flatten(1);
             var h = nn.functional.relu(hidden.forward(torch.cat([e, baseBid], 1)));
             var o = head.forward(h);
-            var m = o.select(1, 0) + fieldBias.forward(rows).sum([1, 2]) + baseSlope.forward(baseBid).squeeze(1);
-            var kappa = nn.functional.softplus(o.select(1, 1) + KappaOffset);
+            var m = o.select(1, 0).Plus(fieldBias.forward(rows).sum([1, 2])).Plus(baseSlope.forward(baseBid).squeeze(1));
+            var kappa = o.select(1, 1).Plus(HeldKappaOffset).Softplus();
             return (m, kappa);
         }
     }

@@ -1,3 +1,5 @@
+using AdAuctionSim.Models.Core;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.WinPropensity;
@@ -9,6 +11,13 @@ internal static class NormalFunctions
     private const double HalfLog2Pi = 0.91893853320467274;
     // Below this, log Φ uses the asymptotic series: its first omitted term, 105/t⁸, is < 7e−6 there.
     private const double AsymptoticBelow = -8;
+    // Held for the tensor path (see HeldScalars).
+    private static readonly Scalar BelowScalar = AsymptoticBelow.ToScalar();
+    private static readonly Scalar Sqrt2Scalar = Sqrt2.ToScalar();
+    private static readonly Scalar MinusHalf = (-0.5).ToScalar();
+    private static readonly Scalar MinusHalfLog2Pi = (-HalfLog2Pi).ToScalar();
+    private static readonly Scalar Three = 3.0.ToScalar();
+    private static readonly Scalar Fifteen = 15.0.ToScalar();
 
     /// <summary>Φ(x), with relative error below 1.2e−7 everywhere (Chebyshev fit of erfc, Numerical Recipes §6.2).</summary>
     public static double Cdf(double x) => 0.5 * Erfc(-x / Sqrt2);
@@ -28,12 +37,12 @@ internal static class NormalFunctions
     /// </summary>
     public static Tensor LogCdf(Tensor t)
     {
-        var upper = t.clamp_min(AsymptoticBelow);
-        var direct = (0.5 * special.erfc(-upper / Sqrt2)).log();
-        var lower = t.clamp_max(AsymptoticBelow);
-        var inv2 = 1 / (lower * lower);
-        var series = 1 - inv2 + 3 * inv2 * inv2 - 15 * inv2 * inv2 * inv2;
-        var asymptotic = -0.5 * lower * lower - (-lower).log() - HalfLog2Pi + series.log();
-        return where(t > AsymptoticBelow, direct, asymptotic);
+        var upper = t.clamp_min(BelowScalar);
+        var direct = (special.erfc(upper.neg() / Sqrt2Scalar) * HeldScalars.Half).log();
+        var lower = t.clamp_max(BelowScalar);
+        var inv2 = (lower * lower).reciprocal();
+        var series = inv2.OneMinus().Plus(inv2 * inv2 * Three) - (inv2 * inv2 * inv2 * Fifteen);
+        var asymptotic = (lower * lower * MinusHalf - lower.neg().log()).Plus(MinusHalfLog2Pi).Plus(series.log());
+        return where(t > BelowScalar, direct, asymptotic);
     }
 }

@@ -1,4 +1,5 @@
 using AdAuctionSim.Models.Runtime;
+using AdAuctionSim.Models.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,7 +50,8 @@ internal static class WinTrainer
         var train = order[validationRows..];
 
         var parameters = module.parameters().ToArray();
-        using var optimizer = torch.optim.Adam(parameters, lr: options.LearningRate, weight_decay: weightDecay);
+        // Torch's Adam, step for step, with held Scalars (TorchSharp's Adam makes its own per step; see HeldScalars).
+        using var optimizer = new FlatAdam(parameters, options.LearningRate, weightDecay);
         using var validationIndex = torch.tensor(validation.Length > 0 ? validation : train);
         Tensor[] best = [.. parameters.Select(p => p.detach().clone())];
         var bestLoss = double.PositiveInfinity;
@@ -68,10 +70,10 @@ internal static class WinTrainer
                     {
                         using var scope = torch.NewDisposeScope();
                         var batch = permutation.narrow(0, start, Math.Min(options.BatchSize, train.Length - start));
-                        optimizer.zero_grad();
+                        module.zero_grad();
                         var loss = meanLoss(batch);
                         loss.backward();
-                        optimizer.step();
+                        optimizer.Step();
                     }
                 }
                 epochs = epoch;
@@ -108,10 +110,7 @@ internal static class WinTrainer
                 else
                 {
                     // On a plateau, halve the step: Adam's fixed step otherwise leaves the weights jittering by about lr.
-                    foreach (var group in optimizer.ParamGroups)
-                    {
-                        group.LearningRate *= 0.5;
-                    }
+                    optimizer.LearningRate *= 0.5;
                 }
             }
             using (torch.no_grad())
