@@ -211,7 +211,7 @@ public sealed class BaselineModelTests
         var upstream = randn(37, 4, 6);
 
         var fused = StemLevel.TaskSpecificMix.apply(g, e, own);
-        var written = Gate.Mix(g * own, e).add(Gate.Mix(g * own.neg().add(HeldScalars.One, HeldScalars.One), e.detach()), HeldScalars.One);
+        var written = Gate.Mix(g * own, e).Plus(Gate.Mix(g * own.OneMinus(), e.detach()));
         Assert.True(fused.allclose(written, rtol: 1e-5, atol: 1e-6));
         var a = autograd.grad([(fused * upstream).sum()], [g, e]);
         var b = autograd.grad([(written * upstream).sum()], [g, e]);
@@ -372,7 +372,7 @@ public sealed class BaselineModelTests
             var outside = labels.select(1, k - 1) < Half;
             Assert.True(outside.any().item<bool>() && (~outside).any().item<bool>());
             var changed = labels.clone();
-            changed.select(1, k).copy_(where(outside, labels.select(1, k).neg().add(HeldScalars.One, HeldScalars.One), labels.select(1, k)));
+            changed.select(1, k).copy_(where(outside, labels.select(1, k).OneMinus(), labels.select(1, k)));
             using var edited = new TrainingBatch(batch.Features.clone(), changed, batch.Won.clone(), batch.WinPropensity.clone());
 
             var perStage = BaselineLoss.PerStage(edited, output).detach();
@@ -502,7 +502,7 @@ public sealed class BaselineModelTests
         long[] rows = [0, 1, 2, 2];
         for (var j = 0; j < 4; j++)
         {
-            var expected = nn.functional.relu(u.select(1, rows[j]).mm(p["experts.weight"][j]).add(p["experts.bias"][j], HeldScalars.One));
+            var expected = nn.functional.relu(u.select(1, rows[j]).mm(p["experts.weight"][j]).Plus(p["experts.bias"][j]));
             Assert.True(experts.select(1, j).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {j}");
         }
         Assert.Equal(new long[] { 5, 3, 6 }, level.forward(u).shape);

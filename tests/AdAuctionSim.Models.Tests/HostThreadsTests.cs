@@ -14,7 +14,7 @@ public sealed class HostThreadsTests
     [LinuxX64Fact]
     public void The_OpenMP_runtime_libtorch_loaded_is_found()
     {
-        using (ones(4).add(HeldScalars.One, HeldScalars.One))
+        using (ones(4).Plus(HeldScalars.One))
         {
         }
         Assert.True(OpenMpTeam.Available);
@@ -24,7 +24,7 @@ public sealed class HostThreadsTests
     [LinuxX64Fact]
     public void The_team_runs_every_share_exactly_once()
     {
-        using (ones(4).add(HeldScalars.One, HeldScalars.One))
+        using (ones(4).Plus(HeldScalars.One))
         {
         }
         foreach (var shares in new[] { 1, 2, 3, 7 })
@@ -45,7 +45,7 @@ public sealed class HostThreadsTests
     [LinuxX64Fact]
     public void An_exception_in_a_share_is_rethrown_on_the_caller()
     {
-        using (ones(4).add(HeldScalars.One, HeldScalars.One))
+        using (ones(4).Plus(HeldScalars.One))
         {
         }
         var finished = 0;

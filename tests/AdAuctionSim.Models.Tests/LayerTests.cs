@@ -32,9 +32,9 @@ public sealed class LayerTests
             mlp.named_parameters().Select(p => p.name).ToArray());
         // The same arithmetic by hand: ReLU after each hidden layer, none after the output.
         var p = mlp.named_parameters().ToDictionary(t => t.name, t => t.parameter);
-        var h = nn.functional.relu(x.matmul(p["hidden.0.weight"].t()).add(p["hidden.0.bias"], HeldScalars.One));
-        h = nn.functional.relu(h.matmul(p["hidden.1.weight"].t()).add(p["hidden.1.bias"], HeldScalars.One));
-        var expected = h.matmul(p["output.weight"].t()).add(p["output.bias"], HeldScalars.One);
+        var h = nn.functional.relu(x.matmul(p["hidden.0.weight"].t()).Plus(p["hidden.0.bias"]));
+        h = nn.functional.relu(h.matmul(p["hidden.1.weight"].t()).Plus(p["hidden.1.bias"]));
+        var expected = h.matmul(p["output.weight"].t()).Plus(p["output.bias"]);
         Assert.True(y.allclose(expected, rtol: 1e-5, atol: 1e-6));
         // A linear output can be negative; hidden-only MLPs end in ReLU.
         Assert.True((mlp.forward(randn(256, 6)) < HeldScalars.Zero).any().item<bool>());
@@ -69,7 +69,7 @@ public sealed class LayerTests
         Assert.Equal(["weight", "bias"], bank.named_parameters().Select(p => p.name).ToArray());
         for (var i = 0; i < 4; i++)
         {
-            var expected = nn.functional.relu(x.matmul(bank.Weight[i]).add(bank.Bias[i], HeldScalars.One));
+            var expected = nn.functional.relu(x.matmul(bank.Weight[i]).Plus(bank.Bias[i]));
             Assert.True(y.select(1, i).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {i}");
         }
     }
@@ -86,7 +86,7 @@ public sealed class LayerTests
         Assert.Equal(new long[] { 2, 3, 4 }, y.shape);
         for (var i = 0; i < 3; i++)
         {
-            var expected = nn.functional.relu(x.select(1, i).matmul(bank.Weight[i]).add(bank.Bias[i], HeldScalars.One));
+            var expected = nn.functional.relu(x.select(1, i).matmul(bank.Weight[i]).Plus(bank.Bias[i]));
             Assert.True(y.select(1, i).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {i}");
         }
         // The same row given to every expert is the shared-input case.
@@ -366,8 +366,8 @@ public sealed class LayerTests
     public void RowLayerNorm_HostPass_IsTheReference_AndThreadIndependent(int groups, int rows, int dim)
     {
         using var scope = NewDisposeScope();
-        var x = (randn(groups, rows, dim) * Two).add(Half, HeldScalars.One).requires_grad_(true);
-        var weight = randn(groups, dim).add(HeldScalars.One, HeldScalars.One).requires_grad_(true);
+        var x = (randn(groups, rows, dim) * Two).Plus(Half).requires_grad_(true);
+        var weight = randn(groups, dim).Plus(HeldScalars.One).requires_grad_(true);
         var bias = randn(groups, dim).requires_grad_(true);
         var upstream = randn(groups, rows, dim);
         Tensor[] inputs = [x, weight, bias];

@@ -104,8 +104,8 @@ internal sealed class BatchProbe
     public void Observe(TrainingBatch batch)
     {
         using var noGrad = no_grad();
-        Accumulate(LostRows, batch.Won.neg().add_(HeldScalars.One, HeldScalars.One).sum(), v => LostRows = v, (a, b) => a.add(b, HeldScalars.One));
-        Accumulate(Rows, tensor((float)batch.Size), v => Rows = v, (a, b) => a.add(b, HeldScalars.One));
+        Accumulate(LostRows, batch.Won.OneMinus().sum(), v => LostRows = v, (a, b) => a.Plus(b));
+        Accumulate(Rows, tensor((float)batch.Size), v => Rows = v, (a, b) => a.Plus(b));
         Accumulate(MinWinPropensity, batch.WinPropensity.min(), v => MinWinPropensity = v, minimum);
         Accumulate(MaxWinPropensity, batch.WinPropensity.max(), v => MaxWinPropensity = v, maximum);
     }
@@ -164,7 +164,7 @@ internal sealed class LogisticTestModel : MultiTaskModel
         var parent = cat([batch.Won.unsqueeze(1), batch.Labels.narrow(1, 0, k - 1)], 1);
         var bce = Losses.BceWithLogits(output.Logits, batch.Labels) * parent;
         var loss = (bce.sum(dim: 0) / parent.sum(dim: 0).clamp_min(HeldScalars.One)).sum();
-        return _nanFromStep is { } from && step.Step >= from ? loss.add(NaN, HeldScalars.One) : loss;
+        return _nanFromStep is { } from && step.Step >= from ? loss.Plus(NaN) : loss;
     }
 }
 
