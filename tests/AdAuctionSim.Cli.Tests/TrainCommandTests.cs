@@ -65,6 +65,9 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --click-propensity true", "--click-propensity", "expected one of: model, oracle")]
     [InlineData("train sim --dr-gradients detached", "--dr-gradients", "expected one of: joint-learning, paddle, label-imputation")]
     [InlineData("train sim --epoch 3", "'--epoch'", "did you mean --epochs?")]
+    [InlineData("train sim --stage-weights 1,x,1", "--stage-weights", "\"x\" is not a stage weight")]
+    [InlineData("train sim --stage-weights 1,2e6,1", "--stage-weights", "\"2e6\" is not a stage weight; expected numbers from 0 to 1e6")]
+    [InlineData("train sim --stage-weights 0,0,0", "--stage-weights", "weighs every stage 0")]
     public void Bad_options_exit_2_naming_the_option_and_write_nothing(string commandLine, string named, string says)
     {
         using var sandbox = simulation.NewSandbox();
@@ -179,20 +182,39 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         }
         using var sandbox = simulation.NewSandbox();
 
-        var result = sandbox.Run("train", "sim", "--models", model, "--epochs", "1", "--batch", "1024", "--threads", "1", "--device", "cpu");
+        var result = sandbox.Run("train", "sim", "--models", model, "--epochs", "1", "--batch", "1024", "--threads", "1", "--device", "cpu",
+            "--stage-weights", "1, 0.5,0.25");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Equal("", result.Error);
+        Assert.Contains(result.OutLines, l => l.EndsWith(", stage weights 1, 0.5, 0.25", StringComparison.Ordinal));
         var run = sandbox.PathOf("sim/runs/train");
         Assert.True(File.Exists(Path.Combine(run, "predictions", model + ".parquet")));
         Assert.True(File.Exists(Path.Combine(run, "checkpoints", model + ".bin")));
         Assert.True(File.Exists(Path.Combine(run, "curves", model + ".csv")));
-        Assert.True(File.Exists(Path.Combine(run, "train.json")));
+        using (var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "train.json"))))
+        {
+            Assert.Equal([1, 0.5, 0.25], manifest.RootElement.GetProperty("model").GetProperty("stageWeights").EnumerateArray().Select(e => e.GetDouble()));
+        }
         Assert.Contains(result.OutLines, l => l.StartsWith($"{model}: 1 epoch (best 1)", StringComparison.Ordinal)
             && l.Contains("best validation log loss", StringComparison.Ordinal)
             && l.Contains("samples/s (cpu, 1 thread, batch 1024)", StringComparison.Ordinal));
         Assert.Contains("Run: sim/runs/train", result.OutLines);
         Assert.DoesNotContain(sandbox.Entries(), e => e.Contains(".partial-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Stage_weights_not_one_per_stage_exit_2_naming_the_depth_and_write_nothing()
+    {
+        using var sandbox = simulation.NewSandbox();
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("train", "sim", "--stage-weights", "1,0.5", "--threads", "1", "--device", "cpu");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        // The tiny scenario keeps the built-in funnel.
+        Assert.Contains("option --stage-weights: 2 weights for a funnel of depth 3 (click, authorize, convert)", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
     }
 
     [Fact]

@@ -44,7 +44,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             OutputDirectory = directory,
             Force = arguments.Force,
             Trainer = trainer,
-            Model = new ModelOptions { LabelMode = arguments.LabelMode, Seed = (int)(arguments.Seed % int.MaxValue) },
+            Model = new ModelOptions { LabelMode = arguments.LabelMode, StageWeights = arguments.StageWeights, Seed = (int)(arguments.Seed % int.MaxValue) },
             DrGradients = arguments.DrGradients,
         };
 
@@ -56,9 +56,18 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             () => TorchThread.Invoke(() => Load(view, runtime), cancellation), cancellation).ConfigureAwait(false);
         using (data)
         {
+            if (arguments.StageWeights is { } weights && weights.Count != data.Depth)
+            {
+                throw new CliInputException($"option --stage-weights: {weights.Count} weight{(weights.Count == 1 ? "" : "s")} for a funnel of "
+                    + $"depth {data.Depth} ({string.Join(", ", data.Stages)}) in {terminal.Display(simulation)}; expected one weight per stage; "
+                    + "nothing was written");
+            }
             logger.LogInformation("Loaded {Rows} requests in {Seconds:F2} s; columns read: {Columns}", data.Count, loadTime.TotalSeconds,
                 string.Join(", ", data.ColumnsRead));
             var mode = arguments.LabelMode == LabelMode.Cumulative ? "cumulative" : "conditional";
+            var stageWeights = arguments.StageWeights is { } w
+                ? ", stage weights " + string.Join(", ", w.Select(x => x.ToString("R", CultureInfo.InvariantCulture)))
+                : "";
             terminal.Heading($"Training {models.Count} model{(models.Count == 1 ? "" : "s")} on {terminal.Display(simulation)} -> {terminal.Display(directory)}");
             terminal.WriteLine($"  data: {data.Count} requests ({data.CountOf(DatasetSplit.Train, false)} train / "
                 + $"{data.CountOf(DatasetSplit.Validation, false)} validation impressions), depth {data.Depth} ({string.Join(", ", data.Stages)}), "
@@ -67,7 +76,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                 $"  {Describe(runtime)}, batch {trainer.BatchSize}, up to {trainer.Epochs} epochs (patience {trainer.Patience}), "
                 + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {WinPropensitySources.Id(trainer.WinPropensity)}, "
                 + $"click propensity {ClickPropensitySources.Id(trainer.ClickPropensity)}, "
-                + $"DR gradients {DrGradientModes.Id(options.DrGradients)}"));
+                + $"DR gradients {DrGradientModes.Id(options.DrGradients)}{stageWeights}"));
 
             var callbacks = new TrainingRunCallbacks
             {

@@ -7,7 +7,8 @@ namespace AdAuctionSim.Cli.Commands;
 
 /// <summary>
 /// Arguments of <c>adsim train</c>, checked by the parser (and by <see cref="TrainCommandSpec"/>'s binding for the model
-/// list and the learning rate). Models is null for every model of the catalog; Out is null for the default.
+/// list, the learning rate and the stage weights). Models is null for every model of the catalog, StageWeights for 1 per
+/// stage, Out for the default.
 /// </summary>
 internal sealed record TrainArguments(
     string Simulation,
@@ -19,6 +20,7 @@ internal sealed record TrainArguments(
     int Threads,
     long Seed,
     LabelMode LabelMode,
+    IReadOnlyList<double>? StageWeights,
     WinPropensitySource WinPropensity,
     ClickPropensitySource ClickPropensity,
     DrGradientMode DrGradients,
@@ -31,6 +33,8 @@ internal static class TrainCommandSpec
     public const int MaxEpochs = 10_000;
     public const int MaxBatch = 1 << 24;
     public const int MaxThreads = 1024;
+    public const int MaxStages = 16;
+    public const double MaxStageWeight = 1e6;
 
     private static readonly TrainerOptions Defaults = new();
 
@@ -59,6 +63,9 @@ internal static class TrainCommandSpec
             new OptionSpec("seed", OptionKind.Integer, "Seed of initialisation and batch order") { ValueName = "N", Min = 0, Max = long.MaxValue, Default = Defaults.Seed.ToString(CultureInfo.InvariantCulture) },
             new OptionSpec("label-mode", OptionKind.Choice, "Stage losses of the generic baselines on the parent stage's rows (conditional) or on all impressions (cumulative)")
                 { ValueName = "MODE", Choices = ["conditional", "cumulative"], Default = "conditional" },
+            new OptionSpec("stage-weights", OptionKind.Text, "w_k, each stage's loss weight, one per stage of the funnel (models.md §2: "
+                + "Σ_k w_k L_k), each from 0 to 1e6 and not all 0; as training.stageWeights in a scenario")
+                { ValueName = "W1,W2,...", Default = "1 for every stage" },
             new OptionSpec("win-propensity", OptionKind.Choice, "Win propensity of the inverse-win weights (ipw-escm2): the logged oracle "
                 + "column, a win model fitted once on the train split's impressions and lost bids (km, censored-lognormal in-sample; "
                 + "classifier cross-fitted), or none (all 1)")
@@ -85,6 +92,7 @@ internal static class TrainCommandSpec
         (int)(p.Integer("threads") ?? Environment.ProcessorCount),
         p.Integer("seed") ?? Defaults.Seed,
         p.Text("label-mode") == "cumulative" ? LabelMode.Cumulative : LabelMode.Conditional,
+        p.Text("stage-weights") is { } weights ? StageWeights(weights) : null,
         WinPropensitySources.TryParse(p.Text("win-propensity"), out var source) ? source : Defaults.WinPropensity,
         ClickPropensitySources.TryParse(p.Text("click-propensity"), out var click) ? click : Defaults.ClickPropensity,
         DrGradientModes.TryParse(p.Text("dr-gradients"), out var mode) ? mode : DrGradientMode.JointLearning,
@@ -116,6 +124,30 @@ internal static class TrainCommandSpec
             throw Usage($"option --lr: \"{text}\" is not a learning rate; expected a positive number such as 0.001 or 1e-3");
         }
         return lr;
+    }
+
+    private static List<double> StageWeights(string text)
+    {
+        var weights = new List<double>();
+        foreach (var part in text.Split(','))
+        {
+            if (!double.TryParse(part.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var w) || !double.IsFinite(w)
+                || w < 0 || w > MaxStageWeight)
+            {
+                throw Usage($"option --stage-weights: \"{part.Trim()}\" is not a stage weight; expected numbers from 0 to 1e6 "
+                    + "separated by commas, one per stage, such as 1,0.05");
+            }
+            weights.Add(w);
+        }
+        if (weights.Count > MaxStages)
+        {
+            throw Usage($"option --stage-weights: {weights.Count} weights; a funnel has at most {MaxStages} stages");
+        }
+        if (weights.All(w => w == 0))
+        {
+            throw Usage($"option --stage-weights: \"{text}\" weighs every stage 0, which leaves no loss to train on; expected at least one weight above 0");
+        }
+        return weights;
     }
 
     private static UsageException Usage(string message) =>
