@@ -69,7 +69,8 @@ internal static class TemporaryScalarScanner
             foreach (var call in m.Calls)
             {
                 if (IsUnheldConversion(call, m) || unsafeTorchSharp.Methods.Contains(call.Callee)
-                    || unsafeTorchSharp.Types.Contains(call.Returns) || unsafeTorchSharp.Types.Contains(call.CalleeType) && call.Callee.Contains("::.ctor(", StringComparison.Ordinal))
+                    || unsafeTorchSharp.Types.Contains(call.Returns)
+                    || (unsafeTorchSharp.Types.Contains(call.CalleeType) && call.Callee.Contains("::.ctor(", StringComparison.Ordinal)))
                 {
                     findings.Add($"{m.Name} -> {call.Callee}");
                 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using AdAuctionSim.Cli.CommandLine;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Training;
+using AdAuctionSim.Simulation.Scenarios;
 
 namespace AdAuctionSim.Cli.Commands;
 
@@ -33,8 +34,6 @@ internal static class TrainCommandSpec
     public const int MaxEpochs = 10_000;
     public const int MaxBatch = 1 << 24;
     public const int MaxThreads = 1024;
-    public const int MaxStages = 16;
-    public const double MaxStageWeight = 1e6;
 
     private static readonly TrainerOptions Defaults = new();
 
@@ -132,16 +131,16 @@ internal static class TrainCommandSpec
         foreach (var part in text.Split(','))
         {
             if (!double.TryParse(part.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var w) || !double.IsFinite(w)
-                || w < 0 || w > MaxStageWeight)
+                || w < 0 || w > RunTrainingOptions.MaxStageWeight)
             {
                 throw Usage($"option --stage-weights: \"{part.Trim()}\" is not a stage weight; expected numbers from 0 to 1e6 "
                     + "separated by commas, one per stage, such as 1,0.05");
             }
             weights.Add(w);
         }
-        if (weights.Count > MaxStages)
+        if (weights.Count > RunTrainingOptions.MaxStageWeights)
         {
-            throw Usage($"option --stage-weights: {weights.Count} weights; a funnel has at most {MaxStages} stages");
+            throw Usage($"option --stage-weights: {weights.Count} weights; a funnel has at most {RunTrainingOptions.MaxStageWeights} stages");
         }
         if (weights.All(w => w == 0))
         {

@@ -53,27 +53,4 @@ internal static class BaselineLoss
         var counts = inSpace.sum(dim: 0).to_type(logits.dtype).clamp_min(HeldScalars.One);
         return sums / counts;
     }
-
-    /// <summary>The stage weights w_k from the options (default 1 each), checked against the depth.</summary>
-    public static float[] ResolveStageWeights(IReadOnlyList<double>? weights, int depth, string id)
-    {
-        if (weights is null)
-        {
-            return Enumerable.Repeat(1f, depth).ToArray();
-        }
-        if (weights.Count != depth)
-        {
-            throw new ArgumentException($"{id}: {weights.Count} stage weights for a funnel of depth {depth}", nameof(weights));
-        }
-        var w = new float[depth];
-        for (var k = 0; k < depth; k++)
-        {
-            if (!double.IsFinite(weights[k]) || weights[k] < 0)
-            {
-                throw new ArgumentException($"{id}: stage weight {k} is {weights[k]}; expected a finite value ≥ 0", nameof(weights));
-            }
-            w[k] = (float)weights[k];
-        }
-        return w;
-    }
 }

@@ -30,7 +30,7 @@ internal abstract class BaselineModel : MultiTaskModel
         {
             throw new ArgumentException($"{id}: the feature schema has no fields", nameof(context));
         }
-        stageWeights = BaselineLoss.ResolveStageWeights(context.Options.StageWeights, context.Depth, id);
+        stageWeights = [.. context.StageWeights(id).Select(w => (float)w)];
         Kind = context.Options.LabelMode == LabelMode.Cumulative ? HeadKind.Cumulative : HeadKind.Conditional;
     }
 

@@ -46,7 +46,29 @@ public sealed record FeatureSchema(IReadOnlyList<string> Fields, IReadOnlyList<i
 }
 
 /// <summary>Everything a model needs to build itself: funnel depth, stage names, the feature schema and its options.</summary>
-public sealed record ModelContext(int Depth, IReadOnlyList<string> StageNames, FeatureSchema Schema, ModelOptions Options);
+public sealed record ModelContext(int Depth, IReadOnlyList<string> StageNames, FeatureSchema Schema, ModelOptions Options)
+{
+    /// <summary>The stage weights w_k of the options (default 1 each), checked against the depth, for model <paramref name="id"/>.</summary>
+    public double[] StageWeights(string id)
+    {
+        if (Options.StageWeights is not { } weights)
+        {
+            return Enumerable.Repeat(1.0, Depth).ToArray();
+        }
+        if (weights.Count != Depth)
+        {
+            throw new ArgumentException($"{id}: {weights.Count} stage weights for a funnel of depth {Depth}", nameof(Options));
+        }
+        foreach (var w in weights)
+        {
+            if (!double.IsFinite(w) || w < 0)
+            {
+                throw new ArgumentException($"{id}: stage weight {w}; expected a finite value ≥ 0", nameof(Options));
+            }
+        }
+        return [.. weights];
+    }
+}
 
 /// <summary>
 /// Hyper-parameters shared by the suite, with the defaults of models.md §16.3 (2-core CPU, 10⁵–10⁶ impressions).

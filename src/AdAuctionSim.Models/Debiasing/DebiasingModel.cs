@@ -40,7 +40,7 @@ internal abstract class DebiasingModel : MultiTaskModel
         {
             throw new ArgumentException($"{id}: the feature schema has no fields", nameof(context));
         }
-        StageWeights = FunnelMath.StageWeights(context.Options.StageWeights, context.Depth, id);
+        StageWeights = context.StageWeights(id);
     }
 
     /// <summary>w_k per stage (index k − 1), default 1.</summary>

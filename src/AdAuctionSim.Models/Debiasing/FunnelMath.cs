@@ -18,27 +18,6 @@ internal static class FunnelMath
         ? null
         : $"an entire-space funnel model needs at least 2 stages (a click and a post-click stage), got {depth}";
 
-    /// <summary>The stage weights w_k from the options (default 1 each), checked against the depth.</summary>
-    public static double[] StageWeights(IReadOnlyList<double>? weights, int depth, string id)
-    {
-        if (weights is null)
-        {
-            return Enumerable.Repeat(1.0, depth).ToArray();
-        }
-        if (weights.Count != depth)
-        {
-            throw new ArgumentException($"{id}: {weights.Count} stage weights for a funnel of depth {depth}", nameof(weights));
-        }
-        foreach (var w in weights)
-        {
-            if (!double.IsFinite(w) || w < 0)
-            {
-                throw new ArgumentException($"{id}: stage weight {w}; expected a finite value ≥ 0", nameof(weights));
-            }
-        }
-        return [.. weights];
-    }
-
     /// <summary>Checks that labels are [B, K] beside logits [B, K] and returns them in the logits' dtype.</summary>
     public static Tensor Labels(TrainingBatch batch, ModelOutput output)
     {

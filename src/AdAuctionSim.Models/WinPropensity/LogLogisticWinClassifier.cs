@@ -136,8 +136,7 @@ internal sealed class LogLogisticWinClassifier : WinPropensityModelBase
     private sealed class LogLogisticNet : nn.Module
     {
         // softplus⁻¹(2): κ starts near 2, the slope of a lognormal max of a few competitors with log-sd 1.
-        private const double KappaOffset = 1.854586542131141;
-        private static readonly Scalar HeldKappaOffset = KappaOffset.ToScalar();
+        private static readonly Scalar KappaOffset = 1.854586542131141.ToScalar();
 
         private readonly Embedding embedding;
         private readonly Embedding fieldBias;
@@ -166,7 +165,7 @@ internal sealed class LogLogisticWinClassifier : WinPropensityModelBase
             var h = nn.functional.relu(hidden.forward(torch.cat([e, baseBid], 1)));
             var o = head.forward(h);
             var m = o.select(1, 0).Plus(fieldBias.forward(rows).sum([1, 2])).Plus(baseSlope.forward(baseBid).squeeze(1));
-            var kappa = o.select(1, 1).Plus(HeldKappaOffset).Softplus();
+            var kappa = o.select(1, 1).Plus(KappaOffset).Softplus();
             return (m, kappa);
         }
     }

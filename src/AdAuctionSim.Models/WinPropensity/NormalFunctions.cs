@@ -10,9 +10,8 @@ internal static class NormalFunctions
     private const double Sqrt2 = 1.4142135623730951;
     private const double HalfLog2Pi = 0.91893853320467274;
     // Below this, log Φ uses the asymptotic series: its first omitted term, 105/t⁸, is < 7e−6 there.
-    private const double AsymptoticBelow = -8;
+    private static readonly Scalar AsymptoticBelow = (-8.0).ToScalar();
     // Held for the tensor path (see HeldScalars).
-    private static readonly Scalar BelowScalar = AsymptoticBelow.ToScalar();
     private static readonly Scalar Sqrt2Scalar = Sqrt2.ToScalar();
     private static readonly Scalar MinusHalf = (-0.5).ToScalar();
     private static readonly Scalar MinusHalfLog2Pi = (-HalfLog2Pi).ToScalar();
@@ -37,12 +36,12 @@ internal static class NormalFunctions
     /// </summary>
     public static Tensor LogCdf(Tensor t)
     {
-        var upper = t.clamp_min(BelowScalar);
+        var upper = t.clamp_min(AsymptoticBelow);
         var direct = (special.erfc(upper.neg() / Sqrt2Scalar) * HeldScalars.Half).log();
-        var lower = t.clamp_max(BelowScalar);
+        var lower = t.clamp_max(AsymptoticBelow);
         var inv2 = (lower * lower).reciprocal();
         var series = inv2.OneMinus().Plus(inv2 * inv2 * Three) - (inv2 * inv2 * inv2 * Fifteen);
         var asymptotic = (lower * lower * MinusHalf - lower.neg().log()).Plus(MinusHalfLog2Pi).Plus(series.log());
-        return where(t > BelowScalar, direct, asymptotic);
+        return where(t > AsymptoticBelow, direct, asymptotic);
     }
 }

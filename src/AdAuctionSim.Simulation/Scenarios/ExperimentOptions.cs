@@ -28,6 +28,10 @@ public sealed record ExperimentOptions
 /// <summary>The <c>training</c> section. Null numbers take the trainer's defaults (those of <c>adsim train</c>).</summary>
 public sealed record RunTrainingOptions
 {
+    /// <summary>Most stage weights a list may give (a funnel's most stages), and the largest weight.</summary>
+    public const int MaxStageWeights = 16;
+    public const double MaxStageWeight = 1e6;
+
     public int? Epochs { get; init; }
     public int? BatchSize { get; init; }
     public double? LearningRate { get; init; }

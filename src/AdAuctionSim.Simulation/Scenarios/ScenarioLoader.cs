@@ -143,7 +143,7 @@ public static partial class ScenarioLoader
             LearningRate = o.Has("learningRate") ? o.Double("learningRate", 0.001, 0, 10, minExclusive: true) : null,
             Seed = o.Long("seed", d.Seed, 0, long.MaxValue - 1000),
             LabelMode = o.String("labelMode", d.LabelMode, OptionIdPattern(), "an id such as \"conditional\" or \"cumulative\""),
-            StageWeights = o.Has("stageWeights") ? o.DoubleArray("stageWeights", [], 1, 16, 0, 1e6) : null,
+            StageWeights = o.Has("stageWeights") ? o.DoubleArray("stageWeights", [], 1, RunTrainingOptions.MaxStageWeights, 0, RunTrainingOptions.MaxStageWeight) : null,
             WinPropensity = o.String("winPropensity", d.WinPropensity, OptionIdPattern(), "an id such as \"oracle\" or \"censored-lognormal\""),
             ClickPropensity = o.Enum("clickPropensity", d.ClickPropensity, ["model", "oracle"]),
             DrGradients = o.String("drGradients", d.DrGradients, OptionIdPattern(), "an id such as \"joint-learning\""),
