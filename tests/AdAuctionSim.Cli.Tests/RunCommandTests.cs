@@ -310,4 +310,29 @@ public sealed class ShippedRunScenarioTests
         var zeros = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"stageWeights\": [0, 0, 0]"));
         Assert.Contains(zeros.Errors, e => e.Path == "training.stageWeights" && e.Message.Contains("at least one weight above 0", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// training.winWeight and training.maxWeight reach the trainer, the models' options, the heading and the run's identity
+    /// (only when set, so older runs keep theirs); at-bid weights with the oracle source are refused naming the field.
+    /// </summary>
+    [Fact]
+    public void The_win_weight_basis_and_the_weight_cap_reach_the_plan()
+    {
+        static Runs.RunPlan Plan(string training) => Runs.RunPlan.Create(Simulation.Scenarios.ScenarioLoader.ParseFile(
+            $$"""{ "models": ["ipw-escm2"], "training": { {{training}} } }""", "w.json"), "w.json");
+
+        var plan = Plan("\"winWeight\": \"at-bid\", \"maxWeight\": 200");
+        Assert.Equal(Models.Training.WinWeightBasis.AtBid, plan.Trainer.WinWeight);
+        Assert.Equal(200, plan.Model.MaxWeight);
+        Assert.Contains("; win weight at-bid; max weight 200", plan.Describe(), StringComparison.Ordinal);
+        Assert.Contains("\"winWeight\": \"at-bid\"", plan.ResolvedJson, StringComparison.Ordinal);
+        Assert.Contains("\"maxWeight\": 200", plan.ResolvedJson, StringComparison.Ordinal);
+        var plain = Plan("\"epochs\": 1");
+        Assert.Equal((Models.Training.WinWeightBasis.Policy, (double?)null), (plain.Trainer.WinWeight, plain.Model.MaxWeight));
+        Assert.DoesNotContain("winWeight", plain.ResolvedJson, StringComparison.Ordinal);
+        Assert.DoesNotContain("maxWeight", plain.ResolvedJson, StringComparison.Ordinal);
+
+        var oracle = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"winWeight\": \"at-bid\", \"winPropensity\": \"oracle\""));
+        Assert.Contains(oracle.Errors, e => e.Path == "training.winWeight" && e.Message.Contains("needs a fitted win model", StringComparison.Ordinal));
+    }
 }

@@ -68,6 +68,11 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --stage-weights 1,x,1", "--stage-weights", "\"x\" is not a stage weight")]
     [InlineData("train sim --stage-weights 1,2e6,1", "--stage-weights", "\"2e6\" is not a stage weight; expected numbers from 0 to 1e6")]
     [InlineData("train sim --stage-weights 0,0,0", "--stage-weights", "weighs every stage 0")]
+    [InlineData("train sim --win-weight bid", "--win-weight", "expected one of: policy, at-bid")]
+    [InlineData("train sim --win-weight at-bid --win-propensity oracle", "--win-weight", "needs a fitted win model")]
+    [InlineData("train sim --win-weight at-bid --win-propensity none", "--win-weight", "not none: the logs carry only the policy propensity")]
+    [InlineData("train sim --max-weight 0.5", "--max-weight", "\"0.5\" is not a weight cap; expected a number from 1 to 1e6")]
+    [InlineData("train sim --max-weight many", "--max-weight", "\"many\" is not a weight cap")]
     public void Bad_options_exit_2_naming_the_option_and_write_nothing(string commandLine, string named, string says)
     {
         using var sandbox = simulation.NewSandbox();
@@ -239,5 +244,27 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.Equal("label-imputation", manifest.RootElement.GetProperty("drGradients").GetString());
         Assert.Equal("oracle", manifest.RootElement.GetProperty("trainer").GetProperty("clickPropensity").GetString());
         Assert.Contains(result.OutLines, l => l.Contains("click propensity oracle", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_at_bid_win_weight_and_the_weight_cap_reach_the_heading_and_train_json()
+    {
+        if (!ModelCatalog.Ids.Contains("ipw-escm2"))
+        {
+            return; // Needs the win-weighted model in the catalog.
+        }
+        using var sandbox = simulation.NewSandbox();
+
+        var result = sandbox.Run("train", "sim", "--models", "ipw-escm2", "--epochs", "1", "--batch", "1024", "--threads", "1",
+            "--device", "cpu", "--win-weight", "at-bid", "--max-weight", "50");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains(result.OutLines, l => l.Contains("win propensity censored-lognormal (weights 1/Ŵ(b | x) at the bid), max weight 50, ", StringComparison.Ordinal));
+        Assert.Contains(result.OutLines, l => l.StartsWith("win propensity censored-lognormal: fitted on ", StringComparison.Ordinal)
+            && l.Contains("ESS share of 1/Ŵ", StringComparison.Ordinal));
+        using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sandbox.PathOf("sim/runs/train/train.json")));
+        Assert.Equal("at-bid", manifest.RootElement.GetProperty("winPropensity").GetProperty("basis").GetString());
+        Assert.Equal(50, manifest.RootElement.GetProperty("model").GetProperty("maxWeight").GetDouble());
+        Assert.Equal("atBid", manifest.RootElement.GetProperty("trainer").GetProperty("winWeight").GetString());
     }
 }

@@ -237,7 +237,8 @@ public sealed class DebiasingModelTests
         AssertTerms("esmm", batch, Hand(a, HeadKind.Conditional), new() { ["ctr"] = ctr, ["ctcvr/2"] = ctcvr }, ctr + ctcvr);
         AssertTerms("escm2-ips", batch, Hand(a, HeadKind.Conditional),
             new() { ["ctr"] = ctr, ["cvr/2"] = ips, ["ctcvr/2"] = ctcvr }, ctr + lambdaC * ips + ctcvr);
-        AssertTerms("multi-ipw", batch, Hand(a, HeadKind.Conditional), new() { ["ctr"] = ctr, ["cvr/2"] = ips }, ctr + lambdaC * ips);
+        // Multi-IPW/DR: §10's L = L_CTR + L_CVR, the counterfactual risk at weight 1 (not ESCM²'s λ_c).
+        AssertTerms("multi-ipw", batch, Hand(a, HeadKind.Conditional), new() { ["ctr"] = ctr, ["cvr/2"] = ips }, ctr + ips);
 
         // DR, joint learning: ê = softplus(head); R_DR = mean[ê + s(δ − ê)/p̂]; L_IMP = mean[s(δ − ê)²/p̂].
         var eHat = head.Select(Softplus).ToArray();
@@ -247,7 +248,7 @@ public sealed class DebiasingModelTests
         AssertTerms("escm2-dr", batch, Hand(a, HeadKind.Conditional, imputation),
             new() { ["ctr"] = ctr, ["cvr/2"] = risk, ["imputation/2"] = fit, ["ctcvr/2"] = ctcvr }, ctr + lambdaC * (risk + fit) + ctcvr);
         AssertTerms("multi-dr", batch, Hand(a, HeadKind.Conditional, imputation),
-            new() { ["ctr"] = ctr, ["cvr/2"] = risk, ["imputation/2"] = fit }, ctr + lambdaC * (risk + fit));
+            new() { ["ctr"] = ctr, ["cvr/2"] = risk, ["imputation/2"] = fit }, ctr + risk + fit);
 
         // DR-JL label imputation: ê = ℓ(r̃, a_2), r̃ = σ(head).
         var eLabel = rows.Select(i => Bce(Sig(head[i]), a[i, 1])).ToArray();
@@ -274,6 +275,16 @@ public sealed class DebiasingModelTests
         var ipsW = rows.Sum(i => u[i] * s[i, 0] * delta[i] / Prop(i)) / zu;
         AssertTerms("ipw-escm2", batch, Hand(a, HeadKind.Conditional),
             new() { ["ctr"] = ctrW, ["cvr/2"] = ipsW, ["ctcvr/2"] = ctcvrW }, ctrW + lambdaC * ipsW + ctcvrW);
+
+        // W_max caps the combined weight (§9.5 maxWeight, §15.2): row 2's 1/p̂ = 100 → 5; with ū, 4 · 100 → 20.
+        var ipsCapped = rows.Average(i => Math.Min(s[i, 0] / Prop(i), 5) * delta[i]);
+        Assert.NotEqual(ips, ipsCapped, 3);
+        AssertTerms("escm2-ips:cap5", batch, Hand(a, HeadKind.Conditional),
+            new() { ["ctr"] = ctr, ["cvr/2"] = ipsCapped, ["ctcvr/2"] = ctcvr }, ctr + lambdaC * ipsCapped + ctcvr);
+        var ipsWCapped = rows.Sum(i => Math.Min(u[i] * s[i, 0] / Prop(i), 20) * delta[i]) / zu;
+        Assert.NotEqual(ipsW, ipsWCapped, 3);
+        AssertTerms("ipw-escm2:cap20", batch, Hand(a, HeadKind.Conditional),
+            new() { ["ctr"] = ctrW, ["cvr/2"] = ipsWCapped, ["ctcvr/2"] = ctcvrW }, ctrW + lambdaC * ipsWCapped + ctcvrW);
 
         // DCMT (§11): factual s/p̂ ℓ(s_2, a_2); counterfactual (1 − s)/max(1 − ô, ε) ℓ(1 − s_2, a*); tie 1e−3 |σ(a) + σ(a*) − 1|.
         double[] star = [0.5, -0.3, 0.9, 2.0];
@@ -844,6 +855,9 @@ public sealed class DebiasingModelTests
                 new Escm2Options { Risk = CounterfactualRisk.DoublyRobust, DrGradients = DrGradients.Paddle }),
             "escm2-dr:label-imputation" => new Escm2Model(Escm2Model.DrId, context,
                 new Escm2Options { Risk = CounterfactualRisk.DoublyRobust, DrGradients = DrGradients.LabelImputation }),
+            // The run-wide cap W_max (ModelOptions.MaxWeight, adsim train --max-weight) reaching the catalog's model.
+            "escm2-ips:cap5" => ModelCatalog.Get("escm2-ips").Create(context with { Options = context.Options with { MaxWeight = 5 } }),
+            "ipw-escm2:cap20" => ModelCatalog.Get("ipw-escm2").Create(context with { Options = context.Options with { MaxWeight = 20 } }),
             _ => ModelCatalog.Get(id).Create(context),
         };
     }

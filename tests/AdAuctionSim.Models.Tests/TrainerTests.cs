@@ -61,6 +61,40 @@ public sealed class TrainerTests
     }
 
     /// <summary>
+    /// The trainer hands the win propensity over unfloored, so ipw-escm2's <c>win_weight.floor_rate</c> counts the rows whose
+    /// π̂ is below ε_w (models.md §15.2: report the clipping rate). With the batch floored first it always read 0.
+    /// </summary>
+    [Fact]
+    public void A_training_step_reports_the_share_of_rows_whose_win_propensity_is_at_its_floor()
+    {
+        using var scope = NewDisposeScope();
+        using var data = Load();
+        var options = Small with { WinPropensity = WinPropensitySource.Oracle };
+        using var model = ModelCatalog.Get("ipw-escm2").Create(TestEntries.Context(data));
+        using var optimizer = new ModelOptimizer(model, options);
+        var train = data.Rows(DatasetSplit.Train, includeLostBids: false).Take(256).ToArray();
+        var low = train.Where((_, i) => i % 3 == 0).ToHashSet();
+        var pi = new float[data.WinPropensity.shape[0]];
+        for (var i = 0; i < pi.Length; i++)
+        {
+            pi[i] = low.Contains(i) ? 0.004f : 0.5f;
+        }
+        using (no_grad())
+        {
+            data.WinPropensity.copy_(tensor(pi));
+        }
+
+        Trainer.Step(model, data, optimizer, tensor(train.Select(i => (long)i).ToArray()), options, new TrainingStep(0, 10, 0));
+        var diagnostics = model.Diagnostics();
+
+        Assert.Equal(low.Count / (double)train.Length, diagnostics["win_weight.floor_rate"], 6);
+        // Weights 1/0.01 on the floored third and 1/0.5 elsewhere: ESS = (Σw)² / Σw².
+        double sum = (low.Count * 100.0) + ((train.Length - low.Count) * 2.0);
+        double squares = (low.Count * 100.0 * 100.0) + ((train.Length - low.Count) * 4.0);
+        Assert.Equal(sum * sum / squares, diagnostics["win_weight.ess"], 3);
+    }
+
+    /// <summary>
     /// A model that asks for label rates gets, before its first step, each stage's share of the train impressions that
     /// reached it, as libtorch's mean of the logged labels over those rows gives it (lost bids and other splits out).
     /// </summary>
@@ -173,9 +207,12 @@ public sealed class TrainerTests
         Assert.Equal(trainImpressions, BatchProbe.Read(impressionsOnly.Probe.Rows));
         Assert.Equal(trainAll - trainImpressions, BatchProbe.Read(withLost.Probe.LostRows));
         Assert.Equal(trainAll, BatchProbe.Read(withLost.Probe.Rows));
-        // Oracle: the logged column floored at ε_w; none: all ones.
-        Assert.InRange(BatchProbe.Read(impressionsOnly.Probe.MinWinPropensity), 0.01f, 0.999f);
-        Assert.InRange(BatchProbe.Read(impressionsOnly.Probe.MaxWinPropensity), 0.01f, 1f);
+        // Oracle: the logged column as it is (the model that reads it applies ε_w and counts the rows at the floor); none: all ones.
+        using var rows = data.RowIndex(DatasetSplit.Train, includeLostBids: false);
+        using var logged = data.WinPropensity.index_select(0, rows);
+        Assert.Equal(logged.min().item<float>(), BatchProbe.Read(impressionsOnly.Probe.MinWinPropensity));
+        Assert.Equal(logged.max().item<float>(), BatchProbe.Read(impressionsOnly.Probe.MaxWinPropensity));
+        Assert.True(logged.min().item<float>() < 0.999f);
         Assert.Equal(1f, BatchProbe.Read(withLost.Probe.MinWinPropensity));
         Assert.Equal(1f, BatchProbe.Read(withLost.Probe.MaxWinPropensity));
     }

@@ -90,6 +90,39 @@ public sealed class WinPropensitySourceTests
         Assert.Equal(Values(honest), Values(tampered));
     }
 
+    /// <summary>
+    /// models.md §14.3 offers 1/π(x) and 1/W(b_i | x_i): with the at-bid basis the dataset's tensor holds the fitted win
+    /// model's Ŵ at each request's own bid, not its π̂(x) averaged over the bidder's multipliers.
+    /// </summary>
+    [Fact]
+    public void The_at_bid_basis_puts_the_win_models_probability_at_each_requests_own_bid_in_the_tensor()
+    {
+        using var policyData = Load();
+        using var data = Load();
+        var policy = TrainingRun.FitWinPropensity(policyData, WinPropensitySource.CensoredLognormal, Floor);
+
+        var fit = TrainingRun.FitWinPropensity(data, WinPropensitySource.CensoredLognormal, Floor, basis: WinWeightBasis.AtBid);
+
+        // The same fit as the run's (train split, requests with lost bids), scored at the logged bids.
+        var all = new WinPropensity.WinLogData(data.FeatureIds, data.Schema.Fields, data.Schema.Cardinalities, data.Bid, data.BidMultiplier,
+            data.IsImpression.ToArray(), data.Price, data.BidMultipliers, data.MultiplierProbabilities, data.SecondPrice, data.ReservePrice);
+        using var model = WinPropensity.WinPropensityModels.Create(WinPropensity.WinPropensityModels.CensoredLognormal);
+        model.Fit(all.Select(data.Rows(DatasetSplit.Train, includeLostBids: true)));
+        var expected = model.WinProbabilityAtBid(all).Select(p => (float)Math.Min(p, 1)).ToArray();
+        Assert.Equal(expected, Values(data));
+        Assert.NotEqual(Values(policyData), Values(data));
+        Assert.Equal("at-bid", fit.Basis);
+        Assert.Equal("policy", policy.Basis);
+        var impressions = data.Rows(DatasetSplit.Train, includeLostBids: false);
+        Assert.Equal(impressions.Average(r => (double)expected[r]), fit.MeanPropensity!.Value, 5);
+
+        // The logs carry only π(x): at-bid weights need a fitted model.
+        Assert.Throws<ArgumentException>(() => TrainingRun.FitWinPropensity(data, WinPropensitySource.Oracle, Floor, basis: WinWeightBasis.AtBid));
+        Assert.Contains(new TrainerOptions { WinPropensity = WinPropensitySource.None, WinWeight = WinWeightBasis.AtBid }.Problems(),
+            p => p.Contains("at-bid", StringComparison.Ordinal));
+        Assert.Empty(new TrainerOptions { WinWeight = WinWeightBasis.AtBid }.Problems());
+    }
+
     [Fact]
     public void The_classifier_is_cross_fitted_on_the_train_split()
     {

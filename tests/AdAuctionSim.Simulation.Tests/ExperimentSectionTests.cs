@@ -28,6 +28,9 @@ public sealed class ExperimentSectionTests
         Assert.Null(file.Experiment.Training.StageWeights);
         Assert.Equal([1, 0.05], ScenarioLoader.ParseFile("""{ "training": { "stageWeights": [1, 0.05] } }""", "w.json").Experiment.Training.StageWeights!);
         Assert.Equal("model", ScenarioLoader.ParseFile("{ }", "plain.json").Experiment.Training.ClickPropensity);
+        var capped = ScenarioLoader.ParseFile("""{ "training": { "winWeight": "at-bid", "maxWeight": 50 } }""", "cap.json").Experiment.Training;
+        Assert.Equal(("at-bid", 50.0), (capped.WinWeight, capped.MaxWeight!.Value));
+        Assert.Equal(("policy", (double?)null), (file.Experiment.Training.WinWeight, file.Experiment.Training.MaxWeight));
         Assert.Equal(4, file.Experiment.Evaluation.Repeats);
         var dial = Assert.Single(file.Experiment.Sweep!.Dials);
         Assert.Equal([0, 0.5, 1], dial.Values);
@@ -44,6 +47,9 @@ public sealed class ExperimentSectionTests
     [InlineData("""{ "training": { "device": "tpu" } }""", "training.device", "\"auto\", \"cpu\", \"cuda\"")]
     [InlineData("""{ "training": { "clickPropensity": "true" } }""", "training.clickPropensity", "\"model\", \"oracle\"")]
     [InlineData("""{ "training": { "epoch": 3 } }""", "training.epoch", "did you mean \"epochs\"")]
+    [InlineData("""{ "training": { "winWeight": "bid" } }""", "training.winWeight", "\"policy\", \"at-bid\"")]
+    [InlineData("""{ "training": { "maxWeight": 0.5 } }""", "training.maxWeight", "expected a number from 1 to 1000000")]
+    [InlineData("""{ "training": { "maxWeight": "big" } }""", "training.maxWeight", "expected a number")]
     [InlineData("""{ "training": { "stageWeights": [1, -0.5] } }""", "training.stageWeights[1]", "out of range")]
     [InlineData("""{ "training": { "stageWeights": [] } }""", "training.stageWeights", "expected 1 to 16")]
     [InlineData("""{ "evaluation": { "repeats": 0 } }""", "evaluation.repeats", "out of range")]

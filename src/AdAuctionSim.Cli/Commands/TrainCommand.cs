@@ -37,6 +37,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             Seed = arguments.Seed,
             Threads = arguments.Threads,
             WinPropensity = arguments.WinPropensity,
+            WinWeight = arguments.WinWeight,
             ClickPropensity = arguments.ClickPropensity,
         };
         var options = new TrainingRunOptions
@@ -44,7 +45,11 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             OutputDirectory = directory,
             Force = arguments.Force,
             Trainer = trainer,
-            Model = new ModelOptions { LabelMode = arguments.LabelMode, StageWeights = arguments.StageWeights, Seed = (int)(arguments.Seed % int.MaxValue) },
+            Model = new ModelOptions
+            {
+                LabelMode = arguments.LabelMode, StageWeights = arguments.StageWeights, MaxWeight = arguments.MaxWeight,
+                Seed = (int)(arguments.Seed % int.MaxValue),
+            },
             DrGradients = arguments.DrGradients,
         };
 
@@ -73,8 +78,10 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                 + $"{data.CountOf(DatasetSplit.Validation, false)} validation impressions), depth {data.Depth} ({string.Join(", ", data.Stages)}), "
                 + $"{data.Schema.Count} fields, {data.Schema.TotalRows} embedding rows; loaded in {S(loadTime.TotalSeconds)}");
             terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {Describe(runtime)}, batch {trainer.BatchSize}, up to {trainer.Epochs} epochs (patience {trainer.Patience}), "
-                + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {WinPropensitySources.Id(trainer.WinPropensity)}, "
+                $"  {Describe(runtime)}, batch {trainer.BatchSize}, up to {trainer.Epochs} epoch{(trainer.Epochs == 1 ? "" : "s")} (patience {trainer.Patience}), "
+                + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {WinPropensitySources.Id(trainer.WinPropensity)} "
+                + $"(weights 1/{(trainer.WinWeight == WinWeightBasis.AtBid ? "Ŵ(b | x) at the bid" : "π(x)")}), "
+                + $"{(options.Model.MaxWeight is { } cap ? $"max weight {cap:R}, " : "")}"
                 + $"click propensity {ClickPropensitySources.Id(trainer.ClickPropensity)}, "
                 + $"DR gradients {DrGradientModes.Id(options.DrGradients)}{stageWeights}"));
 
@@ -203,7 +210,8 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
     private static string Describe(WinPropensityFit w) => w.Fitted
         ? string.Create(CultureInfo.InvariantCulture,
             $"win propensity {w.Source}: fitted on {w.FitRows} train requests{(w.CrossFitted ? $" ({w.Folds}-fold cross-fit)" : "")} in {S(w.FitSeconds)} (fits on 1 thread, scoring included); "
-            + $"mean π̂ {w.MeanPropensity:F4}, ESS share of 1/π̂ {w.EssShare:F3} on {w.TrainImpressions} training impressions")
+            + $"mean {(w.Basis == WinWeightBases.AtBidId ? "Ŵ(b | x) at the bid" : "π̂")} {w.MeanPropensity:F4}, "
+            + $"ESS share of 1/{(w.Basis == WinWeightBases.AtBidId ? "Ŵ" : "π̂")} {w.EssShare:F3} on {w.TrainImpressions} training impressions")
         : w.MeanPropensity is { } mean && w.EssShare is { } ess
             ? string.Create(CultureInfo.InvariantCulture,
                 $"win propensity {w.Source}: {w.Note}; mean {mean:F4}, ESS share of the weights {ess:F3} on {w.TrainImpressions} training impressions")

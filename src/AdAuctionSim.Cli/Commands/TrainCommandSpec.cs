@@ -23,6 +23,8 @@ internal sealed record TrainArguments(
     LabelMode LabelMode,
     IReadOnlyList<double>? StageWeights,
     WinPropensitySource WinPropensity,
+    WinWeightBasis WinWeight,
+    double? MaxWeight,
     ClickPropensitySource ClickPropensity,
     DrGradientMode DrGradients,
     string? Out,
@@ -69,6 +71,14 @@ internal static class TrainCommandSpec
                 + "column, a win model fitted once on the train split's impressions and lost bids (km, censored-lognormal in-sample; "
                 + "classifier cross-fitted), or none (all 1)")
                 { ValueName = "SOURCE", Choices = [.. WinPropensitySources.Ids], Default = WinPropensitySources.Id(Defaults.WinPropensity) },
+            new OptionSpec("win-weight", OptionKind.Choice, "What the inverse-win weights divide by (models.md §14.3): the policy "
+                + "propensity π(x), averaged over the bidder's multipliers, or the fitted win model's Ŵ(b | x) at each request's own bid "
+                + "(needs --win-propensity km, censored-lognormal or classifier); as training.winWeight in a scenario")
+                { ValueName = "BASIS", Choices = [.. WinWeightBases.Ids], Default = WinWeightBases.Id(Defaults.WinWeight) },
+            new OptionSpec("max-weight", OptionKind.Text, "W_max, a cap on each combined counterfactual weight of escm2-ips, escm2-dr, "
+                + "multi-ipw, multi-dr and ipw-escm2 (s/p̂, times 1/π̂ for ipw-escm2; models.md §9.5, §15.2), a number from 1 to 1e6; "
+                + "as training.maxWeight in a scenario")
+                { ValueName = "W", Default = "no cap" },
             new OptionSpec("click-propensity", OptionKind.Choice, "Click (reach) propensities of the IPS/DR models (escm2-ips, escm2-dr, "
                 + "multi-ipw, multi-dr, ipw-escm2, dcmt): each model's own detached estimate, as published, or the true propensities "
                 + "the simulator logs in the impressions (propensity_<stage>), to tell estimation error from method error")
@@ -93,6 +103,8 @@ internal static class TrainCommandSpec
         p.Text("label-mode") == "cumulative" ? LabelMode.Cumulative : LabelMode.Conditional,
         p.Text("stage-weights") is { } weights ? StageWeights(weights) : null,
         WinPropensitySources.TryParse(p.Text("win-propensity"), out var source) ? source : Defaults.WinPropensity,
+        WinWeight(p.Text("win-weight"), p.Text("win-propensity") is null ? Defaults.WinPropensity : source),
+        p.Text("max-weight") is { } cap ? MaxWeight(cap) : null,
         ClickPropensitySources.TryParse(p.Text("click-propensity"), out var click) ? click : Defaults.ClickPropensity,
         DrGradientModes.TryParse(p.Text("dr-gradients"), out var mode) ? mode : DrGradientMode.JointLearning,
         p.Text("out"),
@@ -123,6 +135,26 @@ internal static class TrainCommandSpec
             throw Usage($"option --lr: \"{text}\" is not a learning rate; expected a positive number such as 0.001 or 1e-3");
         }
         return lr;
+    }
+
+    private static WinWeightBasis WinWeight(string? text, WinPropensitySource source)
+    {
+        var basis = WinWeightBases.TryParse(text, out var parsed) ? parsed : Defaults.WinWeight;
+        if (WinWeightBases.Conflict(basis, source) is { } conflict)
+        {
+            throw Usage($"option --win-weight: {conflict}");
+        }
+        return basis;
+    }
+
+    private static double MaxWeight(string text)
+    {
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var cap) || !double.IsFinite(cap)
+            || cap < 1 || cap > RunTrainingOptions.MaxWeightCap)
+        {
+            throw Usage($"option --max-weight: \"{text}\" is not a weight cap; expected a number from 1 to 1e6 (a weight 1/p̂ is at least 1), such as 100");
+        }
+        return cap;
     }
 
     private static List<double> StageWeights(string text)

@@ -101,6 +101,14 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("training.winPropensity", $"value \"{t.WinPropensity}\" is not allowed; expected one of {Quoted(WinPropensitySources.Ids)}"));
         }
+        if (!WinWeightBases.TryParse(t.WinWeight, out var winWeight))
+        {
+            errors.Add(new ScenarioError("training.winWeight", $"value \"{t.WinWeight}\" is not allowed; expected one of {Quoted(WinWeightBases.Ids)}"));
+        }
+        else if (WinPropensitySources.TryParse(t.WinPropensity, out var source) && WinWeightBases.Conflict(winWeight, source) is { } conflict)
+        {
+            errors.Add(new ScenarioError("training.winWeight", conflict));
+        }
         if (!ClickPropensitySources.TryParse(t.ClickPropensity, out var click))
         {
             errors.Add(new ScenarioError("training.clickPropensity", $"value \"{t.ClickPropensity}\" is not allowed; expected one of {Quoted(ClickPropensitySources.Ids)}"));
@@ -155,9 +163,10 @@ internal sealed record RunPlan(
             Seed = t.Seed,
             Threads = threads,
             WinPropensity = win,
+            WinWeight = winWeight,
             ClickPropensity = click,
         };
-        var model = new ModelOptions { LabelMode = labelMode!.Value, StageWeights = t.StageWeights };
+        var model = new ModelOptions { LabelMode = labelMode!.Value, StageWeights = t.StageWeights, MaxWeight = t.MaxWeight };
         var resolvedExperiment = experiment with
         {
             Models = entries.Select(e => e.Id).ToList(),
@@ -205,9 +214,18 @@ internal sealed record RunPlan(
             ["device"] = t.Device,
             ["threads"] = t.Threads,
         };
+        // The newer options only when they differ from their defaults, so that runs recorded before they existed keep
+        // their identity on resume.
+        if (t.WinWeight != new RunTrainingOptions().WinWeight)
+        {
+            root["training"]!["winWeight"] = t.WinWeight;
+        }
+        if (t.MaxWeight is { } cap)
+        {
+            root["training"]!["maxWeight"] = cap;
+        }
         if (t.StageWeights is { } weights)
         {
-            // Only when given, so that runs recorded before the option existed keep their identity on resume.
             root["training"]!["stageWeights"] = new JsonArray([.. weights.Select(w => (JsonNode)JsonValue.Create(w))]);
         }
         root["evaluation"] = new JsonObject { ["repeats"] = e.Evaluation.Repeats, ["baseline"] = e.Evaluation.Baseline };
@@ -251,8 +269,10 @@ internal sealed record RunPlan(
     /// <summary>A short description of the plan for the run's heading.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Points.Count} point{(Points.Count == 1 ? "" : "s")} × {Repeats} repeat{(Repeats == 1 ? "" : "s")} × {Models.Count} model{(Models.Count == 1 ? "" : "s")}"
-        + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; up to {Trainer.Epochs} epochs, batch {Trainer.BatchSize}"
-        + $"{(Model.StageWeights is { } w ? $"; stage weights {string.Join(", ", w.Select(x => x.ToString(CultureInfo.InvariantCulture)))}" : "")}");
+        + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; up to {Trainer.Epochs} epoch{(Trainer.Epochs == 1 ? "" : "s")}, batch {Trainer.BatchSize}"
+        + $"{(Model.StageWeights is { } w ? $"; stage weights {string.Join(", ", w.Select(x => x.ToString(CultureInfo.InvariantCulture)))}" : "")}"
+        + $"{(Trainer.WinWeight != WinWeightBasis.Policy ? $"; win weight {WinWeightBases.Id(Trainer.WinWeight)}" : "")}"
+        + $"{(Model.MaxWeight is { } cap ? $"; max weight {cap}" : "")}");
 
     /// <summary>Where run folders go by default (<c>reports/&lt;run-id&gt;/</c>).</summary>
     public const string DefaultOut = "reports";

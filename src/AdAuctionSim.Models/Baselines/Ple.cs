@@ -36,6 +36,8 @@ internal sealed record PleOptions
 /// u_k^{Lv}. All experts of a level are one <see cref="ExpertBank"/> (task experts stage by stage, then shared).
 /// Parameters: <c>encoder.*</c>, <c>levels.{ℓ}.experts.*</c>, <c>levels.{ℓ}.taskGates.{k}.*</c>,
 /// <c>levels.{ℓ}.sharedGate.*</c> (not on the last level), <c>towers.*</c>.
+/// Deviation from §16.3, which suggests one level for both: <c>ple</c> has two levels (DeepCTR-Torch's PLE default,
+/// §16.2), since a one-level PLE is <c>cgc</c>; <c>cgc</c> has one.
 /// </remarks>
 internal sealed class Ple : BaselineModel, IExpertModel
 {

@@ -84,13 +84,19 @@ public sealed record ModelOptions
     public LabelMode LabelMode { get; init; } = LabelMode.Conditional;
     /// <summary>Per-stage loss weights w_k (default 1).</summary>
     public IReadOnlyList<double>? StageWeights { get; init; }
-    /// <summary>ESCM² λ_c (counterfactual risk) and λ_g (global risk); Multi-IPW/DR use λ_g = 0.</summary>
+    /// <summary>ESCM² λ_c (counterfactual risk) and λ_g (global risk); Multi-IPW/DR use λ_c = 1, λ_g = 0.</summary>
     public double LambdaC { get; init; } = 0.1;
     public double LambdaG { get; init; } = 1.0;
     /// <summary>ε_c: floor of a click (funnel) propensity used as a weight.</summary>
     public double PropensityFloor { get; init; } = 0.01;
     /// <summary>ε_w: floor of a win propensity used as a weight.</summary>
     public double WinPropensityFloor { get; init; } = 0.01;
+    /// <summary>
+    /// W_max, the optional cap on each combined counterfactual weight of the ESCM² family (ipw-escm2's ū·s/p̂, the others'
+    /// s/p̂; models.md §9.5 maxWeight, §15.2); null (the default) for no cap. Rows at the cap count in the weight's
+    /// floor_rate diagnostic. §15.4: on deep, rarely won and rarely clicked traffic, clip the product, not only the factors.
+    /// </summary>
+    public double? MaxWeight { get; init; }
     /// <summary>AITM calibrator weight α (mean over the batch, as the official code).</summary>
     public double AitmAlpha { get; init; } = 0.6;
     public int Seed { get; init; } = 1;
@@ -117,7 +123,10 @@ public sealed class TrainingBatch : IDisposable
     public Tensor Labels { get; }
     /// <summary>[B] float32: 1 for an impression, 0 for a lost bid.</summary>
     public Tensor Won { get; }
-    /// <summary>[B] float32 win propensity for inverse-win weighting (oracle as logged, or estimated), floored.</summary>
+    /// <summary>
+    /// [B] float32 win propensity for inverse-win weighting (oracle as logged, or estimated), not floored: the model that
+    /// reads it applies <see cref="ModelOptions.WinPropensityFloor"/> and reports the share of rows at the floor.
+    /// </summary>
     public Tensor WinPropensity { get; }
     /// <summary>
     /// [B, K−1] float32 true reach propensities r_1…r_{K−1} (the logged oracle columns, not floored) when the run asks

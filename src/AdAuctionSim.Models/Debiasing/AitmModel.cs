@@ -27,8 +27,9 @@ internal sealed record AitmOptions
 /// </para>
 /// <para>
 /// Deviations (suite defaults, §16.3): no BatchNorm and no dropout in towers and transfers; the tower widths are
-/// <see cref="ModelOptions.Hidden"/> followed by k (the official 128-64-32 with the defaults); the L2 term λ‖θ‖²
-/// (1e−6 officially) is left to the trainer's weight decay. h1..h3 are bias-free k×k maps initialised N(0, 0.01) as
+/// <see cref="ModelOptions.Hidden"/> followed by k (the official 128-64-32 with the defaults); of the official L2 term
+/// λ‖θ‖² (1e−6) only the suite's weight decay on the embedding rows remains (§16.3: decay on embeddings only), so the
+/// towers, transfers and h1..h3 are not regularised. h1..h3 are bias-free k×k maps initialised N(0, 0.01) as
 /// officially. The transferred representation is not detached (EasyRec's stop-gradient is not in the paper).
 /// Outputs are cumulative; the calibrator is soft, so r̂_t &gt; r̂_{t−1} still happens — q̂_t follows §0.3 and the
 /// violation share is a diagnostic. Lost bids are excluded from every term.

@@ -39,11 +39,15 @@ internal sealed record Escm2Options
     public DrGradients DrGradients { get; init; } = DrGradients.JointLearning;
     /// <summary>λ_c; null takes <see cref="ModelOptions.LambdaC"/>.</summary>
     public double? LambdaC { get; init; }
-    /// <summary>λ_g; null takes <see cref="ModelOptions.LambdaG"/>. Multi-IPW/DR are this model with λ_g = 0 (§10).</summary>
+    /// <summary>
+    /// λ_g; null takes <see cref="ModelOptions.LambdaG"/>. Multi-IPW/DR are this model with λ_g = 0 and λ_c = 1: §10's
+    /// loss is L_CTR + L_CVR; ESCM²'s λ_c = 0.1 balances the counterfactual risk against the global term they lack.
+    /// </summary>
     public double? LambdaG { get; init; }
     /// <summary>
     /// Optional cap W_max on each counterfactual weight (win weight included for IPW-ESCM², §15.2; maxWeight of §9.5);
-    /// off by default; ignored by <see cref="DrGradients.Paddle"/>, which has its own cap of 15.
+    /// null takes <see cref="ModelOptions.MaxWeight"/> (off by default); ignored by <see cref="DrGradients.Paddle"/>, which
+    /// has its own cap of 15.
     /// </summary>
     public double? MaxWeight { get; init; }
     /// <summary>IPW-ESCM² (§15.2): weight every term by ū = 1/max(π̂, ε_w) from the batch's win propensity, Hájek-normalised.</summary>
@@ -53,7 +57,7 @@ internal sealed record Escm2Options
 /// <summary>
 /// ESCM²: ESMM plus a counterfactual CVR risk, generalised to K stages (models.md §9.6):
 /// <c>L = w_1 L_CTR + Σ_{k≥2} w_k [λ_c L_CVR,k + λ_g L_CTCVR,k]</c> with per-row δ_k = ℓ(s_k, a_k) weighted by
-/// s_{k−1} / p̂_{k−1}, p̂_{k−1} = max(sg(r̂_{k−1}), ε_c). Multi-IPW / Multi-DR are this class with λ_g = 0 (§10);
+/// s_{k−1} / p̂_{k−1}, p̂_{k−1} = max(sg(r̂_{k−1}), ε_c). Multi-IPW / Multi-DR are this class with λ_g = 0 and λ_c = 1 (§10);
 /// IPW-ESCM² is the IPS form with every term also weighted by the inverse win propensity (§15.2).
 /// </summary>
 /// <remarks>
@@ -104,9 +108,10 @@ internal sealed class Escm2Model : ConditionalFunnelModel
         {
             throw new ArgumentException($"{id}: λ_c = {LambdaC}, λ_g = {LambdaG}; expected finite values ≥ 0", nameof(options));
         }
-        if (Options.MaxWeight is { } cap && !(cap > 0))
+        MaxWeight = Options.MaxWeight ?? context.Options.MaxWeight;
+        if (MaxWeight is { } cap && !(cap > 0 && double.IsFinite(cap)))
         {
-            throw new ArgumentException($"{id}: maxWeight = {cap}; expected > 0", nameof(options));
+            throw new ArgumentException($"{id}: maxWeight = {cap}; expected a finite number > 0", nameof(options));
         }
         if (Options.WinWeighted && Options.Risk != CounterfactualRisk.Ips)
         {
@@ -120,6 +125,9 @@ internal sealed class Escm2Model : ConditionalFunnelModel
     }
 
     public Escm2Options Options { get; }
+
+    /// <summary>W_max in force: the model's option, else the suite's <see cref="ModelOptions.MaxWeight"/>; null for none.</summary>
+    public double? MaxWeight { get; }
     public double LambdaC { get; }
     public double LambdaG { get; }
 
@@ -167,7 +175,7 @@ internal sealed class Escm2Model : ConditionalFunnelModel
             {
                 var (p, floored) = FunnelMath.ReachPropensity(batch, logR, k, Context.Options.PropensityFloor);
                 var w = v * sPrev / p;
-                if (Options.MaxWeight is { } maxWeight)
+                if (MaxWeight is { } maxWeight)
                 {
                     using var cap = maxWeight.ToScalar();
                     floored = floored | (w > cap);

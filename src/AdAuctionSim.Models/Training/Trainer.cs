@@ -254,11 +254,11 @@ public static class Trainer
         var start = phases is null ? 0 : Stopwatch.GetTimestamp();
         var size = index.shape[0];
         var device = data.Device;
-        // The dataset's tensor holds the oracle column, or the run's estimate once FitWinPropensity has filled it.
-        using var floor = ((float)model.Context.Options.WinPropensityFloor).ToScalar();
+        // The dataset's tensor holds the oracle column, or the run's estimate once FitWinPropensity has filled it. Passed
+        // unfloored: the model applies ε_w and reports how many rows hit it (win_weight.floor_rate).
         var winPropensity = options.WinPropensity == WinPropensitySource.None
             ? ones(size, ScalarType.Float32, device)
-            : data.WinPropensity.index_select(0, index).clamp_min(floor);
+            : data.WinPropensity.index_select(0, index);
         var reach = options.ClickPropensity == ClickPropensitySource.Oracle ? data.ReachPropensity.index_select(0, index) : null;
         var batch = new TrainingBatch(data.Features.index_select(0, index), data.Labels.index_select(0, index),
             data.Won.index_select(0, index), winPropensity, reach);

@@ -67,6 +67,62 @@ public static class WinPropensitySources
 }
 
 /// <summary>
+/// Which win probability an inverse-win weight divides by (models.md §14.3): the policy propensity π(x) = Σ_m π(m)·W(b_m | x),
+/// averaged over the logging bidder's multipliers (lower variance: it does not carry the bid noise), or the win probability
+/// at the bid actually placed, W(b_i | x_i) (needs no model of the bidder). Both give unbiased IPW when outcomes do not
+/// depend on the bid given x. The logs carry only π(x) (<c>win_propensity</c>); W(b_i | x_i) comes from a fitted win model.
+/// </summary>
+public enum WinWeightBasis
+{
+    /// <summary>π(x): the logged oracle column, or a win model's π̂(x). The default.</summary>
+    Policy,
+    /// <summary>Ŵ(b_i | x_i) of a fitted win model at each request's own bid (out-of-fold for the classifier).</summary>
+    AtBid,
+}
+
+/// <summary>The command-line / scenario ids of <see cref="WinWeightBasis"/>.</summary>
+public static class WinWeightBases
+{
+    public const string PolicyId = "policy";
+    public const string AtBidId = "at-bid";
+
+    /// <summary>Every id, default first.</summary>
+    public static IReadOnlyList<string> Ids { get; } = [PolicyId, AtBidId];
+
+    public static string Id(WinWeightBasis basis) => basis switch
+    {
+        WinWeightBasis.Policy => PolicyId,
+        WinWeightBasis.AtBid => AtBidId,
+        _ => throw new ArgumentOutOfRangeException(nameof(basis), basis, "unknown win-weight basis"),
+    };
+
+    /// <summary>The basis with this id (exact, lower case), if any.</summary>
+    public static bool TryParse(string? id, out WinWeightBasis basis)
+    {
+        switch (id)
+        {
+            case PolicyId:
+                basis = WinWeightBasis.Policy;
+                return true;
+            case AtBidId:
+                basis = WinWeightBasis.AtBid;
+                return true;
+            default:
+                basis = default;
+                return false;
+        }
+    }
+
+    /// <summary>Why <paramref name="basis"/> cannot go with <paramref name="source"/>, or null when it can.</summary>
+    public static string? Conflict(WinWeightBasis basis, WinPropensitySource source) =>
+        basis == WinWeightBasis.AtBid && !WinPropensitySources.IsEstimated(source)
+            ? $"win weight {AtBidId} needs a fitted win model (win propensity {WinPropensityModels.KaplanMeier}, "
+                + $"{WinPropensityModels.CensoredLognormal} or {WinPropensityModels.Classifier}), not "
+                + $"{WinPropensitySources.Id(source)}: the logs carry only the policy propensity π(x), and the true W(b | x) at the bid is part of the truth"
+            : null;
+}
+
+/// <summary>
 /// Where the click (funnel) propensities of the IPS/DR models come from (escm2-ips, escm2-dr, multi-ipw, multi-dr,
 /// ipw-escm2, dcmt): the model's own detached estimate r̂_{k−1} (the methods as published), or the true reach
 /// propensities r_{k−1} the simulator logs in the impressions' <c>propensity_&lt;stage&gt;</c> columns. Comparing the two
@@ -153,6 +209,12 @@ public sealed record TrainerOptions
     /// </summary>
     public WinPropensitySource WinPropensity { get; init; } = WinPropensitySource.CensoredLognormal;
 
+    /// <summary>
+    /// Which win probability the inverse-win weights use: π(x) (default) or Ŵ(b_i | x_i) at the request's own bid, which
+    /// needs an estimated <see cref="WinPropensity"/> source.
+    /// </summary>
+    public WinWeightBasis WinWeight { get; init; } = WinWeightBasis.Policy;
+
     /// <summary>Click (reach) propensities of the IPS/DR models: their own estimates (default) or the logged truth.</summary>
     public ClickPropensitySource ClickPropensity { get; init; } = ClickPropensitySource.Model;
 
@@ -204,6 +266,14 @@ public sealed record TrainerOptions
         if (!Enum.IsDefined(WinPropensity))
         {
             problems.Add($"win-propensity source {(int)WinPropensity} is not one of {string.Join(", ", WinPropensitySources.Ids)}");
+        }
+        if (!Enum.IsDefined(WinWeight))
+        {
+            problems.Add($"win-weight basis {(int)WinWeight} is not one of {string.Join(", ", WinWeightBases.Ids)}");
+        }
+        else if (Enum.IsDefined(WinPropensity) && WinWeightBases.Conflict(WinWeight, WinPropensity) is { } conflict)
+        {
+            problems.Add(conflict);
         }
         if (!Enum.IsDefined(ClickPropensity))
         {

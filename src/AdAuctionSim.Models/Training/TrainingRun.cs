@@ -103,6 +103,7 @@ public static class DrGradientModes
 /// <param name="EssShare">Effective sample size (Σw)²/Σw² of w = 1/max(π̂, ε_w) over the training impressions, divided by their number.</param>
 /// <param name="FlooredShare">Share of the training impressions whose π̂ is below the floor ε_w.</param>
 /// <param name="Note">Why nothing was fitted, when so.</param>
+/// <param name="Basis">What the weights divide by: <c>policy</c>, π̂(x), or <c>at-bid</c>, Ŵ(b_i | x_i) (models.md §14.3).</param>
 public sealed record WinPropensityFit(
     string Source,
     bool Fitted,
@@ -115,7 +116,8 @@ public sealed record WinPropensityFit(
     double? MeanPropensity,
     double? EssShare,
     double? FlooredShare,
-    string? Note);
+    string? Note,
+    string Basis = WinWeightBases.PolicyId);
 
 /// <summary>Callbacks of a run, all on the training thread.</summary>
 public sealed class TrainingRunCallbacks
@@ -214,7 +216,7 @@ public static class TrainingRun
             // Two-stage (models.md §15.4): the win model is fitted once, before any multi-task model, and never trained by them.
             var win = models.Any(m => ReadsWinPropensity(m.Id))
                 ? FitWinPropensity(data, options.Trainer.WinPropensity, options.Model.WinPropensityFloor, options.WinModel,
-                    options.WinPropensityFolds, cancellation)
+                    options.WinPropensityFolds, cancellation, options.Trainer.WinWeight)
                 : Unused(data, options.Trainer.WinPropensity);
             callbacks?.WinPropensityReady?.Invoke(win);
             var results = new List<ModelRunResult>();
@@ -304,15 +306,23 @@ public static class TrainingRun
     /// price; never the logged <c>win_propensity</c> column) and π̂(x) (models.md §14.3) of every request of D replaces
     /// the dataset's win-propensity tensor: in-sample for km and censored-lognormal; for the classifier the train split
     /// gets out-of-fold π̂ (<see cref="WinPropensityModels.CrossFit"/>) and the other splits the fit on the whole train
-    /// split. The oracle and none leave the tensor as it is. The floor ε_w is applied where the trainer reads it; here
-    /// it only enters the weight summary.
+    /// split. With <paramref name="basis"/> at-bid the estimate is Ŵ(b_i | x_i) at each request's own bid instead of π̂(x)
+    /// (out-of-fold on the train split for the classifier alike). The oracle and none leave the tensor as it is. The floor ε_w is applied by the model that reads the
+    /// propensity (ipw-escm2); here it only enters the weight summary.
     /// </summary>
     /// <exception cref="InvalidDataException">The train split has no requests, or the estimate is not a probability.</exception>
+    /// <exception cref="ArgumentException"><paramref name="basis"/> at-bid with a source that is not a fitted model.</exception>
     public static WinPropensityFit FitWinPropensity(LoggedDataset data, WinPropensitySource source, double floor,
-        WinPropensityOptions? options = null, int folds = 2, CancellationToken cancellation = default)
+        WinPropensityOptions? options = null, int folds = 2, CancellationToken cancellation = default,
+        WinWeightBasis basis = WinWeightBasis.Policy)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfLessThan(folds, 2);
+        if (WinWeightBases.Conflict(basis, source) is { } conflict)
+        {
+            throw new ArgumentException(conflict, nameof(basis));
+        }
+        var basisId = WinWeightBases.Id(basis);
         var id = WinPropensitySources.Id(source);
         var trainImpressions = data.Rows(DatasetSplit.Train, includeLostBids: false);
         if (!WinPropensitySources.IsEstimated(source))
@@ -339,16 +349,17 @@ public static class TrainingRun
         {
             model.Fit(train, cancellation);
             cancellation.ThrowIfCancellationRequested();
-            pi = model.WinPropensity(all);
+            pi = basis == WinWeightBasis.AtBid ? model.WinProbabilityAtBid(all) : model.WinPropensity(all);
             diagnostics = new Dictionary<string, double>(model.Diagnostics, StringComparer.Ordinal);
         }
         var crossFitted = source == WinPropensitySource.Classifier;
         if (crossFitted)
         {
-            var (outOfFold, _) = WinPropensityModels.CrossFit(id, train, folds, options, cancellation);
+            var (outOfFold, outOfFoldAtBid) = WinPropensityModels.CrossFit(id, train, folds, options, cancellation);
+            var chosen = basis == WinWeightBasis.AtBid ? outOfFoldAtBid : outOfFold;
             for (var j = 0; j < trainRows.Length; j++)
             {
-                pi[trainRows[j]] = outOfFold[j];
+                pi[trainRows[j]] = chosen[j];
             }
         }
         var values = new float[pi.Length];
@@ -368,7 +379,7 @@ public static class TrainingRun
         var seconds = clock.Elapsed.TotalSeconds;
         var (m, e, f) = Summary(pi, trainImpressions, floor, constant: false);
         return new WinPropensityFit(id, true, crossFitted, crossFitted ? folds : 0, trainRows.Length, seconds, diagnostics,
-            trainImpressions.Length, m, e, f, null);
+            trainImpressions.Length, m, e, f, null, basisId);
     }
 
     private static WinPropensityFit Unused(LoggedDataset data, WinPropensitySource source) => new(WinPropensitySources.Id(source), false, false,

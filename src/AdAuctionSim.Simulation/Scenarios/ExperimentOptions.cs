@@ -32,6 +32,9 @@ public sealed record RunTrainingOptions
     public const int MaxStageWeights = 16;
     public const double MaxStageWeight = 1e6;
 
+    /// <summary>The largest W_max a run may set (a weight of 1/p̂ is at least 1, so the cap's range is [1, this]).</summary>
+    public const double MaxWeightCap = 1e6;
+
     public int? Epochs { get; init; }
     public int? BatchSize { get; init; }
     public double? LearningRate { get; init; }
@@ -43,6 +46,16 @@ public sealed record RunTrainingOptions
     public IReadOnlyList<double>? StageWeights { get; init; }
     /// <summary>Win-propensity source id (as <c>adsim train --win-propensity</c>).</summary>
     public string WinPropensity { get; init; } = "censored-lognormal";
+    /// <summary>
+    /// What the inverse-win weights divide by (as <c>adsim train --win-weight</c>): <c>policy</c>, π(x), or <c>at-bid</c>,
+    /// Ŵ(b_i | x_i) of the fitted win model (models.md §14.3).
+    /// </summary>
+    public string WinWeight { get; init; } = "policy";
+    /// <summary>
+    /// W_max, the cap on each combined counterfactual weight of the ESCM² family (as <c>adsim train --max-weight</c>;
+    /// models.md §9.5, §15.2); null for none.
+    /// </summary>
+    public double? MaxWeight { get; init; }
     /// <summary>Click-propensity source id of the IPS/DR models (as <c>adsim train --click-propensity</c>): <c>model</c> or <c>oracle</c>.</summary>
     public string ClickPropensity { get; init; } = "model";
     /// <summary>DR gradient mode id (as <c>adsim train --dr-gradients</c>).</summary>
