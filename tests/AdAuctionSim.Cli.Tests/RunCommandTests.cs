@@ -334,5 +334,14 @@ public sealed class ShippedRunScenarioTests
 
         var oracle = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"winWeight\": \"at-bid\", \"winPropensity\": \"oracle\""));
         Assert.Contains(oracle.Errors, e => e.Path == "training.winWeight" && e.Message.Contains("needs a fitted win model", StringComparison.Ordinal));
+
+        // training.ipsNormalizer: snips for every IPS model; paddle is refused for ipw-escm2, naming the field.
+        var snips = Plan("\"ipsNormalizer\": \"snips\"");
+        Assert.Equal(Models.Core.IpsNormalizer.Snips, snips.Model.IpsNormalizer);
+        Assert.Contains("; IPS normaliser snips", snips.Describe(), StringComparison.Ordinal);
+        Assert.Contains("\"ipsNormalizer\": \"snips\"", snips.ResolvedJson, StringComparison.Ordinal);
+        Assert.DoesNotContain("ipsNormalizer", plain.ResolvedJson, StringComparison.Ordinal);
+        var paddle = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"ipsNormalizer\": \"paddle\""));
+        Assert.Contains(paddle.Errors, e => e.Path == "training.ipsNormalizer" && e.Message.Contains("ipw-escm2", StringComparison.Ordinal));
     }
 }

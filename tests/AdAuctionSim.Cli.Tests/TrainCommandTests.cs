@@ -73,6 +73,8 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --win-weight at-bid --win-propensity none", "--win-weight", "not none: the logs carry only the policy propensity")]
     [InlineData("train sim --max-weight 0.5", "--max-weight", "\"0.5\" is not a weight cap; expected a number from 1 to 1e6")]
     [InlineData("train sim --max-weight many", "--max-weight", "\"many\" is not a weight cap")]
+    [InlineData("train sim --ips-normalizer hajek", "--ips-normalizer", "expected one of: paper, snips, paddle")]
+    [InlineData("train sim --models ipw-escm2 --ips-normalizer paddle", "--ips-normalizer", "not defined with ipw-escm2's inverse-win weights")]
     public void Bad_options_exit_2_naming_the_option_and_write_nothing(string commandLine, string named, string says)
     {
         using var sandbox = simulation.NewSandbox();
@@ -247,7 +249,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     }
 
     [Fact]
-    public void The_at_bid_win_weight_and_the_weight_cap_reach_the_heading_and_train_json()
+    public void The_at_bid_win_weight_the_weight_cap_and_the_ips_normaliser_reach_the_heading_and_train_json()
     {
         if (!ModelCatalog.Ids.Contains("ipw-escm2"))
         {
@@ -256,15 +258,16 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         using var sandbox = simulation.NewSandbox();
 
         var result = sandbox.Run("train", "sim", "--models", "ipw-escm2", "--epochs", "1", "--batch", "1024", "--threads", "1",
-            "--device", "cpu", "--win-weight", "at-bid", "--max-weight", "50");
+            "--device", "cpu", "--win-weight", "at-bid", "--max-weight", "50", "--ips-normalizer", "snips");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Contains(result.OutLines, l => l.Contains("win propensity censored-lognormal (weights 1/Ŵ(b | x) at the bid), max weight 50, ", StringComparison.Ordinal));
+        Assert.Contains(result.OutLines, l => l.Contains("win propensity censored-lognormal (weights 1/Ŵ(b | x) at the bid), max weight 50, IPS normaliser snips, ", StringComparison.Ordinal));
         Assert.Contains(result.OutLines, l => l.StartsWith("win propensity censored-lognormal: fitted on ", StringComparison.Ordinal)
             && l.Contains("ESS share of 1/Ŵ", StringComparison.Ordinal));
         using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sandbox.PathOf("sim/runs/train/train.json")));
         Assert.Equal("at-bid", manifest.RootElement.GetProperty("winPropensity").GetProperty("basis").GetString());
         Assert.Equal(50, manifest.RootElement.GetProperty("model").GetProperty("maxWeight").GetDouble());
+        Assert.Equal("snips", manifest.RootElement.GetProperty("model").GetProperty("ipsNormalizer").GetString());
         Assert.Equal("atBid", manifest.RootElement.GetProperty("trainer").GetProperty("winWeight").GetString());
     }
 }

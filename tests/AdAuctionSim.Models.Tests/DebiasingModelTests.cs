@@ -286,6 +286,19 @@ public sealed class DebiasingModelTests
         AssertTerms("ipw-escm2:cap20", batch, Hand(a, HeadKind.Conditional),
             new() { ["ctr"] = ctrW, ["cvr/2"] = ipsWCapped, ["ctcvr/2"] = ctcvrW }, ctrW + lambdaC * ipsWCapped + ctcvrW);
 
+        // IPS normalisers (§9.5): SNIPS Σ w δ / Σ w; Paddle's counterfact_ipw (§9.3) Σ s δ min(1/max(ô·n_clk, 1e−6), 15),
+        // here n_clk = 2 and row 2's 1/(0.0067·2) = 74.6 hits the cap 15.
+        var snips = rows.Sum(i => s[i, 0] / Prop(i) * delta[i]) / rows.Sum(i => s[i, 0] / Prop(i));
+        AssertTerms("escm2-ips:snips", batch, Hand(a, HeadKind.Conditional),
+            new() { ["ctr"] = ctr, ["cvr/2"] = snips, ["ctcvr/2"] = ctcvr }, ctr + lambdaC * snips + ctcvr);
+        var clicks = rows.Sum(i => s[i, 0]);
+        var paddleIps = rows.Sum(i => s[i, 0] * delta[i] * Math.Min(1 / Math.Max(Sig(a[i, 0]) * clicks, 1e-6), 15));
+        AssertTerms("multi-ipw:paddle", batch, Hand(a, HeadKind.Conditional), new() { ["ctr"] = ctr, ["cvr/2"] = paddleIps }, ctr + paddleIps);
+        var snipsW = rows.Sum(i => u[i] * s[i, 0] / Prop(i) * delta[i]) / rows.Sum(i => u[i] * s[i, 0] / Prop(i));
+        AssertTerms("ipw-escm2:snips", batch, Hand(a, HeadKind.Conditional),
+            new() { ["ctr"] = ctrW, ["cvr/2"] = snipsW, ["ctcvr/2"] = ctcvrW }, ctrW + lambdaC * snipsW + ctcvrW);
+        Assert.Throws<ArgumentException>(() => Create("ipw-escm2:paddle", 2));
+
         // DCMT (§11): factual s/p̂ ℓ(s_2, a_2); counterfactual (1 − s)/max(1 − ô, ε) ℓ(1 − s_2, a*); tie 1e−3 |σ(a) + σ(a*) − 1|.
         double[] star = [0.5, -0.3, 0.9, 2.0];
         var factual = rows.Average(i => s[i, 0] / Prop(i) * delta[i]);
@@ -858,6 +871,10 @@ public sealed class DebiasingModelTests
             // The run-wide cap W_max (ModelOptions.MaxWeight, adsim train --max-weight) reaching the catalog's model.
             "escm2-ips:cap5" => ModelCatalog.Get("escm2-ips").Create(context with { Options = context.Options with { MaxWeight = 5 } }),
             "ipw-escm2:cap20" => ModelCatalog.Get("ipw-escm2").Create(context with { Options = context.Options with { MaxWeight = 20 } }),
+            "escm2-ips:snips" => ModelCatalog.Get("escm2-ips").Create(context with { Options = context.Options with { IpsNormalizer = IpsNormalizer.Snips } }),
+            "multi-ipw:paddle" => ModelCatalog.Get("multi-ipw").Create(context with { Options = context.Options with { IpsNormalizer = IpsNormalizer.Paddle } }),
+            "ipw-escm2:snips" => ModelCatalog.Get("ipw-escm2").Create(context with { Options = context.Options with { IpsNormalizer = IpsNormalizer.Snips } }),
+            "ipw-escm2:paddle" => ModelCatalog.Get("ipw-escm2").Create(context with { Options = context.Options with { IpsNormalizer = IpsNormalizer.Paddle } }),
             _ => ModelCatalog.Get(id).Create(context),
         };
     }

@@ -48,6 +48,7 @@ public sealed class ExperimentSectionTests
     [InlineData("""{ "training": { "clickPropensity": "true" } }""", "training.clickPropensity", "\"model\", \"oracle\"")]
     [InlineData("""{ "training": { "epoch": 3 } }""", "training.epoch", "did you mean \"epochs\"")]
     [InlineData("""{ "training": { "winWeight": "bid" } }""", "training.winWeight", "\"policy\", \"at-bid\"")]
+    [InlineData("""{ "training": { "ipsNormalizer": "hajek" } }""", "training.ipsNormalizer", "\"paper\", \"snips\", \"paddle\"")]
     [InlineData("""{ "training": { "maxWeight": 0.5 } }""", "training.maxWeight", "expected a number from 1 to 1000000")]
     [InlineData("""{ "training": { "maxWeight": "big" } }""", "training.maxWeight", "expected a number")]
     [InlineData("""{ "training": { "stageWeights": [1, -0.5] } }""", "training.stageWeights[1]", "out of range")]

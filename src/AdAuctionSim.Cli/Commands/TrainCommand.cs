@@ -22,6 +22,10 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
         var simulation = terminal.Resolve(arguments.Simulation);
         var view = Open(simulation);
         var models = ResolveModels(view);
+        if (models.Select(m => IpsNormalizers.Conflict(m.Id, arguments.IpsNormalizer)).FirstOrDefault(c => c is not null) is { } conflict)
+        {
+            throw new CliInputException($"option --ips-normalizer: {conflict}; nothing was written. Run 'adsim train --help' for usage");
+        }
         var directory = terminal.Resolve(arguments.Out ?? Path.Combine(arguments.Simulation, TrainCommandSpec.DefaultOut));
         if (!arguments.Force && Path.Exists(directory))
         {
@@ -48,6 +52,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             Model = new ModelOptions
             {
                 LabelMode = arguments.LabelMode, StageWeights = arguments.StageWeights, MaxWeight = arguments.MaxWeight,
+                IpsNormalizer = arguments.IpsNormalizer,
                 Seed = (int)(arguments.Seed % int.MaxValue),
             },
             DrGradients = arguments.DrGradients,
@@ -82,6 +87,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                 + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {WinPropensitySources.Id(trainer.WinPropensity)} "
                 + $"(weights 1/{(trainer.WinWeight == WinWeightBasis.AtBid ? "Ŵ(b | x) at the bid" : "π(x)")}), "
                 + $"{(options.Model.MaxWeight is { } cap ? $"max weight {cap:R}, " : "")}"
+                + $"IPS normaliser {IpsNormalizers.Id(options.Model.IpsNormalizer)}, "
                 + $"click propensity {ClickPropensitySources.Id(trainer.ClickPropensity)}, "
                 + $"DR gradients {DrGradientModes.Id(options.DrGradients)}{stageWeights}"));
 

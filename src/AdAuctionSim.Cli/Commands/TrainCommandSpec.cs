@@ -25,6 +25,7 @@ internal sealed record TrainArguments(
     WinPropensitySource WinPropensity,
     WinWeightBasis WinWeight,
     double? MaxWeight,
+    IpsNormalizer IpsNormalizer,
     ClickPropensitySource ClickPropensity,
     DrGradientMode DrGradients,
     string? Out,
@@ -79,6 +80,10 @@ internal static class TrainCommandSpec
                 + "multi-ipw, multi-dr and ipw-escm2 (s/p̂, times 1/π̂ for ipw-escm2; models.md §9.5, §15.2), a number from 1 to 1e6; "
                 + "as training.maxWeight in a scenario")
                 { ValueName = "W", Default = "no cap" },
+            new OptionSpec("ips-normalizer", OptionKind.Choice, "How escm2-ips, multi-ipw and ipw-escm2 normalise their counterfactual risk "
+                + "(models.md §9.5): the paper's 1/|B|, self-normalised (snips: 1/Σw), or PaddleRec's (§9.3: 1/clicks in the batch, "
+                + "weights capped at 15, not with ipw-escm2); as training.ipsNormalizer in a scenario")
+                { ValueName = "MODE", Choices = [.. IpsNormalizers.Ids], Default = IpsNormalizers.PaperId },
             new OptionSpec("click-propensity", OptionKind.Choice, "Click (reach) propensities of the IPS/DR models (escm2-ips, escm2-dr, "
                 + "multi-ipw, multi-dr, ipw-escm2, dcmt): each model's own detached estimate, as published, or the true propensities "
                 + "the simulator logs in the impressions (propensity_<stage>), to tell estimation error from method error")
@@ -105,6 +110,7 @@ internal static class TrainCommandSpec
         WinPropensitySources.TryParse(p.Text("win-propensity"), out var source) ? source : Defaults.WinPropensity,
         WinWeight(p.Text("win-weight"), p.Text("win-propensity") is null ? Defaults.WinPropensity : source),
         p.Text("max-weight") is { } cap ? MaxWeight(cap) : null,
+        IpsNormalizers.TryParse(p.Text("ips-normalizer"), out var normalizer) ? normalizer : IpsNormalizer.Paper,
         ClickPropensitySources.TryParse(p.Text("click-propensity"), out var click) ? click : Defaults.ClickPropensity,
         DrGradientModes.TryParse(p.Text("dr-gradients"), out var mode) ? mode : DrGradientMode.JointLearning,
         p.Text("out"),

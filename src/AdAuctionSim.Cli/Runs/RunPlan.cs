@@ -109,6 +109,17 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("training.winWeight", conflict));
         }
+        if (!IpsNormalizers.TryParse(t.IpsNormalizer, out var ipsNormalizer))
+        {
+            errors.Add(new ScenarioError("training.ipsNormalizer", $"value \"{t.IpsNormalizer}\" is not allowed; expected one of {Quoted(IpsNormalizers.Ids)}"));
+        }
+        else
+        {
+            foreach (var conflict in entries.Select(e => IpsNormalizers.Conflict(e.Id, ipsNormalizer)).OfType<string>().Take(1))
+            {
+                errors.Add(new ScenarioError("training.ipsNormalizer", conflict));
+            }
+        }
         if (!ClickPropensitySources.TryParse(t.ClickPropensity, out var click))
         {
             errors.Add(new ScenarioError("training.clickPropensity", $"value \"{t.ClickPropensity}\" is not allowed; expected one of {Quoted(ClickPropensitySources.Ids)}"));
@@ -166,7 +177,10 @@ internal sealed record RunPlan(
             WinWeight = winWeight,
             ClickPropensity = click,
         };
-        var model = new ModelOptions { LabelMode = labelMode!.Value, StageWeights = t.StageWeights, MaxWeight = t.MaxWeight };
+        var model = new ModelOptions
+        {
+            LabelMode = labelMode!.Value, StageWeights = t.StageWeights, MaxWeight = t.MaxWeight, IpsNormalizer = ipsNormalizer,
+        };
         var resolvedExperiment = experiment with
         {
             Models = entries.Select(e => e.Id).ToList(),
@@ -224,6 +238,10 @@ internal sealed record RunPlan(
         {
             root["training"]!["maxWeight"] = cap;
         }
+        if (t.IpsNormalizer != new RunTrainingOptions().IpsNormalizer)
+        {
+            root["training"]!["ipsNormalizer"] = t.IpsNormalizer;
+        }
         if (t.StageWeights is { } weights)
         {
             root["training"]!["stageWeights"] = new JsonArray([.. weights.Select(w => (JsonNode)JsonValue.Create(w))]);
@@ -272,7 +290,8 @@ internal sealed record RunPlan(
         + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; up to {Trainer.Epochs} epoch{(Trainer.Epochs == 1 ? "" : "s")}, batch {Trainer.BatchSize}"
         + $"{(Model.StageWeights is { } w ? $"; stage weights {string.Join(", ", w.Select(x => x.ToString(CultureInfo.InvariantCulture)))}" : "")}"
         + $"{(Trainer.WinWeight != WinWeightBasis.Policy ? $"; win weight {WinWeightBases.Id(Trainer.WinWeight)}" : "")}"
-        + $"{(Model.MaxWeight is { } cap ? $"; max weight {cap}" : "")}");
+        + $"{(Model.MaxWeight is { } cap ? $"; max weight {cap}" : "")}"
+        + $"{(Model.IpsNormalizer != IpsNormalizer.Paper ? $"; IPS normaliser {IpsNormalizers.Id(Model.IpsNormalizer)}" : "")}");
 
     /// <summary>Where run folders go by default (<c>reports/&lt;run-id&gt;/</c>).</summary>
     public const string DefaultOut = "reports";

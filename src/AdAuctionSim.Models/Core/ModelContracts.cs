@@ -71,6 +71,64 @@ public sealed record ModelContext(int Depth, IReadOnlyList<string> StageNames, F
 }
 
 /// <summary>
+/// The normaliser of an IPS counterfactual risk (models.md §9.5 <c>ipsNormalizer</c>) over a batch B of impressions,
+/// with w_i = s_{k−1,i}/p̂_{k−1,i} (times ū_i for ipw-escm2) and δ_i the stage's per-row loss.
+/// </summary>
+public enum IpsNormalizer
+{
+    /// <summary>The paper's Σ w δ / |B| (Hájek Σ w δ / Σ ū with win weights), p̂ floored at ε_c.</summary>
+    Paper,
+    /// <summary>Self-normalised: Σ w δ / Σ w, p̂ floored at ε_c (bounded by the largest δ; biased, lower variance).</summary>
+    Snips,
+    /// <summary>
+    /// PaddleRec's <c>counterfact_ipw</c> (§9.3): Σ s δ · min(1 / max(p̂ · n, 10⁻⁶), 15) with n the batch's rows that
+    /// reached stage k − 1, i.e. 1/n Σ s δ/p̂ with the cap 15 as a batch-dependent floor p̂ ≥ 1/(15n) instead of ε_c.
+    /// Unweighted: not defined with inverse-win weights.
+    /// </summary>
+    Paddle,
+}
+
+/// <summary>The command-line / scenario ids of <see cref="IpsNormalizer"/>.</summary>
+public static class IpsNormalizers
+{
+    public const string PaperId = "paper";
+    public const string SnipsId = "snips";
+    public const string PaddleId = "paddle";
+
+    /// <summary>Every id, default first.</summary>
+    public static IReadOnlyList<string> Ids { get; } = [PaperId, SnipsId, PaddleId];
+
+    public static string Id(IpsNormalizer normalizer) => normalizer switch
+    {
+        IpsNormalizer.Paper => PaperId,
+        IpsNormalizer.Snips => SnipsId,
+        IpsNormalizer.Paddle => PaddleId,
+        _ => throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "unknown IPS normaliser"),
+    };
+
+    /// <summary>The normaliser with this id (exact, lower case), if any.</summary>
+    public static bool TryParse(string? id, out IpsNormalizer normalizer)
+    {
+        foreach (var n in Enum.GetValues<IpsNormalizer>())
+        {
+            if (string.Equals(Id(n), id, StringComparison.Ordinal))
+            {
+                normalizer = n;
+                return true;
+            }
+        }
+        normalizer = default;
+        return false;
+    }
+
+    /// <summary>Why model <paramref name="modelId"/> cannot train with <paramref name="normalizer"/>, or null when it can.</summary>
+    public static string? Conflict(string modelId, IpsNormalizer normalizer) =>
+        normalizer == IpsNormalizer.Paddle && modelId == Debiasing.Escm2Model.IpwEscm2Id
+            ? $"IPS normaliser {PaddleId} reproduces PaddleRec's unweighted counterfact_ipw and is not defined with ipw-escm2's inverse-win weights; use {PaperId} or {SnipsId}"
+            : null;
+}
+
+/// <summary>
 /// Hyper-parameters shared by the suite, with the defaults of models.md §16.3 (2-core CPU, 10⁵–10⁶ impressions).
 /// Model-specific options live beside their model.
 /// </summary>
@@ -97,6 +155,11 @@ public sealed record ModelOptions
     /// floor_rate diagnostic. §15.4: on deep, rarely won and rarely clicked traffic, clip the product, not only the factors.
     /// </summary>
     public double? MaxWeight { get; init; }
+    /// <summary>
+    /// How the IPS models (escm2-ips, multi-ipw, ipw-escm2) normalise their counterfactual risk (models.md §9.5
+    /// ipsNormalizer): the paper's 1/|B| (default), self-normalised (SNIPS) or PaddleRec's (§9.3).
+    /// </summary>
+    public IpsNormalizer IpsNormalizer { get; init; } = IpsNormalizer.Paper;
     /// <summary>AITM calibrator weight α (mean over the batch, as the official code).</summary>
     public double AitmAlpha { get; init; } = 0.6;
     public int Seed { get; init; } = 1;

@@ -71,7 +71,8 @@ internal sealed record Escm2Options
 /// <para>
 /// Deviations and choices. (1) Towers sit directly on the shared embedding (ESMM-style, as MMLRec) rather than on
 /// PaddleRec's 8-expert MMoE; the paper calls the method model-agnostic. (2) IPS uses the paper's normaliser |O|
-/// and a propensity floor ε_c, not Paddle's B/n_clk scaling with a cap of 15 (§9.3); the cap W_max is optional.
+/// and a propensity floor ε_c by default; SNIPS and Paddle's n_clk scaling with its cap of 15 (§9.3) are
+/// <see cref="ModelOptions.IpsNormalizer"/> options (§9.5); the cap W_max is optional (<see cref="ModelOptions.MaxWeight"/>).
 /// (3) N stages: the propensity of reaching stage k−1 is the detached product r̂_{k−1}, floored as a whole (§9.6).
 /// (4) DR defaults to joint learning with detached cross terms (§9.5); Paddle's undetached form is
 /// <see cref="DrGradients.Paddle"/>, DR-JL label imputation is <see cref="DrGradients.LabelImputation"/>.
@@ -96,6 +97,7 @@ internal sealed class Escm2Model : ConditionalFunnelModel
     // Held for the paddle's clamps (see HeldScalars).
     private static readonly Scalar PaddleCap = PaddleWeightCap.ToScalar();
     private static readonly Scalar PaddleReachFloor = 1e-6.ToScalar();
+    private static readonly Scalar SnipsFloor = 1e-12.ToScalar();
 
     private readonly ModuleList<Mlp>? imputation;
 
@@ -113,6 +115,11 @@ internal sealed class Escm2Model : ConditionalFunnelModel
         {
             throw new ArgumentException($"{id}: maxWeight = {cap}; expected a finite number > 0", nameof(options));
         }
+        IpsNormalizer = context.Options.IpsNormalizer;
+        if (!Enum.IsDefined(IpsNormalizer) || (Options.WinWeighted && IpsNormalizer == IpsNormalizer.Paddle))
+        {
+            throw new ArgumentException($"{id}: " + (IpsNormalizers.Conflict(IpwEscm2Id, IpsNormalizer) ?? $"unknown IPS normaliser {(int)IpsNormalizer}"), nameof(context));
+        }
         if (Options.WinWeighted && Options.Risk != CounterfactualRisk.Ips)
         {
             throw new ArgumentException($"{id}: the win-weighted DR variant over D (models.md §15.3) is not implemented; use the IPS form", nameof(options));
@@ -125,6 +132,9 @@ internal sealed class Escm2Model : ConditionalFunnelModel
     }
 
     public Escm2Options Options { get; }
+
+    /// <summary>How the IPS risk is normalised (<see cref="ModelOptions.IpsNormalizer"/>); the DR risks ignore it.</summary>
+    public IpsNormalizer IpsNormalizer { get; }
 
     /// <summary>W_max in force: the model's option, else the suite's <see cref="ModelOptions.MaxWeight"/>; null for none.</summary>
     public double? MaxWeight { get; }
@@ -171,6 +181,16 @@ internal sealed class Escm2Model : ConditionalFunnelModel
                 var e = delta - eHat;
                 terms.Add(new($"cvr/{k}", wk * LambdaC, FunnelMath.Mean(eHat.Plus(w * e).Plus(w * e.Squared()), v, z)));
             }
+            else if (Options.Risk == CounterfactualRisk.Ips && IpsNormalizer == IpsNormalizer.Paddle)
+            {
+                // §9.3 counterfact_ipw: w = min(1 / max(ô·n, 1e−6), 15)·B detached, mean_B(w s δ) = Σ s δ min(1/max(ô·n, 1e−6), 15),
+                // n the batch's rows that reached stage k − 1 (clicks for k = 2). No ε_c floor and no W_max: the cap is Paddle's.
+                var raw = FunnelMath.Reach(batch, logR, k - 1);
+                var reached = v * sPrev;
+                var capped = (raw * reached.sum()).clamp_min(PaddleReachFloor).reciprocal().clamp_max(PaddleCap);
+                sink?.Weights($"cvr_weight/{StageName(k)}", reached * capped, capped >= PaddleCap);
+                terms.Add(new($"cvr/{k}", wk * LambdaC, (reached * capped * delta).sum()));
+            }
             else
             {
                 var (p, floored) = FunnelMath.ReachPropensity(batch, logR, k, Context.Options.PropensityFloor);
@@ -184,7 +204,9 @@ internal sealed class Escm2Model : ConditionalFunnelModel
                 sink?.Weights($"cvr_weight/{StageName(k)}", w, floored);
                 if (Options.Risk == CounterfactualRisk.Ips)
                 {
-                    terms.Add(new($"cvr/{k}", wk * LambdaC, (w * delta).sum() / z));
+                    // Paper: Σ w δ / |B| (Σ ū with win weights); SNIPS: Σ w δ / Σ w (0 when no row of B reached stage k − 1).
+                    var normaliser = IpsNormalizer == IpsNormalizer.Snips ? w.sum().clamp_min(SnipsFloor) : z;
+                    terms.Add(new($"cvr/{k}", wk * LambdaC, (w * delta).sum() / normaliser));
                 }
                 else
                 {

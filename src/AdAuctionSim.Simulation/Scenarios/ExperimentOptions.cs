@@ -56,6 +56,8 @@ public sealed record RunTrainingOptions
     /// models.md §9.5, §15.2); null for none.
     /// </summary>
     public double? MaxWeight { get; init; }
+    /// <summary>IPS normaliser id (as <c>adsim train --ips-normalizer</c>): <c>paper</c>, <c>snips</c> or <c>paddle</c>.</summary>
+    public string IpsNormalizer { get; init; } = "paper";
     /// <summary>Click-propensity source id of the IPS/DR models (as <c>adsim train --click-propensity</c>): <c>model</c> or <c>oracle</c>.</summary>
     public string ClickPropensity { get; init; } = "model";
     /// <summary>DR gradient mode id (as <c>adsim train --dr-gradients</c>).</summary>

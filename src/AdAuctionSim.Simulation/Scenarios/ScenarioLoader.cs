@@ -146,6 +146,7 @@ public static partial class ScenarioLoader
             StageWeights = o.Has("stageWeights") ? o.DoubleArray("stageWeights", [], 1, RunTrainingOptions.MaxStageWeights, 0, RunTrainingOptions.MaxStageWeight) : null,
             WinPropensity = o.String("winPropensity", d.WinPropensity, OptionIdPattern(), "an id such as \"oracle\" or \"censored-lognormal\""),
             WinWeight = o.Enum("winWeight", d.WinWeight, ["policy", "at-bid"]),
+            IpsNormalizer = o.Enum("ipsNormalizer", d.IpsNormalizer, ["paper", "snips", "paddle"]),
             MaxWeight = o.Has("maxWeight") ? o.Double("maxWeight", null, 1, RunTrainingOptions.MaxWeightCap) : null,
             ClickPropensity = o.Enum("clickPropensity", d.ClickPropensity, ["model", "oracle"]),
             DrGradients = o.String("drGradients", d.DrGradients, OptionIdPattern(), "an id such as \"joint-learning\""),
