@@ -343,5 +343,8 @@ public sealed class ShippedRunScenarioTests
         Assert.DoesNotContain("ipsNormalizer", plain.ResolvedJson, StringComparison.Ordinal);
         var paddle = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"ipsNormalizer\": \"paddle\""));
         Assert.Contains(paddle.Errors, e => e.Path == "training.ipsNormalizer" && e.Message.Contains("ipw-escm2", StringComparison.Ordinal));
+        var drPaddle = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Runs.RunPlan.Create(Simulation.Scenarios.ScenarioLoader.ParseFile(
+            """{ "models": ["ipw-escm2-dr"], "training": { "drGradients": "paddle" } }""", "w.json"), "w.json"));
+        Assert.Contains(drPaddle.Errors, e => e.Path == "training.drGradients" && e.Message.Contains("ipw-escm2-dr", StringComparison.Ordinal));
     }
 }

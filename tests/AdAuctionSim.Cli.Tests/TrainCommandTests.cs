@@ -75,6 +75,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --max-weight many", "--max-weight", "\"many\" is not a weight cap")]
     [InlineData("train sim --ips-normalizer hajek", "--ips-normalizer", "expected one of: paper, snips, paddle")]
     [InlineData("train sim --models ipw-escm2 --ips-normalizer paddle", "--ips-normalizer", "not defined with ipw-escm2's inverse-win weights")]
+    [InlineData("train sim --models ipw-escm2-dr --dr-gradients paddle", "--dr-gradients", "not defined for ipw-escm2-dr's win-weighted DR over D")]
     public void Bad_options_exit_2_naming_the_option_and_write_nothing(string commandLine, string named, string says)
     {
         using var sandbox = simulation.NewSandbox();

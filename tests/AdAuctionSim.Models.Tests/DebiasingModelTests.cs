@@ -17,10 +17,10 @@ namespace AdAuctionSim.Models.Tests;
 public sealed class DebiasingModelTests
 {
     private static readonly string[] CatalogIds =
-        ["esmm", "escm2-ips", "escm2-dr", "multi-ipw", "multi-dr", "dcmt", "aitm", "apem", "ipw-escm2"];
+        ["esmm", "escm2-ips", "escm2-dr", "multi-ipw", "multi-dr", "dcmt", "aitm", "apem", "ipw-escm2", "ipw-escm2-dr"];
 
     /// <summary>Catalog ids plus the ESCM²-DR gradient modes that are reachable only through options.</summary>
-    private static readonly string[] Variants = [.. CatalogIds, "escm2-dr:paddle", "escm2-dr:label-imputation"];
+    private static readonly string[] Variants = [.. CatalogIds, "escm2-dr:paddle", "escm2-dr:label-imputation", "ipw-escm2-dr:label-imputation"];
 
     private static readonly FeatureSchema Schema = new(["site", "device", "hour"], [6, 5, 4]);
 
@@ -51,7 +51,8 @@ public sealed class DebiasingModelTests
     public static TheoryData<string, int> CounterfactualVariantsAndDepths()
     {
         var data = new TheoryData<string, int>();
-        foreach (var id in new[] { "escm2-ips", "escm2-dr", "escm2-dr:paddle", "escm2-dr:label-imputation", "multi-ipw", "multi-dr", "ipw-escm2", "dcmt" })
+        foreach (var id in new[] { "escm2-ips", "escm2-dr", "escm2-dr:paddle", "escm2-dr:label-imputation", "multi-ipw", "multi-dr", "ipw-escm2",
+            "ipw-escm2-dr", "ipw-escm2-dr:label-imputation", "dcmt" })
         {
             foreach (var k in new[] { 2, 3 })
             {
@@ -140,7 +141,7 @@ public sealed class DebiasingModelTests
         TorchRuntime.Initialize("cpu", threads: 1, seed: 17);
         using var scope = NewDisposeScope();
         var model = Create(id, depth);
-        var batch = SyntheticBatch(depth, 256, seed: 9);
+        var batch = SyntheticBatch(depth, 256, seed: 9, lostBids: model.UsesLostBids);
         using var optimizer = Trainer.CreateOptimizer(model, new TrainerOptions { LearningRate = 0.01, EmbeddingWeightDecay = 0 });
         const int steps = 50;
         var watch = Stopwatch.StartNew();
@@ -210,6 +211,45 @@ public sealed class DebiasingModelTests
             checkedTerms++;
         }
         Assert.True(checkedTerms >= depth - 1, $"{id}: only {checkedTerms} counterfactual terms found");
+    }
+
+    /// <summary>
+    /// IPW-ESCM²-DR, the DR variant over D (models.md §15.3), on four impressions and two lost bids: ê on all six rows
+    /// over |B_D| = 6, the correction ū·s/p̂·(δ − ê) and L_IMP on the impressions (L_IMP over |B_O| = 4), CTR and CTCVR
+    /// on the impressions with Hájek win weights. The lost rows' ê moves the risk; nothing else of theirs enters.
+    /// </summary>
+    [Fact]
+    public void IpwEscm2Dr_puts_the_lost_bids_in_the_imputation_term_only()
+    {
+        TorchRuntime.Initialize("cpu", threads: 1, seed: 1);
+        using var scope = NewDisposeScope();
+        double[,] a = { { 0.3, -0.2 }, { -5.0, 0.7 }, { 0.8, 1.5 }, { -2.0, -0.4 }, { 1.1, 0.9 }, { -0.6, 2.2 } };
+        double[,] s = { { 1, 1 }, { 1, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0 } };
+        double[] pi = [0.5, 0.25, 0.8, 0.005, 0.3, 0.02];
+        double[] won = [1, 1, 1, 1, 0, 0];
+        double[] head = [0.2, -0.5, 1.0, 0.1, 1.7, -0.9];
+        var batch = new TrainingBatch(zeros(6, Schema.Count, ScalarType.Int64), tensor(Flatten(s), ScalarType.Float32).reshape(6, 2),
+            tensor(won, ScalarType.Float32), tensor(pi, ScalarType.Float32));
+        const double lambdaC = 0.1;
+        var impressions = Enumerable.Range(0, 4).ToArray();
+        var all = Enumerable.Range(0, 6).ToArray();
+        var u = impressions.Select(i => 1 / Math.Max(pi[i], 0.01)).ToArray();
+        var zu = u.Sum();
+        var ctr = impressions.Sum(i => u[i] * Bce(s[i, 0], a[i, 0])) / zu;
+        var ctcvr = impressions.Sum(i => u[i] * BceP(s[i, 1], Sig(a[i, 0]) * Sig(a[i, 1]))) / zu;
+        var eHat = head.Select(Softplus).ToArray();
+        double W(int i) => u[i] * s[i, 0] / Math.Max(Sig(a[i, 0]), 0.01);
+        var risk = (all.Sum(i => eHat[i]) + impressions.Sum(i => W(i) * (Bce(s[i, 1], a[i, 1]) - eHat[i]))) / 6;
+        var fit = impressions.Sum(i => W(i) * Math.Pow(Bce(s[i, 1], a[i, 1]) - eHat[i], 2)) / 4;
+
+        AssertTerms("ipw-escm2-dr", batch, Hand(a, HeadKind.Conditional, Extra(Escm2Model.ImputationExtra, head)),
+            new() { ["ctr"] = ctr, ["cvr/2"] = risk, ["imputation/2"] = fit, ["ctcvr/2"] = ctcvr }, ctr + lambdaC * (risk + fit) + ctcvr);
+        Assert.True(Create("ipw-escm2-dr", 2).UsesLostBids);
+        Assert.False(Create("ipw-escm2", 2).UsesLostBids);
+        Assert.False(Create("escm2-dr", 2).UsesLostBids);
+        // Paddle's DR form is unweighted: refused for the win-weighted variant.
+        Assert.Throws<ArgumentException>(() => new Escm2Model(Escm2Model.IpwEscm2DrId, Context(2),
+            new Escm2Options { WinWeighted = true, Risk = CounterfactualRisk.DoublyRobust, DrGradients = DrGradients.Paddle }));
     }
 
     /// <summary>models.md §16.4 test 3 for every model: per-row weights, floors and normalisers on a 4-row batch.</summary>
@@ -587,6 +627,7 @@ public sealed class DebiasingModelTests
     [InlineData("aitm")]
     [InlineData("apem")]
     [InlineData("ipw-escm2")]
+    [InlineData("ipw-escm2-dr")]
     public void Loss_AtSaturatedProbabilities_IsFiniteInFloat32(string id)
     {
         TorchRuntime.Initialize("cpu", threads: 1, seed: 1);
@@ -868,6 +909,8 @@ public sealed class DebiasingModelTests
                 new Escm2Options { Risk = CounterfactualRisk.DoublyRobust, DrGradients = DrGradients.Paddle }),
             "escm2-dr:label-imputation" => new Escm2Model(Escm2Model.DrId, context,
                 new Escm2Options { Risk = CounterfactualRisk.DoublyRobust, DrGradients = DrGradients.LabelImputation }),
+            "ipw-escm2-dr:label-imputation" => new Escm2Model(Escm2Model.IpwEscm2DrId, context,
+                new Escm2Options { WinWeighted = true, Risk = CounterfactualRisk.DoublyRobust, DrGradients = DrGradients.LabelImputation }),
             // The run-wide cap W_max (ModelOptions.MaxWeight, adsim train --max-weight) reaching the catalog's model.
             "escm2-ips:cap5" => ModelCatalog.Get("escm2-ips").Create(context with { Options = context.Options with { MaxWeight = 5 } }),
             "ipw-escm2:cap20" => ModelCatalog.Get("ipw-escm2").Create(context with { Options = context.Options with { MaxWeight = 20 } }),
@@ -881,14 +924,16 @@ public sealed class DebiasingModelTests
 
     /// <summary>
     /// Rows of a synthetic funnel: three fields, conditional rates that depend on them, cumulative labels, all
-    /// impressions, and a field-dependent win propensity.
+    /// impressions (with <paramref name="lostBids"/>, each row won with its π and unlabelled when lost), and a
+    /// field-dependent win propensity.
     /// </summary>
-    private static TrainingBatch SyntheticBatch(int depth, int rows, int seed)
+    private static TrainingBatch SyntheticBatch(int depth, int rows, int seed, bool lostBids = false)
     {
         var rng = new Random(seed);
         var features = new long[rows * Schema.Count];
         var labels = new float[rows * depth];
         var pi = new float[rows];
+        var won = new float[rows];
         for (var i = 0; i < rows; i++)
         {
             var site = rng.Next(6);
@@ -898,7 +943,9 @@ public sealed class DebiasingModelTests
             features[3 * i + 1] = Schema.Offsets[1] + device;
             features[3 * i + 2] = Schema.Offsets[2] + hour;
             pi[i] = (float)(0.05 + 0.9 * Sig(device - 2.0));
-            var reached = 1.0;
+            // A batch of D, as the trainer draws one for a model that uses lost bids: won with probability π, no labels when lost.
+            won[i] = !lostBids || rng.NextDouble() < pi[i] ? 1 : 0;
+            var reached = (double)won[i];
             for (var k = 0; k < depth; k++)
             {
                 var q = k == 0 ? Sig(-0.5 + 0.5 * (site - 2.5) - 0.4 * (device - 2)) : Sig(0.3 - 0.6 * (hour - 1.5) + 0.3 * ((site + k) % 3 - 1));
@@ -906,7 +953,7 @@ public sealed class DebiasingModelTests
                 labels[i * depth + k] = (float)reached;
             }
         }
-        return new TrainingBatch(tensor(features).reshape(rows, Schema.Count), tensor(labels).reshape(rows, depth), ones(rows), tensor(pi));
+        return new TrainingBatch(tensor(features).reshape(rows, Schema.Count), tensor(labels).reshape(rows, depth), tensor(won), tensor(pi));
     }
 
     private static TrainingBatch HandBatch(double[,] labels, double[] winPropensity)

@@ -168,6 +168,27 @@ public sealed class WinPropensitySourceTests
         Assert.Equal("paddle", manifest.RootElement.GetProperty("drGradients").GetString());
     }
 
+    /// <summary>ipw-escm2-dr (models.md §15.3) trains on the train split's requests, lost bids included, and reads π̂.</summary>
+    [Fact]
+    public void The_dr_variant_over_d_trains_on_impressions_and_lost_bids_with_the_fitted_propensity()
+    {
+        using var data = Load();
+        var folder = Path.Combine(TestSimulation.NewFolder("win-dr"), "run");
+        var options = new TrainingRunOptions
+        {
+            OutputDirectory = folder,
+            Trainer = new TrainerOptions { Device = "cpu", BatchSize = 1024, Epochs = 1, Seed = 3, Threads = 1, WinPropensity = WinPropensitySource.KaplanMeier },
+        };
+
+        var result = TrainingRun.Execute(data, [ModelCatalog.Get("ipw-escm2-dr")], options);
+
+        Assert.True(result.WinPropensity!.Fitted);
+        var training = result.Models[0].Training;
+        Assert.Equal(data.CountOf(DatasetSplit.Train, includeLostBids: true), training.TrainRows);
+        Assert.True(training.TrainRows > data.CountOf(DatasetSplit.Train, includeLostBids: false));
+        Assert.True(double.IsFinite(training.BestValidationLogLoss));
+    }
+
     [Fact]
     public void Runs_without_a_model_that_reads_win_propensities_fit_nothing()
     {

@@ -26,6 +26,10 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
         {
             throw new CliInputException($"option --ips-normalizer: {conflict}; nothing was written. Run 'adsim train --help' for usage");
         }
+        if (models.Select(m => DrGradientModes.Conflict(m.Id, arguments.DrGradients)).FirstOrDefault(c => c is not null) is { } drConflict)
+        {
+            throw new CliInputException($"option --dr-gradients: {drConflict}; nothing was written. Run 'adsim train --help' for usage");
+        }
         var directory = terminal.Resolve(arguments.Out ?? Path.Combine(arguments.Simulation, TrainCommandSpec.DefaultOut));
         if (!arguments.Force && Path.Exists(directory))
         {

@@ -68,7 +68,7 @@ internal static class TrainCommandSpec
             new OptionSpec("stage-weights", OptionKind.Text, "w_k, each stage's loss weight, one per stage of the funnel (models.md §2: "
                 + "Σ_k w_k L_k), each from 0 to 1e6 and not all 0; as training.stageWeights in a scenario")
                 { ValueName = "W1,W2,...", Default = "1 for every stage" },
-            new OptionSpec("win-propensity", OptionKind.Choice, "Win propensity of the inverse-win weights (ipw-escm2): the logged oracle "
+            new OptionSpec("win-propensity", OptionKind.Choice, "Win propensity of the inverse-win weights (ipw-escm2, ipw-escm2-dr): the logged oracle "
                 + "column, a win model fitted once on the train split's impressions and lost bids (km, censored-lognormal in-sample; "
                 + "classifier cross-fitted), or none (all 1)")
                 { ValueName = "SOURCE", Choices = [.. WinPropensitySources.Ids], Default = WinPropensitySources.Id(Defaults.WinPropensity) },
@@ -77,7 +77,7 @@ internal static class TrainCommandSpec
                 + "(needs --win-propensity km, censored-lognormal or classifier); as training.winWeight in a scenario")
                 { ValueName = "BASIS", Choices = [.. WinWeightBases.Ids], Default = WinWeightBases.Id(Defaults.WinWeight) },
             new OptionSpec("max-weight", OptionKind.Text, "W_max, a cap on each combined counterfactual weight of escm2-ips, escm2-dr, "
-                + "multi-ipw, multi-dr and ipw-escm2 (s/p̂, times 1/π̂ for ipw-escm2; models.md §9.5, §15.2), a number from 1 to 1e6; "
+                + "multi-ipw, multi-dr, ipw-escm2 and ipw-escm2-dr (s/p̂, times 1/π̂ for the ipw models; models.md §9.5, §15.2), a number from 1 to 1e6; "
                 + "as training.maxWeight in a scenario")
                 { ValueName = "W", Default = "no cap" },
             new OptionSpec("ips-normalizer", OptionKind.Choice, "How escm2-ips, multi-ipw and ipw-escm2 normalise their counterfactual risk "
@@ -85,10 +85,10 @@ internal static class TrainCommandSpec
                 + "weights capped at 15, not with ipw-escm2); as training.ipsNormalizer in a scenario")
                 { ValueName = "MODE", Choices = [.. IpsNormalizers.Ids], Default = IpsNormalizers.PaperId },
             new OptionSpec("click-propensity", OptionKind.Choice, "Click (reach) propensities of the IPS/DR models (escm2-ips, escm2-dr, "
-                + "multi-ipw, multi-dr, ipw-escm2, dcmt): each model's own detached estimate, as published, or the true propensities "
+                + "multi-ipw, multi-dr, ipw-escm2, ipw-escm2-dr, dcmt): each model's own detached estimate, as published, or the true propensities "
                 + "the simulator logs in the impressions (propensity_<stage>), to tell estimation error from method error")
                 { ValueName = "SOURCE", Choices = [.. ClickPropensitySources.Ids], Default = ClickPropensitySources.Id(Defaults.ClickPropensity) },
-            new OptionSpec("dr-gradients", OptionKind.Choice, "How escm2-dr and multi-dr pass gradients through the DR terms (models.md §9.5)")
+            new OptionSpec("dr-gradients", OptionKind.Choice, "How escm2-dr, multi-dr and ipw-escm2-dr pass gradients through the DR terms (models.md §9.5; paddle not with ipw-escm2-dr)")
                 { ValueName = "MODE", Choices = [.. DrGradientModes.Ids], Default = DrGradientModes.Id(DrGradientMode.JointLearning) },
             new OptionSpec("out", OptionKind.Text, "Run directory") { ValueName = "DIR", Default = $"<simulation-dir>/{DefaultOut.Replace('\\', '/')}" },
             new OptionSpec("force", OptionKind.Flag, "Replace the run directory if it exists") { Default = "off: an existing directory is an error" },

@@ -128,6 +128,13 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("training.drGradients", $"value \"{t.DrGradients}\" is not allowed; expected one of {Quoted(DrGradientModes.Ids)}"));
         }
+        else
+        {
+            foreach (var conflict in entries.Select(e => DrGradientModes.Conflict(e.Id, dr)).OfType<string>().Take(1))
+            {
+                errors.Add(new ScenarioError("training.drGradients", conflict));
+            }
+        }
         var labelMode = t.LabelMode switch
         {
             "conditional" => LabelMode.Conditional,

@@ -25,5 +25,7 @@ public static partial class ModelCatalog
             c => new ApemModel(c), FunnelMath.Unsupported),
         new(Escm2Model.IpwEscm2Id, "IPW-ESCM²: ESCM²-IPS with every term also weighted by 1/win propensity, Hájek-normalised (§15.2)",
             c => new Escm2Model(Escm2Model.IpwEscm2Id, c, new Escm2Options { WinWeighted = true }), FunnelMath.Unsupported),
+        new(Escm2Model.IpwEscm2DrId, "IPW-ESCM²-DR: ESCM²-DR over D: imputation on every request, lost bids included; win- and click-weighted correction on impressions (§15.3)",
+            c => new Escm2Model(Escm2Model.IpwEscm2DrId, c, new Escm2Options { WinWeighted = true, Risk = CounterfactualRisk.DoublyRobust }), FunnelMath.Unsupported),
     ];
 }

@@ -76,9 +76,12 @@ internal sealed record Escm2Options
 /// (3) N stages: the propensity of reaching stage k−1 is the detached product r̂_{k−1}, floored as a whole (§9.6).
 /// (4) DR defaults to joint learning with detached cross terms (§9.5); Paddle's undetached form is
 /// <see cref="DrGradients.Paddle"/>, DR-JL label imputation is <see cref="DrGradients.LabelImputation"/>.
-/// (5) IPW-ESCM² implements only the IPS variant over O (§15.2); the DR variant over D∖O (§15.3) is not implemented,
-/// so <see cref="MultiTaskModel.UsesLostBids"/> stays false, and lost bids are excluded from every term. The win
-/// weight uses the batch's <see cref="TrainingBatch.WinPropensity"/> as given (oracle or an estimate), detached.
+/// (5) IPW-ESCM² is the IPS variant over O (§15.2); IPW-ESCM²-DR is the DR variant over D (§15.3): batches hold
+/// lost bids in their proportion |L|/|O| (<see cref="MultiTaskModel.UsesLostBids"/>), whose features enter only the
+/// imputation term ê, averaged over |B_D|; the correction ū·s/p̂·(δ − ê) and L_IMP run on impressions; the CTR and CTCVR
+/// terms stay on O with win weights; joint learning or DR-JL label imputation (Paddle's unweighted form is refused).
+/// Every other model excludes lost bids from every term. The win weight uses the batch's
+/// <see cref="TrainingBatch.WinPropensity"/> as given (oracle or an estimate), detached.
 /// </para>
 /// </remarks>
 internal sealed class Escm2Model : ConditionalFunnelModel
@@ -88,6 +91,7 @@ internal sealed class Escm2Model : ConditionalFunnelModel
     public const string MultiIpwId = "multi-ipw";
     public const string MultiDrId = "multi-dr";
     public const string IpwEscm2Id = "ipw-escm2";
+    public const string IpwEscm2DrId = "ipw-escm2-dr";
 
     /// <summary>Key of the imputation-head logits [B, K−1] in <see cref="ModelOutput.Extras"/> (DR only).</summary>
     public const string ImputationExtra = "imputation";
@@ -120,9 +124,9 @@ internal sealed class Escm2Model : ConditionalFunnelModel
         {
             throw new ArgumentException($"{id}: " + (IpsNormalizers.Conflict(IpwEscm2Id, IpsNormalizer) ?? $"unknown IPS normaliser {(int)IpsNormalizer}"), nameof(context));
         }
-        if (Options.WinWeighted && Options.Risk != CounterfactualRisk.Ips)
+        if (Options.WinWeighted && Options.Risk == CounterfactualRisk.DoublyRobust && Options.DrGradients == DrGradients.Paddle)
         {
-            throw new ArgumentException($"{id}: the win-weighted DR variant over D (models.md §15.3) is not implemented; use the IPS form", nameof(options));
+            throw new ArgumentException($"{id}: Paddle's DR form (§9.3) is unweighted and not defined for the win-weighted DR over D (§15.3)", nameof(options));
         }
         if (Options.Risk == CounterfactualRisk.DoublyRobust)
         {
@@ -132,6 +136,9 @@ internal sealed class Escm2Model : ConditionalFunnelModel
     }
 
     public Escm2Options Options { get; }
+
+    /// <summary>The win-weighted DR variant over D (models.md §15.3) trains on lost bids too: their features enter the ê term.</summary>
+    public override bool UsesLostBids => Options.WinWeighted && Options.Risk == CounterfactualRisk.DoublyRobust;
 
     /// <summary>How the IPS risk is normalised (<see cref="ModelOptions.IpsNormalizer"/>); the DR risks ignore it.</summary>
     public IpsNormalizer IpsNormalizer { get; }
@@ -211,21 +218,26 @@ internal sealed class Escm2Model : ConditionalFunnelModel
                 else
                 {
                     var head = FunnelMath.Col(imputed!, k - 2);
+                    // Over O (§9.5): ê on the batch's impressions, both terms over |B| (Σ ū). Over D (§15.3, ipw-escm2-dr): ê on
+                    // every request of the batch, lost bids included, R_DR over |B_D| and L_IMP over |B_O|.
+                    var (rows, riskNormaliser, fitNormaliser) = UsesLostBids
+                        ? (ones_like(won), FunnelMath.Normaliser(ones_like(won)), FunnelMath.Normaliser(won))
+                        : (v, z, z);
                     Tensor risk;
                     Tensor fit;
                     if (Options.DrGradients == DrGradients.JointLearning)
                     {
                         var eHat = head.Softplus();
                         var eFixed = eHat.detach();
-                        risk = FunnelMath.Mean(eFixed, v, z).Plus((w * (delta - eFixed)).sum() / z);
-                        fit = (w * (delta.detach() - eHat).Squared()).sum() / z;
+                        risk = FunnelMath.Mean(eFixed, rows, riskNormaliser).Plus((w * (delta - eFixed)).sum() / riskNormaliser);
+                        fit = (w * (delta.detach() - eHat).Squared()).sum() / fitNormaliser;
                     }
                     else
                     {
                         var pseudo = head.sigmoid();
                         var eHat = Losses.BceWithLogits(a, pseudo.detach());
-                        risk = FunnelMath.Mean(eHat, v, z).Plus((w * (delta - eHat)).sum() / z);
-                        fit = (w * (delta.detach() - Losses.BceWithLogits(a.detach(), pseudo)).Squared()).sum() / z;
+                        risk = FunnelMath.Mean(eHat, rows, riskNormaliser).Plus((w * (delta - eHat)).sum() / riskNormaliser);
+                        fit = (w * (delta.detach() - Losses.BceWithLogits(a.detach(), pseudo)).Squared()).sum() / fitNormaliser;
                     }
                     terms.Add(new($"cvr/{k}", wk * LambdaC, risk));
                     terms.Add(new($"imputation/{k}", wk * LambdaC, fit));

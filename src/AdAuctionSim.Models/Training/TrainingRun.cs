@@ -79,6 +79,13 @@ public static class DrGradientModes
         return false;
     }
 
+    /// <summary>Why model <paramref name="modelId"/> cannot train with DR gradient mode <paramref name="mode"/>, or null when it can.</summary>
+    public static string? Conflict(string modelId, DrGradientMode mode) =>
+        mode == DrGradientMode.Paddle && modelId == Escm2Model.IpwEscm2DrId
+            ? $"DR gradients {Id(DrGradientMode.Paddle)} reproduce PaddleRec's unweighted counterfact_dr and are not defined for "
+                + $"{Escm2Model.IpwEscm2DrId}'s win-weighted DR over D; use {Id(DrGradientMode.JointLearning)} or {Id(DrGradientMode.LabelImputation)}"
+            : null;
+
     internal static DrGradients ToModel(DrGradientMode mode) => mode switch
     {
         DrGradientMode.Paddle => Debiasing.DrGradients.Paddle,
@@ -295,7 +302,7 @@ public static class TrainingRun
     }
 
     /// <summary>Ids of the catalog models whose loss reads the batch's win propensity (inverse-win weighting, §15).</summary>
-    public static IReadOnlyList<string> WinPropensityReaders { get; } = [Escm2Model.IpwEscm2Id];
+    public static IReadOnlyList<string> WinPropensityReaders { get; } = [Escm2Model.IpwEscm2Id, Escm2Model.IpwEscm2DrId];
 
     /// <summary>Whether the model with this id reads win propensities (the run then fits its win model).</summary>
     public static bool ReadsWinPropensity(string modelId) => WinPropensityReaders.Contains(modelId, StringComparer.Ordinal);
