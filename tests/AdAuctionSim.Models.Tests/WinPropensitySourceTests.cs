@@ -187,6 +187,14 @@ public sealed class WinPropensitySourceTests
         Assert.Equal(data.CountOf(DatasetSplit.Train, includeLostBids: true), training.TrainRows);
         Assert.True(training.TrainRows > data.CountOf(DatasetSplit.Train, includeLostBids: false));
         Assert.True(double.IsFinite(training.BestValidationLogLoss));
+
+        // Its batches hold 1024 impressions on average plus the lost bids in their proportion; other models' hold 1024 rows.
+        var impressions = data.CountOf(DatasetSplit.Train, includeLostBids: false);
+        using var dr = ModelCatalog.Get("ipw-escm2-dr").Create(TestEntries.Context(data));
+        using var ips = ModelCatalog.Get("ipw-escm2").Create(TestEntries.Context(data));
+        Assert.Equal((int)Math.Round(1024.0 * training.TrainRows / impressions), Trainer.BatchRows(dr, data, options.Trainer));
+        Assert.True(Trainer.BatchRows(dr, data, options.Trainer) > 1024);
+        Assert.Equal(1024, Trainer.BatchRows(ips, data, options.Trainer));
     }
 
     [Fact]

@@ -182,6 +182,10 @@ public sealed record TrainerOptions
     /// </summary>
     public string Device { get; init; } = "auto";
 
+    /// <summary>
+    /// Training rows per batch; for a model that also trains on lost bids (ipw-escm2-dr), impressions per batch, with the
+    /// lost bids in their proportion on top (<see cref="Trainer.BatchRows"/>).
+    /// </summary>
     public int BatchSize { get; init; } = 2048;
 
     /// <summary>Most epochs; early stopping may end training sooner.</summary>
