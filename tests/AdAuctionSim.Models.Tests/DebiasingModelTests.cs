@@ -338,6 +338,8 @@ public sealed class DebiasingModelTests
         AssertTerms("ipw-escm2:snips", batch, Hand(a, HeadKind.Conditional),
             new() { ["ctr"] = ctrW, ["cvr/2"] = snipsW, ["ctcvr/2"] = ctcvrW }, ctrW + lambdaC * snipsW + ctcvrW);
         Assert.Throws<ArgumentException>(() => Create("ipw-escm2:paddle", 2));
+        // The DR models ignore the IPS normaliser, the win-weighted one included.
+        Assert.True(ModelCatalog.Get("ipw-escm2-dr").Create(Context(2) with { Options = Context(2).Options with { IpsNormalizer = IpsNormalizer.Paddle } }).UsesLostBids);
 
         // DCMT (§11): factual s/p̂ ℓ(s_2, a_2); counterfactual (1 − s)/max(1 − ô, ε) ℓ(1 − s_2, a*); tie 1e−3 |σ(a) + σ(a*) − 1|.
         double[] star = [0.5, -0.3, 0.9, 2.0];

@@ -120,7 +120,7 @@ internal sealed class Escm2Model : ConditionalFunnelModel
             throw new ArgumentException($"{id}: maxWeight = {cap}; expected a finite number > 0", nameof(options));
         }
         IpsNormalizer = context.Options.IpsNormalizer;
-        if (!Enum.IsDefined(IpsNormalizer) || (Options.WinWeighted && IpsNormalizer == IpsNormalizer.Paddle))
+        if (!Enum.IsDefined(IpsNormalizer) || (Options.WinWeighted && Options.Risk == CounterfactualRisk.Ips && IpsNormalizer == IpsNormalizer.Paddle))
         {
             throw new ArgumentException($"{id}: " + (IpsNormalizers.Conflict(IpwEscm2Id, IpsNormalizer) ?? $"unknown IPS normaliser {(int)IpsNormalizer}"), nameof(context));
         }
