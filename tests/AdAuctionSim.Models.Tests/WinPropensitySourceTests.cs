@@ -197,6 +197,39 @@ public sealed class WinPropensitySourceTests
         Assert.Equal(1024, Trainer.BatchRows(ips, data, options.Trainer));
     }
 
+    /// <summary>
+    /// adsim run trains each model as its own run on one loaded dataset: a later run reuses the win model an earlier one
+    /// fitted on that dataset when source and basis match, and fits again when they do not.
+    /// </summary>
+    [Fact]
+    public void A_win_model_fitted_by_an_earlier_run_on_the_same_dataset_is_reused_when_source_and_basis_match()
+    {
+        using var data = Load();
+        var root = TestSimulation.NewFolder("win-reuse");
+        var options = new TrainingRunOptions
+        {
+            OutputDirectory = Path.Combine(root, "first"),
+            Trainer = new TrainerOptions { Device = "cpu", BatchSize = 1024, Epochs = 1, Seed = 3, Threads = 1, WinPropensity = WinPropensitySource.KaplanMeier },
+        };
+        var first = TrainingRun.Execute(data, [ModelCatalog.Get("ipw-escm2")], options).WinPropensity!;
+        var fitted = Values(data);
+
+        var second = TrainingRun.Execute(data, [ModelCatalog.Get("ipw-escm2-dr")],
+            options with { OutputDirectory = Path.Combine(root, "second"), SettledWinPropensity = first }).WinPropensity!;
+        Assert.Same(first, second);
+        Assert.Equal(fitted, Values(data));
+
+        var atBid = TrainingRun.Execute(data, [ModelCatalog.Get("ipw-escm2")], options with
+        {
+            OutputDirectory = Path.Combine(root, "third"),
+            SettledWinPropensity = first,
+            Trainer = options.Trainer with { WinWeight = WinWeightBasis.AtBid },
+        }).WinPropensity!;
+        Assert.NotSame(first, atBid);
+        Assert.Equal("at-bid", atBid.Basis);
+        Assert.NotEqual(fitted, Values(data));
+    }
+
     [Fact]
     public void Runs_without_a_model_that_reads_win_propensities_fit_nothing()
     {

@@ -216,13 +216,15 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         };
         var covers = $"{Device}, {runtime.ThreadCount} threads, batch {options.Trainer.BatchSize}";
         var predictCovers = $"{Device}, {runtime.ThreadCount} threads, batch {options.Trainer.EvaluationBatchSize} (no gradients)";
+        WinPropensityFit? settled = null;   // fitted by the first unit that reads it, reused by the others on this dataset
         foreach (var i in missing)
         {
             cancellation.ThrowIfCancellationRequested();
             var entry = plan.Models[i];
             progress.Phase($"{label}: train {entry.Id}", options.Trainer.Epochs, "epochs");
             var callbacks = new TrainingRunCallbacks { EpochFinished = e => progress.Report(e.Epoch) };
-            var result = TrainingRun.Execute(data, [entry], options with { OutputDirectory = parts[i] }, callbacks, cancellation);
+            var result = TrainingRun.Execute(data, [entry], options with { OutputDirectory = parts[i], SettledWinPropensity = settled },
+                callbacks, cancellation);
             var model = result.Models[0];
             var t = model.Training;
             var unit = $"{label}, {entry.Id}";
@@ -230,8 +232,9 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             timings.Add(new PhaseTiming("train", $"{unit} ({t.EpochsRun} epochs, best {t.BestEpoch})", t.Seconds,
                 $"up to {options.Trainer.Epochs} epochs each with validation (batch {options.Trainer.EvaluationBatchSize}) and early stopping; {covers}"));
             timings.Add(new PhaseTiming("predict", unit, model.PredictSeconds, $"scoring every request of D and writing predictions; {predictCovers}"));
-            if (result.WinPropensity is { Fitted: true } win)
+            if (result.WinPropensity is { Fitted: true } win && !ReferenceEquals(win, settled))
             {
+                settled = win;
                 timings.Add(new PhaseTiming("win propensity", unit, win.FitSeconds, $"fitting the {win.Source} win model on the train split (1 thread){(win.CrossFitted ? $", {win.Folds} out-of-fold fits" : "")} and scoring every request; cpu"));
             }
             progress.UnitDone(string.Create(CultureInfo.InvariantCulture,

@@ -37,6 +37,13 @@ public sealed record TrainingRunOptions
 
     /// <summary>Folds of the cross-fitted classifier (out-of-fold π̂ on the train split).</summary>
     public int WinPropensityFolds { get; init; } = 2;
+
+    /// <summary>
+    /// A win model an earlier run already fitted and applied to this same dataset object, with these options (adsim run
+    /// trains each model as its own unit on one loaded dataset). When its source and basis are this run's, it is reused
+    /// instead of fitted again: the dataset's win-propensity tensor already holds its estimate. Null: fit when needed.
+    /// </summary>
+    public WinPropensityFit? SettledWinPropensity { get; init; }
 }
 
 /// <summary>How the doubly robust ESCM² variants (escm2-dr, multi-dr) pass gradients (models.md §9.5).</summary>
@@ -221,10 +228,14 @@ public static class TrainingRun
                 Directory.CreateDirectory(Path.Combine(temp, folder));
             }
             // Two-stage (models.md §15.4): the win model is fitted once, before any multi-task model, and never trained by them.
-            var win = models.Any(m => ReadsWinPropensity(m.Id))
-                ? FitWinPropensity(data, options.Trainer.WinPropensity, options.Model.WinPropensityFloor, options.WinModel,
-                    options.WinPropensityFolds, cancellation, options.Trainer.WinWeight)
-                : Unused(data, options.Trainer.WinPropensity);
+            var win = !models.Any(m => ReadsWinPropensity(m.Id))
+                ? Unused(data, options.Trainer.WinPropensity)
+                : options.SettledWinPropensity is { Fitted: true } settled
+                    && settled.Source == WinPropensitySources.Id(options.Trainer.WinPropensity)
+                    && settled.Basis == WinWeightBases.Id(options.Trainer.WinWeight)
+                    ? settled
+                    : FitWinPropensity(data, options.Trainer.WinPropensity, options.Model.WinPropensityFloor, options.WinModel,
+                        options.WinPropensityFolds, cancellation, options.Trainer.WinWeight);
             callbacks?.WinPropensityReady?.Invoke(win);
             var results = new List<ModelRunResult>();
             for (var m = 0; m < models.Count; m++)
