@@ -95,31 +95,16 @@ public static class IpsNormalizers
     public const string SnipsId = "snips";
     public const string PaddleId = "paddle";
 
-    /// <summary>Every id, default first.</summary>
-    public static IReadOnlyList<string> Ids { get; } = [PaperId, SnipsId, PaddleId];
+    private static readonly OptionIds<IpsNormalizer> Table = new("IPS normaliser",
+        (IpsNormalizer.Paper, PaperId), (IpsNormalizer.Snips, SnipsId), (IpsNormalizer.Paddle, PaddleId));
 
-    public static string Id(IpsNormalizer normalizer) => normalizer switch
-    {
-        IpsNormalizer.Paper => PaperId,
-        IpsNormalizer.Snips => SnipsId,
-        IpsNormalizer.Paddle => PaddleId,
-        _ => throw new ArgumentOutOfRangeException(nameof(normalizer), normalizer, "unknown IPS normaliser"),
-    };
+    /// <summary>Every id, default first.</summary>
+    public static IReadOnlyList<string> Ids => Table.Ids;
+
+    public static string Id(IpsNormalizer normalizer) => Table.Id(normalizer);
 
     /// <summary>The normaliser with this id (exact, lower case), if any.</summary>
-    public static bool TryParse(string? id, out IpsNormalizer normalizer)
-    {
-        foreach (var n in Enum.GetValues<IpsNormalizer>())
-        {
-            if (string.Equals(Id(n), id, StringComparison.Ordinal))
-            {
-                normalizer = n;
-                return true;
-            }
-        }
-        normalizer = default;
-        return false;
-    }
+    public static bool TryParse(string? id, out IpsNormalizer normalizer) => Table.TryParse(id, out normalizer);
 
     /// <summary>Why model <paramref name="modelId"/> cannot train with <paramref name="normalizer"/>, or null when it can.</summary>
     public static string? Conflict(string modelId, IpsNormalizer normalizer) =>

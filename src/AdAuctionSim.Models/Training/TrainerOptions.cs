@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.WinPropensity;
 
@@ -30,36 +31,19 @@ public static class WinPropensitySources
     public const string OracleId = "oracle";
     public const string NoneId = "none";
 
+    private static readonly OptionIds<WinPropensitySource> Table = new("win-propensity source",
+        (WinPropensitySource.Oracle, OracleId), (WinPropensitySource.KaplanMeier, WinPropensityModels.KaplanMeier),
+        (WinPropensitySource.CensoredLognormal, WinPropensityModels.CensoredLognormal),
+        (WinPropensitySource.Classifier, WinPropensityModels.Classifier), (WinPropensitySource.None, NoneId));
+
     /// <summary>Every id, in the order the command line lists them.</summary>
-    public static IReadOnlyList<string> Ids { get; } =
-        [OracleId, WinPropensityModels.KaplanMeier, WinPropensityModels.CensoredLognormal,
-            WinPropensityModels.Classifier, NoneId];
+    public static IReadOnlyList<string> Ids => Table.Ids;
 
     /// <summary>The id of a source (<c>oracle</c>, <c>km</c>, <c>censored-lognormal</c>, <c>classifier</c>, <c>none</c>).</summary>
-    public static string Id(WinPropensitySource source) => source switch
-    {
-        WinPropensitySource.Oracle => OracleId,
-        WinPropensitySource.None => NoneId,
-        WinPropensitySource.KaplanMeier => WinPropensityModels.KaplanMeier,
-        WinPropensitySource.CensoredLognormal => WinPropensityModels.CensoredLognormal,
-        WinPropensitySource.Classifier => WinPropensityModels.Classifier,
-        _ => throw new ArgumentOutOfRangeException(nameof(source), source, "unknown win-propensity source"),
-    };
+    public static string Id(WinPropensitySource source) => Table.Id(source);
 
     /// <summary>The source with this id (exact, lower case), if any.</summary>
-    public static bool TryParse(string? id, out WinPropensitySource source)
-    {
-        foreach (var s in Enum.GetValues<WinPropensitySource>())
-        {
-            if (string.Equals(Id(s), id, StringComparison.Ordinal))
-            {
-                source = s;
-                return true;
-            }
-        }
-        source = default;
-        return false;
-    }
+    public static bool TryParse(string? id, out WinPropensitySource source) => Table.TryParse(id, out source);
 
     /// <summary>Whether the source is a win model fitted on the logs (not the oracle column, not none).</summary>
     public static bool IsEstimated(WinPropensitySource source) =>
@@ -86,32 +70,16 @@ public static class WinWeightBases
     public const string PolicyId = "policy";
     public const string AtBidId = "at-bid";
 
-    /// <summary>Every id, default first.</summary>
-    public static IReadOnlyList<string> Ids { get; } = [PolicyId, AtBidId];
+    private static readonly OptionIds<WinWeightBasis> Table = new("win-weight basis",
+        (WinWeightBasis.Policy, PolicyId), (WinWeightBasis.AtBid, AtBidId));
 
-    public static string Id(WinWeightBasis basis) => basis switch
-    {
-        WinWeightBasis.Policy => PolicyId,
-        WinWeightBasis.AtBid => AtBidId,
-        _ => throw new ArgumentOutOfRangeException(nameof(basis), basis, "unknown win-weight basis"),
-    };
+    /// <summary>Every id, default first.</summary>
+    public static IReadOnlyList<string> Ids => Table.Ids;
+
+    public static string Id(WinWeightBasis basis) => Table.Id(basis);
 
     /// <summary>The basis with this id (exact, lower case), if any.</summary>
-    public static bool TryParse(string? id, out WinWeightBasis basis)
-    {
-        switch (id)
-        {
-            case PolicyId:
-                basis = WinWeightBasis.Policy;
-                return true;
-            case AtBidId:
-                basis = WinWeightBasis.AtBid;
-                return true;
-            default:
-                basis = default;
-                return false;
-        }
-    }
+    public static bool TryParse(string? id, out WinWeightBasis basis) => Table.TryParse(id, out basis);
 
     /// <summary>Why <paramref name="basis"/> cannot go with <paramref name="source"/>, or null when it can.</summary>
     public static string? Conflict(WinWeightBasis basis, WinPropensitySource source) =>
@@ -142,32 +110,16 @@ public static class ClickPropensitySources
     public const string ModelId = "model";
     public const string OracleId = "oracle";
 
-    /// <summary>Every id, default first.</summary>
-    public static IReadOnlyList<string> Ids { get; } = [ModelId, OracleId];
+    private static readonly OptionIds<ClickPropensitySource> Table = new("click-propensity source",
+        (ClickPropensitySource.Model, ModelId), (ClickPropensitySource.Oracle, OracleId));
 
-    public static string Id(ClickPropensitySource source) => source switch
-    {
-        ClickPropensitySource.Model => ModelId,
-        ClickPropensitySource.Oracle => OracleId,
-        _ => throw new ArgumentOutOfRangeException(nameof(source), source, "unknown click-propensity source"),
-    };
+    /// <summary>Every id, default first.</summary>
+    public static IReadOnlyList<string> Ids => Table.Ids;
+
+    public static string Id(ClickPropensitySource source) => Table.Id(source);
 
     /// <summary>The source with this id (exact, lower case), if any.</summary>
-    public static bool TryParse(string? id, out ClickPropensitySource source)
-    {
-        switch (id)
-        {
-            case ModelId:
-                source = ClickPropensitySource.Model;
-                return true;
-            case OracleId:
-                source = ClickPropensitySource.Oracle;
-                return true;
-            default:
-                source = default;
-                return false;
-        }
-    }
+    public static bool TryParse(string? id, out ClickPropensitySource source) => Table.TryParse(id, out source);
 }
 
 /// <summary>

@@ -60,31 +60,16 @@ public enum DrGradientMode
 /// <summary>The command-line / <c>train.json</c> ids of <see cref="DrGradientMode"/>.</summary>
 public static class DrGradientModes
 {
-    /// <summary>Every id, in the order the command line lists them.</summary>
-    public static IReadOnlyList<string> Ids { get; } = ["joint-learning", "paddle", "label-imputation"];
+    private static readonly OptionIds<DrGradientMode> Table = new("DR gradient mode",
+        (DrGradientMode.JointLearning, "joint-learning"), (DrGradientMode.Paddle, "paddle"), (DrGradientMode.LabelImputation, "label-imputation"));
 
-    public static string Id(DrGradientMode mode) => mode switch
-    {
-        DrGradientMode.JointLearning => "joint-learning",
-        DrGradientMode.Paddle => "paddle",
-        DrGradientMode.LabelImputation => "label-imputation",
-        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown DR gradient mode"),
-    };
+    /// <summary>Every id, in the order the command line lists them.</summary>
+    public static IReadOnlyList<string> Ids => Table.Ids;
+
+    public static string Id(DrGradientMode mode) => Table.Id(mode);
 
     /// <summary>The mode with this id (exact, lower case), if any.</summary>
-    public static bool TryParse(string? id, out DrGradientMode mode)
-    {
-        foreach (var m in Enum.GetValues<DrGradientMode>())
-        {
-            if (string.Equals(Id(m), id, StringComparison.Ordinal))
-            {
-                mode = m;
-                return true;
-            }
-        }
-        mode = default;
-        return false;
-    }
+    public static bool TryParse(string? id, out DrGradientMode mode) => Table.TryParse(id, out mode);
 
     /// <summary>Why model <paramref name="modelId"/> cannot train with DR gradient mode <paramref name="mode"/>, or null when it can.</summary>
     public static string? Conflict(string modelId, DrGradientMode mode) =>
