@@ -237,7 +237,8 @@ internal sealed record RunPlan(
         };
         // The newer options only when they differ from their defaults, so that runs recorded before they existed keep
         // their identity on resume.
-        if (t.WinWeight != new RunTrainingOptions().WinWeight)
+        var defaults = new RunTrainingOptions();
+        if (t.WinWeight != defaults.WinWeight)
         {
             root["training"]!["winWeight"] = t.WinWeight;
         }
@@ -245,7 +246,7 @@ internal sealed record RunPlan(
         {
             root["training"]!["maxWeight"] = cap;
         }
-        if (t.IpsNormalizer != new RunTrainingOptions().IpsNormalizer)
+        if (t.IpsNormalizer != defaults.IpsNormalizer)
         {
             root["training"]!["ipsNormalizer"] = t.IpsNormalizer;
         }

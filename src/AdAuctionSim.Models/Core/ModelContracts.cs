@@ -106,11 +106,13 @@ public static class IpsNormalizers
     /// <summary>The normaliser with this id (exact, lower case), if any.</summary>
     public static bool TryParse(string? id, out IpsNormalizer normalizer) => Table.TryParse(id, out normalizer);
 
+    /// <summary>Why the win-weighted IPS model (ipw-escm2) refuses <see cref="IpsNormalizer.Paddle"/>.</summary>
+    public const string PaddleWithWinWeights = $"IPS normaliser {PaddleId} reproduces PaddleRec's unweighted counterfact_ipw and "
+        + $"is not defined with ipw-escm2's inverse-win weights; use {PaperId} or {SnipsId}";
+
     /// <summary>Why model <paramref name="modelId"/> cannot train with <paramref name="normalizer"/>, or null when it can.</summary>
     public static string? Conflict(string modelId, IpsNormalizer normalizer) =>
-        normalizer == IpsNormalizer.Paddle && modelId == Debiasing.Escm2Model.IpwEscm2Id
-            ? $"IPS normaliser {PaddleId} reproduces PaddleRec's unweighted counterfact_ipw and is not defined with ipw-escm2's inverse-win weights; use {PaperId} or {SnipsId}"
-            : null;
+        normalizer == IpsNormalizer.Paddle && modelId == Debiasing.Escm2Model.IpwEscm2Id ? PaddleWithWinWeights : null;
 }
 
 /// <summary>

@@ -120,13 +120,19 @@ internal sealed class Escm2Model : ConditionalFunnelModel
             throw new ArgumentException($"{id}: maxWeight = {cap}; expected a finite number > 0", nameof(options));
         }
         IpsNormalizer = context.Options.IpsNormalizer;
-        if (!Enum.IsDefined(IpsNormalizer) || (Options.WinWeighted && Options.Risk == CounterfactualRisk.Ips && IpsNormalizer == IpsNormalizer.Paddle))
+        if (!Enum.IsDefined(IpsNormalizer))
         {
-            throw new ArgumentException($"{id}: " + (IpsNormalizers.Conflict(IpwEscm2Id, IpsNormalizer) ?? $"unknown IPS normaliser {(int)IpsNormalizer}"), nameof(context));
+            throw new ArgumentException($"{id}: unknown IPS normaliser {(int)IpsNormalizer}", nameof(context));
+        }
+        // The rules adsim train and the scenario loader check by model id (IpsNormalizers.Conflict, DrGradientModes.Conflict),
+        // here on the configuration itself, with the same words.
+        if (Options.WinWeighted && Options.Risk == CounterfactualRisk.Ips && IpsNormalizer == IpsNormalizer.Paddle)
+        {
+            throw new ArgumentException($"{id}: {IpsNormalizers.PaddleWithWinWeights}", nameof(context));
         }
         if (Options.WinWeighted && Options.Risk == CounterfactualRisk.DoublyRobust && Options.DrGradients == DrGradients.Paddle)
         {
-            throw new ArgumentException($"{id}: Paddle's DR form (§9.3) is unweighted and not defined for the win-weighted DR over D (§15.3)", nameof(options));
+            throw new ArgumentException($"{id}: {Training.DrGradientModes.PaddleWithWinWeights}", nameof(options));
         }
         if (Options.Risk == CounterfactualRisk.DoublyRobust)
         {
@@ -168,6 +174,12 @@ internal sealed class Escm2Model : ConditionalFunnelModel
             sink?.Weights("win_weight", v, pi < floor);
         }
         var z = FunnelMath.Normaliser(v);
+        // DR rows and normalisers, the same for every stage. Over O (§9.5): ê on the batch's impressions, both terms over
+        // |B| (Σ ū). Over D (§15.3, ipw-escm2-dr): ê on every request of the batch, lost bids included, R_DR over |B_D| and
+        // L_IMP over |B_O|.
+        var (drRows, riskNormaliser, fitNormaliser) = !UsesLostBids
+            ? (v, z, z)
+            : (ones_like(won), FunnelMath.Normaliser(ones_like(won)), FunnelMath.Normaliser(won));
         var logR = output.LogCumulative();
         var terms = new List<LossTerm> { new("ctr", StageWeights[0], EntireSpaceTerms.Ctr(logits, labels, v, z)) };
         var imputed = imputation is null ? null : output.Extras[ImputationExtra];
@@ -218,25 +230,20 @@ internal sealed class Escm2Model : ConditionalFunnelModel
                 else
                 {
                     var head = FunnelMath.Col(imputed!, k - 2);
-                    // Over O (§9.5): ê on the batch's impressions, both terms over |B| (Σ ū). Over D (§15.3, ipw-escm2-dr): ê on
-                    // every request of the batch, lost bids included, R_DR over |B_D| and L_IMP over |B_O|.
-                    var (rows, riskNormaliser, fitNormaliser) = UsesLostBids
-                        ? (ones_like(won), FunnelMath.Normaliser(ones_like(won)), FunnelMath.Normaliser(won))
-                        : (v, z, z);
                     Tensor risk;
                     Tensor fit;
                     if (Options.DrGradients == DrGradients.JointLearning)
                     {
                         var eHat = head.Softplus();
                         var eFixed = eHat.detach();
-                        risk = FunnelMath.Mean(eFixed, rows, riskNormaliser).Plus((w * (delta - eFixed)).sum() / riskNormaliser);
+                        risk = FunnelMath.Mean(eFixed, drRows, riskNormaliser).Plus((w * (delta - eFixed)).sum() / riskNormaliser);
                         fit = (w * (delta.detach() - eHat).Squared()).sum() / fitNormaliser;
                     }
                     else
                     {
                         var pseudo = head.sigmoid();
                         var eHat = Losses.BceWithLogits(a, pseudo.detach());
-                        risk = FunnelMath.Mean(eHat, rows, riskNormaliser).Plus((w * (delta - eHat)).sum() / riskNormaliser);
+                        risk = FunnelMath.Mean(eHat, drRows, riskNormaliser).Plus((w * (delta - eHat)).sum() / riskNormaliser);
                         fit = (w * (delta.detach() - Losses.BceWithLogits(a.detach(), pseudo)).Squared()).sum() / fitNormaliser;
                     }
                     terms.Add(new($"cvr/{k}", wk * LambdaC, risk));

@@ -71,12 +71,13 @@ public static class DrGradientModes
     /// <summary>The mode with this id (exact, lower case), if any.</summary>
     public static bool TryParse(string? id, out DrGradientMode mode) => Table.TryParse(id, out mode);
 
+    /// <summary>Why the win-weighted DR model (ipw-escm2-dr) refuses <see cref="DrGradientMode.Paddle"/>.</summary>
+    public const string PaddleWithWinWeights = "DR gradients paddle reproduce PaddleRec's unweighted counterfact_dr and are not "
+        + $"defined for {Escm2Model.IpwEscm2DrId}'s win-weighted DR over D (models.md §15.3); use joint-learning or label-imputation";
+
     /// <summary>Why model <paramref name="modelId"/> cannot train with DR gradient mode <paramref name="mode"/>, or null when it can.</summary>
     public static string? Conflict(string modelId, DrGradientMode mode) =>
-        mode == DrGradientMode.Paddle && modelId == Escm2Model.IpwEscm2DrId
-            ? $"DR gradients {Id(DrGradientMode.Paddle)} reproduce PaddleRec's unweighted counterfact_dr and are not defined for "
-                + $"{Escm2Model.IpwEscm2DrId}'s win-weighted DR over D; use {Id(DrGradientMode.JointLearning)} or {Id(DrGradientMode.LabelImputation)}"
-            : null;
+        mode == DrGradientMode.Paddle && modelId == Escm2Model.IpwEscm2DrId ? PaddleWithWinWeights : null;
 
     internal static DrGradients ToModel(DrGradientMode mode) => mode switch
     {
