@@ -246,6 +246,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.True(win.GetProperty("fitted").GetBoolean());
         Assert.Equal("label-imputation", manifest.RootElement.GetProperty("drGradients").GetString());
         Assert.Equal("oracle", manifest.RootElement.GetProperty("trainer").GetProperty("clickPropensity").GetString());
+        Assert.Equal("km", manifest.RootElement.GetProperty("trainer").GetProperty("winPropensity").GetString());
         Assert.Contains(result.OutLines, l => l.Contains("click propensity oracle", StringComparison.Ordinal));
     }
 
@@ -269,6 +270,9 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.Equal("at-bid", manifest.RootElement.GetProperty("winPropensity").GetProperty("basis").GetString());
         Assert.Equal(50, manifest.RootElement.GetProperty("model").GetProperty("maxWeight").GetDouble());
         Assert.Equal("snips", manifest.RootElement.GetProperty("model").GetProperty("ipsNormalizer").GetString());
-        Assert.Equal("atBid", manifest.RootElement.GetProperty("trainer").GetProperty("winWeight").GetString());
+        // The trainer section spells the options as the command line and scenario files do.
+        var trainer = manifest.RootElement.GetProperty("trainer");
+        Assert.Equal("at-bid", trainer.GetProperty("winWeight").GetString());
+        Assert.Equal("censored-lognormal", trainer.GetProperty("winPropensity").GetString());
     }
 }

@@ -21,7 +21,8 @@ internal static class BenchTrainCommandSpec
         "Measure training speed of a model against its matmul FLOP floor",
         "Simulates the scenario into a temporary folder (not timed; deleted afterwards), loads its logged view, measures "
         + "this machine's float32 matrix-multiply rate (1024x1024 products, median of 5 rounds), counts the model's "
-        + "forward FLOPs per sample (every Linear layer and expert bank, by forward hooks; training = 3 x forward), and "
+        + "forward FLOPs per sample (every Linear layer, expert bank, tower stack, gate bank and attention product, by "
+        + "forward hooks; training = 3 x forward), and "
         + "times whole training steps (batch gather, forward, loss, backward, optimiser update) after 10 untimed warm-up "
         + "steps. The floor is the samples/s the model would reach if its matmuls ran at the measured rate; the share of "
         + "the floor is the measured samples/s over it. The models are timed in rounds, one window each per round in an "

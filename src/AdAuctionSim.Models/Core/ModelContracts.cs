@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -105,6 +106,9 @@ public static class IpsNormalizers
 
     /// <summary>The normaliser with this id (exact, lower case), if any.</summary>
     public static bool TryParse(string? id, out IpsNormalizer normalizer) => Table.TryParse(id, out normalizer);
+
+    /// <summary>Writes and reads <see cref="IpsNormalizer"/> by these ids in JSON (<c>train.json</c>).</summary>
+    public static JsonConverter<IpsNormalizer> Json => Table.Json;
 
     /// <summary>Why the win-weighted IPS model (ipw-escm2) refuses <see cref="IpsNormalizer.Paddle"/>.</summary>
     public const string PaddleWithWinWeights = $"IPS normaliser {PaddleId} reproduces PaddleRec's unweighted counterfact_ipw and "

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace AdAuctionSim.Models.Core;
 
 /// <summary>
@@ -50,5 +53,22 @@ public sealed class OptionIds<T> where T : struct, Enum
         }
         value = default;
         return false;
+    }
+
+    /// <summary>A JSON converter that writes and reads the values by these ids (for <c>train.json</c>).</summary>
+    public JsonConverter<T> Json => new IdConverter(this);
+
+    private sealed class IdConverter(OptionIds<T> ids) : JsonConverter<T>
+    {
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            reader.TokenType == JsonTokenType.String && ids.TryParse(reader.GetString(), out var value)
+                ? value
+                : throw new JsonException($"expected a {ids.what}: one of {string.Join(", ", ids.Ids)}");
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(writer);
+            writer.WriteStringValue(ids.Id(value));
+        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.WinPropensity;
@@ -45,6 +46,9 @@ public static class WinPropensitySources
     /// <summary>The source with this id (exact, lower case), if any.</summary>
     public static bool TryParse(string? id, out WinPropensitySource source) => Table.TryParse(id, out source);
 
+    /// <summary>Writes and reads <see cref="WinPropensitySource"/> by these ids in JSON (<c>train.json</c>).</summary>
+    public static JsonConverter<WinPropensitySource> Json => Table.Json;
+
     /// <summary>Whether the source is a win model fitted on the logs (not the oracle column, not none).</summary>
     public static bool IsEstimated(WinPropensitySource source) =>
         source is WinPropensitySource.KaplanMeier or WinPropensitySource.CensoredLognormal or WinPropensitySource.Classifier;
@@ -80,6 +84,9 @@ public static class WinWeightBases
 
     /// <summary>The basis with this id (exact, lower case), if any.</summary>
     public static bool TryParse(string? id, out WinWeightBasis basis) => Table.TryParse(id, out basis);
+
+    /// <summary>Writes and reads <see cref="WinWeightBasis"/> by these ids in JSON (<c>train.json</c>).</summary>
+    public static JsonConverter<WinWeightBasis> Json => Table.Json;
 
     /// <summary>Why <paramref name="basis"/> cannot go with <paramref name="source"/>, or null when it can.</summary>
     public static string? Conflict(WinWeightBasis basis, WinPropensitySource source) =>
@@ -120,6 +127,9 @@ public static class ClickPropensitySources
 
     /// <summary>The source with this id (exact, lower case), if any.</summary>
     public static bool TryParse(string? id, out ClickPropensitySource source) => Table.TryParse(id, out source);
+
+    /// <summary>Writes and reads <see cref="ClickPropensitySource"/> by these ids in JSON (<c>train.json</c>).</summary>
+    public static JsonConverter<ClickPropensitySource> Json => Table.Json;
 }
 
 /// <summary>

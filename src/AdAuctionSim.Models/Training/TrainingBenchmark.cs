@@ -82,8 +82,9 @@ public static class TrainingBenchmark
     /// <summary>
     /// Counts the multiply-adds of one forward pass on <paramref name="batch"/> rows of the dataset, by forward hooks on
     /// every <c>nn.Linear</c>, <see cref="ExpertBank"/> and other <see cref="IMatmulWork"/> module (so a layer applied to
-    /// several vectors per sample is counted each time), divided by the batch size. Element-wise work, softmax, gate mixing, embedding lookups and attention
-    /// score products are not counted: the floor this gives is the matmul work only.
+    /// several vectors per sample is counted each time), divided by the batch size. APEM's attention modules count their
+    /// score and pooling products through <see cref="IMatmulWork"/>. Element-wise work, softmax, gate mixing and embedding
+    /// lookups are not counted: the floor this gives is the matmul work only.
     /// </summary>
     public static FlopCount CountFlops(MultiTaskModel model, LoggedDataset data, int batch)
     {

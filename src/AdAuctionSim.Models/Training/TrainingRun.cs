@@ -71,6 +71,9 @@ public static class DrGradientModes
     /// <summary>The mode with this id (exact, lower case), if any.</summary>
     public static bool TryParse(string? id, out DrGradientMode mode) => Table.TryParse(id, out mode);
 
+    /// <summary>Writes and reads <see cref="DrGradientMode"/> by these ids in JSON (<c>train.json</c>).</summary>
+    public static JsonConverter<DrGradientMode> Json => Table.Json;
+
     /// <summary>Why the win-weighted DR model (ipw-escm2-dr) refuses <see cref="DrGradientMode.Paddle"/>.</summary>
     public const string PaddleWithWinWeights = "DR gradients paddle reproduce PaddleRec's unweighted counterfact_dr and are not "
         + $"defined for {Escm2Model.IpwEscm2DrId}'s win-weighted DR over D (models.md §15.3); use joint-learning or label-imputation";
@@ -532,7 +535,12 @@ public static class TrainingRun
         WriteIndented = true,
         NewLine = "\n",
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        // The option enums by the ids the command line and scenario files use; any other enum camel-cased.
+        Converters =
+        {
+            WinPropensitySources.Json, WinWeightBases.Json, ClickPropensitySources.Json, IpsNormalizers.Json, DrGradientModes.Json,
+            new JsonStringEnumConverter(JsonNamingPolicy.CamelCase),
+        },
     };
 
     /// <summary><c>train.json</c>: what was trained, on what, how, and how it went.</summary>
