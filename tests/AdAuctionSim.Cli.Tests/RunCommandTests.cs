@@ -95,6 +95,10 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
         // Repeats draw fresh world seeds; sweep points share them (common random numbers).
         Assert.Contains("<td>bias.clickCvrCorrelation=0</td><td>0</td><td>7</td>", html, StringComparison.Ordinal);
         Assert.DoesNotContain("<td>bias.clickCvrCorrelation=0</td><td>1</td><td>7</td>", html, StringComparison.Ordinal);
+        // The report's resolved scenario writes every training option, defaults included.
+        var markdown = File.ReadAllText(Path.Combine(sweep.Folder, "report.md"));
+        Assert.Contains("\"winWeight\": \"policy\"", markdown, StringComparison.Ordinal);
+        Assert.Contains("\"ipsNormalizer\": \"paper\"", markdown, StringComparison.Ordinal);
 
         var list = RunCli.Run(sweep.Sandbox, "runs", "list");
         Assert.Equal(0, list.ExitCode);

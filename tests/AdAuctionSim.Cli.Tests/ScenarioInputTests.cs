@@ -153,7 +153,49 @@ public sealed class ScenarioInputTests
         Assert.Equal(7, shown.Seed);
         Assert.Equal(10, shown.Traffic.Advertisers);
         Assert.Equal(new Scenario().Funnel.Stages.Count, shown.Depth);
-        Assert.Equal(result.Out.TrimEnd(), ScenarioJson.Serialize(shown).TrimEnd());
+        // The world as the simulation manifest writes it, then the run sections with every default written out.
+        var root = System.Text.Json.Nodes.JsonNode.Parse(result.Out)!.AsObject();
+        var training = root["training"]!.AsObject();
+        Assert.Equal("policy", (string?)training["winWeight"]);
+        Assert.Equal("paper", (string?)training["ipsNormalizer"]);
+        Assert.True(training.ContainsKey("maxWeight") && training["maxWeight"] is null);
+        Assert.Equal("censored-lognormal", (string?)training["winPropensity"]);
+        Assert.Equal(1, (int)root["evaluation"]!["repeats"]!);
+        foreach (var run in new[] { "models", "training", "evaluation", "sweep", "ope" })
+        {
+            root.Remove(run);
+        }
+        Assert.Equal(System.Text.Json.Nodes.JsonNode.Parse(ScenarioJson.Serialize(shown))!.ToJsonString(), root.ToJsonString());
+        // Shown again, the output is the same file.
+        sandbox.Write("shown.json", result.Out);
+        Assert.Equal(result.Out, sandbox.Run("scenario", "show", "shown.json").Out);
+    }
+
+    [Fact]
+    public void Scenario_show_writes_a_one_dial_sweep_as_a_scenario_file_does_and_reads_back_the_same()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("swept.json", """
+            {
+              "name": "swept", "seed": 7,
+              "traffic": { "requests": 20000, "users": 2000, "advertisers": 10 },
+              "models": ["esmm"],
+              "training": { "maxWeight": 50, "stageWeights": [1, 0.5, 0.25] },
+              "sweep": { "path": "bias.winValueCorrelation", "values": [0, 1] }
+            }
+            """);
+
+        var first = sandbox.Run("scenario", "show", "swept.json");
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        var sweep = System.Text.Json.Nodes.JsonNode.Parse(first.Out)!["sweep"]!.AsObject();
+        Assert.Equal("bias.winValueCorrelation", (string?)sweep["path"]);
+        Assert.False(sweep.ContainsKey("grid"));
+        Assert.Equal(50, (double)System.Text.Json.Nodes.JsonNode.Parse(first.Out)!["training"]!["maxWeight"]!);
+        sandbox.Write("shown.json", first.Out);
+        var second = sandbox.Run("scenario", "show", "shown.json");
+        Assert.True(second.ExitCode == 0, second.ToString());
+        Assert.Equal(first.Out, second.Out);
     }
 
     private static string Prepare(CliSandbox sandbox, string name, string? text)

@@ -69,6 +69,12 @@ public sealed partial class ReportWriterTests
         }
         Assert.Contains("Timings", markdown, StringComparison.Ordinal);
         Assert.Contains("clickSelectionRatio[convert]", html, StringComparison.Ordinal);
+        // Both forms say which rows the main table covers, and what the spaces and the _cumulative columns are.
+        foreach (var text in (string[])["on the held-out test split of D", "D\\O lost bids", "those ending in _cumulative score"])
+        {
+            Assert.Contains(text, html, StringComparison.Ordinal);
+            Assert.Contains(text, markdown, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>

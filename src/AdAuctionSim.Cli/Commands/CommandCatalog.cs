@@ -77,7 +77,9 @@ internal static class CommandCatalog
         new CommandSpec(
             "scenario show",
             "Print the fully resolved scenario as JSON",
-            "Loads and checks the scenario and prints it with every default filled in, as written into each manifest.",
+            "Loads and checks the scenario and prints it with every default filled in: the world as written into each "
+                + "simulation manifest, then the run sections (models, training, evaluation, sweep, ope) as adsim run resolves "
+                + "them. The output is itself a valid scenario file.",
             [new ArgumentSpec("<file>", "scenario file")],
             [],
             typeof(ScenarioShowCommand),

@@ -72,7 +72,7 @@ internal sealed class RunCommand(
                 RunId = record.Id,
                 ScenarioName = plan.Scenario.Name,
                 ScenarioFile = arguments.Scenario,
-                ResolvedScenario = plan.ResolvedJson,
+                ResolvedScenario = plan.CompleteJson,
                 CodeVersion = record.CodeVersion,
                 Device = record.Device,
                 Threads = record.Threads,

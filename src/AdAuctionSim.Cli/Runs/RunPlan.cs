@@ -28,6 +28,13 @@ internal sealed record RunPlan(
     string ResolvedJson,
     OpePlan? Ope = null)
 {
+    /// <summary>
+    /// The scenario with every run option written out, defaults included (<see cref="ResolvedJson"/> leaves out the
+    /// options added after runs were first recorded while they hold their defaults, to keep those runs' identity): what
+    /// reports and <c>adsim scenario show</c> print.
+    /// </summary>
+    public string CompleteJson => Resolve(Scenario, Experiment, complete: true);
+
     public IReadOnlyList<string> Dials => Experiment.Sweep?.Dials.Select(d => d.Path).ToList() ?? [];
 
     /// <summary>Loads the scenario file as the user typed its name and resolves the plan.</summary>
@@ -216,8 +223,11 @@ internal sealed record RunPlan(
 
     private static string Quoted(IEnumerable<string> ids) => string.Join(", ", ids.Select(i => $"\"{i}\""));
 
-    /// <summary>The scenario fully resolved, with the run sections as they will be used: the run's identity on resume.</summary>
-    private static string Resolve(Scenario scenario, ExperimentOptions e)
+    /// <summary>
+    /// The scenario fully resolved, with the run sections as they will be used: the run's identity on resume. With
+    /// <paramref name="complete"/>, the newer training options are written even at their defaults.
+    /// </summary>
+    private static string Resolve(Scenario scenario, ExperimentOptions e, bool complete = false)
     {
         var root = JsonNode.Parse(ScenarioJson.Serialize(scenario))!.AsObject();
         root["models"] = new JsonArray([.. e.Models.Select(m => (JsonNode)JsonValue.Create(m)!)]);
@@ -238,24 +248,35 @@ internal sealed record RunPlan(
         // The newer options only when they differ from their defaults, so that runs recorded before they existed keep
         // their identity on resume.
         var defaults = new RunTrainingOptions();
-        if (t.WinWeight != defaults.WinWeight)
+        if (complete || t.WinWeight != defaults.WinWeight)
         {
             root["training"]!["winWeight"] = t.WinWeight;
         }
-        if (t.MaxWeight is { } cap)
+        if (complete || t.MaxWeight is not null)
         {
-            root["training"]!["maxWeight"] = cap;
+            root["training"]!["maxWeight"] = t.MaxWeight;
         }
-        if (t.IpsNormalizer != defaults.IpsNormalizer)
+        if (complete || t.IpsNormalizer != defaults.IpsNormalizer)
         {
             root["training"]!["ipsNormalizer"] = t.IpsNormalizer;
         }
-        if (t.StageWeights is { } weights)
+        if (complete || t.StageWeights is not null)
         {
-            root["training"]!["stageWeights"] = new JsonArray([.. weights.Select(w => (JsonNode)JsonValue.Create(w))]);
+            root["training"]!["stageWeights"] = t.StageWeights is { } weights
+                ? new JsonArray([.. weights.Select(w => (JsonNode)JsonValue.Create(w))])
+                : null;
         }
         root["evaluation"] = new JsonObject { ["repeats"] = e.Evaluation.Repeats, ["baseline"] = e.Evaluation.Baseline };
-        if (e.Sweep is { } sweep)
+        if (e.Sweep is { Dials: [var dial] } && complete)
+        {
+            // One dial in the form a scenario file gives it (the identity keeps its one-entry grid).
+            root["sweep"] = new JsonObject
+            {
+                ["path"] = dial.Path,
+                ["values"] = new JsonArray([.. dial.Values.Select(v => (JsonNode)JsonValue.Create(v))]),
+            };
+        }
+        else if (e.Sweep is { } sweep)
         {
             root["sweep"] = new JsonObject
             {

@@ -131,7 +131,7 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
                 var rows = spaces.Rows(space, k);
                 var hasLabels = space is EvaluationSpace.O or EvaluationSpace.C or EvaluationSpace.OMinusC;
                 var undefined = space == EvaluationSpace.OMinusC && k > 0
-                    ? $"on O∖C the parent stage {stages[k - 1]} was not reached, so the logged {stage} label is 0 by construction, not an observation"
+                    ? $"on O\\C the parent stage {stages[k - 1]} was not reached, so the logged {stage} label is 0 by construction, not an observation"
                     : null;
 
                 // Conditional target: q̂_k against q_k, y_k and (on C, and naively on O) the logged s_k.

@@ -143,9 +143,7 @@ public static class RunReportWriter
         }
         h.Append("</table>\n");
 
-        h.Append("<h2>Main table</h2>\n<p>Mean over repeats with the 95% confidence interval on D, the entire space (Student t across repeats; with a single repeat, a Poisson bootstrap over requests, see summary.csv's interval column); markers give the paired t-test ")
-            .Append("against the baseline <b>").Append(E(data.Baseline)).Append("</b> over the same repeats: * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.001. ")
-            .Append("Bias, MAE and RMSE are against the true rates; for post-click stages on D they are the counterfactual CVR error.</p>\n");
+        h.Append("<h2>Main table</h2>\n<p>").Append(E(MainTableCaption(data.Baseline))).Append("</p>\n");
         h.Append("<div id=\"").Append(MainTableId).Append("\">\n");
         foreach (var (point, stage, rows, columns) in MainTables(data))
         {
@@ -254,6 +252,18 @@ public static class RunReportWriter
         }
     }
 
+    /// <summary>What the main table shows, for both report forms: rows, intervals, markers, columns and spaces.</summary>
+    private static string MainTableCaption(string baseline) =>
+        "Mean over repeats with its 95% confidence interval, on the held-out test split of D (every bid request: impressions "
+        + "and lost bids). The interval is Student t across repeats; with a single repeat it is a Poisson bootstrap over "
+        + "requests for auc_potential, bias, mae and rmse, and there is none for the other metrics (summary.csv's interval "
+        + $"column says which). Markers give the paired t-test against the baseline {baseline} over the same repeats (none "
+        + "with a single repeat): * p < 0.05, ** p < 0.01, *** p < 0.001. Columns score the conditional q̂_k against the true "
+        + "q_k; those ending in _cumulative score r̂_k = P̂(stage k | x) against r_k = q_1⋯q_k. Bias, MAE and RMSE are "
+        + "against the true rates; for post-click stages on D they are the counterfactual CVR error. Spaces (every space's "
+        + "summaries are in summary.csv): D every request, O impressions, C impressions that reached stage k − 1, O\\C "
+        + "impressions that did not, D\\O lost bids.";
+
     // ---------------------------------------------------------------- Markdown
 
     private static string Markdown(RunReportData data, IReadOnlyList<ReportFigure> figures)
@@ -264,8 +274,7 @@ public static class RunReportWriter
         {
             m.Append("| ").Append(k).Append(" | ").Append(Md(v)).Append(" |\n");
         }
-        m.Append("\n## Main table\n\nMean over repeats [95% CI] on D; paired t-test against ").Append(data.Baseline)
-            .Append(": \\* p < 0.05, \\*\\* p < 0.01, \\*\\*\\* p < 0.001.\n");
+        m.Append("\n## Main table\n\n").Append(Md(MainTableCaption(data.Baseline))).Append('\n');
         foreach (var (point, stage, rows, columns) in MainTables(data))
         {
             m.Append("\n### ").Append(Md(stage + PointTitle(point.Label))).Append("\n\n| model | ").Append(string.Join(" | ", columns)).Append(" |\n| --- |")

@@ -143,11 +143,11 @@ public static partial class ScenarioLoader
             LearningRate = o.Has("learningRate") ? o.Double("learningRate", 0.001, 0, 10, minExclusive: true) : null,
             Seed = o.Long("seed", d.Seed, 0, long.MaxValue - 1000),
             LabelMode = o.String("labelMode", d.LabelMode, OptionIdPattern(), "an id such as \"conditional\" or \"cumulative\""),
-            StageWeights = o.Has("stageWeights") ? o.DoubleArray("stageWeights", [], 1, RunTrainingOptions.MaxStageWeights, 0, RunTrainingOptions.MaxStageWeight) : null,
+            StageWeights = o.HasValue("stageWeights") ? o.DoubleArray("stageWeights", [], 1, RunTrainingOptions.MaxStageWeights, 0, RunTrainingOptions.MaxStageWeight) : null,
             WinPropensity = o.String("winPropensity", d.WinPropensity, OptionIdPattern(), "an id such as \"oracle\" or \"censored-lognormal\""),
             WinWeight = o.Enum("winWeight", d.WinWeight, ["policy", "at-bid"]),
             IpsNormalizer = o.Enum("ipsNormalizer", d.IpsNormalizer, ["paper", "snips", "paddle"]),
-            MaxWeight = o.Has("maxWeight") ? o.Double("maxWeight", null, 1, RunTrainingOptions.MaxWeightCap) : null,
+            MaxWeight = o.HasValue("maxWeight") ? o.Double("maxWeight", null, 1, RunTrainingOptions.MaxWeightCap) : null,
             ClickPropensity = o.Enum("clickPropensity", d.ClickPropensity, ["model", "oracle"]),
             DrGradients = o.String("drGradients", d.DrGradients, OptionIdPattern(), "an id such as \"joint-learning\""),
             Device = o.Enum("device", d.Device, ["auto", "cpu", "cuda"]),
@@ -563,6 +563,9 @@ public static partial class ScenarioLoader
             _known.Add(name);
             return _element.TryGetProperty(name, out _);
         }
+
+        /// <summary>Whether the field is present and not null (an optional setting whose null means none).</summary>
+        public bool HasValue(string name) => TryGet(name, out _);
 
         private bool TryGet(string name, out JsonElement value)
         {
