@@ -1,6 +1,7 @@
 using System.Text;
 using AdAuctionSim.Evaluation;
 using AdAuctionSim.Reports.Documents;
+using AdAuctionSim.Simulation.Output;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AdAuctionSim.Cli.Tests;
@@ -99,6 +100,13 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
         var markdown = File.ReadAllText(Path.Combine(sweep.Folder, "report.md"));
         Assert.Contains("\"winWeight\": \"policy\"", markdown, StringComparison.Ordinal);
         Assert.Contains("\"ipsNormalizer\": \"paper\"", markdown, StringComparison.Ordinal);
+        // The realised bias dials: every stage's target, entire-space and logged rates, each with its meaning.
+        foreach (var figure in (string[])["targetRate[click]", "entireSpaceMeanQ[convert]", "loggedParentMeanQ[convert]", "clickRateBySlot[0]"])
+        {
+            Assert.Contains($"| {figure} |", markdown, StringComparison.Ordinal);
+        }
+        Assert.Contains(SimulationManifest.Glossary["stages[].counterfactualMeanQ"], markdown, StringComparison.Ordinal);
+        Assert.Contains(System.Net.WebUtility.HtmlEncode(SimulationManifest.Glossary["winSelectionRatio"]), html, StringComparison.Ordinal);
 
         var list = RunCli.Run(sweep.Sandbox, "runs", "list");
         Assert.Equal(0, list.ExitCode);

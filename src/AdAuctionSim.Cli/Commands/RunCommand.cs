@@ -86,6 +86,7 @@ internal sealed class RunCommand(
                 Seeds = outcome.Seeds,
                 Timings = outcome.Timings,
                 RealisedBias = outcome.RealisedBias,
+                RealisedBiasMeanings = ExperimentRunner.RealisedBiasMeanings,
                 Metrics = outcome.Metrics,
                 Summaries = summaries,
                 Reliability = outcome.Reliability,

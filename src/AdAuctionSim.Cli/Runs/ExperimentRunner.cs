@@ -274,16 +274,40 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         yield return new(point, repeat, "winRate", b.WinRate);
         yield return new(point, repeat, "winSelectionRatio", b.WinSelectionRatio);
         yield return new(point, repeat, "inverseWinPropensityEssShare", b.InverseWinPropensityEssShare);
-        yield return new(point, repeat, "clickRate", b.ClickRate);
+        for (var slot = 0; slot < b.ClickRateBySlot.Count; slot++)
+        {
+            yield return new(point, repeat, $"clickRateBySlot[{slot}]", b.ClickRateBySlot[slot].Rate);
+        }
         foreach (var s in b.Stages)
         {
+            yield return new(point, repeat, $"targetRate[{s.Stage}]", s.TargetRate);
+            yield return new(point, repeat, $"entireSpaceMeanQ[{s.Stage}]", s.EntireSpaceMeanQ);
             yield return new(point, repeat, $"loggedRate[{s.Stage}]", s.LoggedRate.Rate);
+            yield return new(point, repeat, $"loggedParentMeanQ[{s.Stage}]", s.LoggedParentMeanQ);
             yield return new(point, repeat, $"counterfactualMeanQ[{s.Stage}]", s.CounterfactualMeanQ);
             if (s.ClickSelectionRatio is { } ratio)
             {
                 yield return new(point, repeat, $"clickSelectionRatio[{s.Stage}]", ratio);
             }
         }
+    }
+
+    /// <summary>
+    /// What each figure of <see cref="RealisedBias"/> means, by its name before any "[…]" (from the manifest's glossary,
+    /// <see cref="SimulationManifest.Glossary"/>). Where a glossary entry leans on its neighbour in the manifest or
+    /// describes an interval the table leaves out, the table's own wording replaces it.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> RealisedBiasMeanings { get; } = BuildMeanings();
+
+    private static Dictionary<string, string> BuildMeanings()
+    {
+        var meanings = SimulationManifest.Glossary.ToDictionary(
+            g => g.Key.StartsWith("stages[].", StringComparison.Ordinal) ? g.Key["stages[].".Length..] : g.Key, g => g.Value, StringComparer.Ordinal);
+        meanings["targetRate"] = "the stage's rate the scenario asks for (funnel.stages[].rate)";
+        meanings["entireSpaceMeanQ"] = "mean true q_k over the requests of D whose potential outcomes reach the stage before: the true funnel as if "
+            + "every request were shown (close to targetRate)";
+        meanings["clickRateBySlot"] = "click rate of the impressions in slot j (the position effect)";
+        return meanings;
     }
 
     /// <summary>Epoch, train loss and validation log loss from a curves file of <see cref="TrainingRun.CurvesCsv"/>.</summary>

@@ -44,6 +44,8 @@ public sealed record RunReportData
     public IReadOnlyList<RepeatSeeds> Seeds { get; init; } = [];
     public IReadOnlyList<PhaseTiming> Timings { get; init; } = [];
     public IReadOnlyList<RealisedBiasFigure> RealisedBias { get; init; } = [];
+    /// <summary>What each realised-bias figure means, by its name before any "[…]" (a figure without an entry shows none).</summary>
+    public IReadOnlyDictionary<string, string> RealisedBiasMeanings { get; init; } = new Dictionary<string, string>();
     public IReadOnlyList<MetricRow> Metrics { get; init; } = [];
     public IReadOnlyList<MetricSummary> Summaries { get; init; } = [];
     public IReadOnlyList<ReliabilityBin> Reliability { get; init; } = [];

@@ -117,6 +117,17 @@ public static class RunReportWriter
     private static IEnumerable<(string Phase, double Seconds, int Units, string Covers)> PhaseTotals(RunReportData data) =>
         data.Timings.GroupBy(t => t.Phase).Select(g => (g.Key, g.Sum(t => t.Seconds), g.Count(), g.First().Covers));
 
+    private const string BiasCaption = "From each simulation's manifest, mean over repeats; [k] names a stage, [j] a slot (0 is the top). "
+        + "Compare loggedRate and loggedParentMeanQ (what the logs show) with entireSpaceMeanQ (close to the target) and "
+        + "counterfactualMeanQ (the rate over all of D that a debiased model should recover).";
+
+    /// <summary>The meaning of a realised-bias figure: its name before any "[…]" looked up in the run's glossary.</summary>
+    private static string Meaning(RunReportData data, string name)
+    {
+        var bracket = name.IndexOf('[', StringComparison.Ordinal);
+        return data.RealisedBiasMeanings.TryGetValue(bracket < 0 ? name : name[..bracket], out var meaning) ? meaning : "";
+    }
+
     private static IEnumerable<(string Point, string Name, double Mean)> BiasMeans(RunReportData data) =>
         data.RealisedBias.GroupBy(b => (b.Point, b.Name)).Select(g => (g.Key.Point, g.Key.Name, g.Select(b => b.Value).Average()));
 
@@ -131,7 +142,7 @@ public static class RunReportWriter
             .Append("<title>").Append(E($"adsim run {data.RunId}: {data.ScenarioName}")).Append("</title>\n<style>\n")
             .Append("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}")
             .Append("table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}")
-            .Append("th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}tr.baseline td{background:#fbf8e8}")
+            .Append("th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}td.meaning{text-align:left;font-size:0.9em;color:#444}tr.baseline td{background:#fbf8e8}")
             .Append("figure{display:inline-block;margin:0.5em;vertical-align:top;max-width:860px}figcaption{font-size:0.85em;color:#555}")
             .Append("pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:0.85em}\n</style>\n</head>\n<body>\n");
         h.Append("<h1>").Append(E($"Run {data.RunId}: {data.ScenarioName}")).Append("</h1>\n");
@@ -182,13 +193,13 @@ public static class RunReportWriter
         {
             h.Append(OpeReport.Html(ope, figures));
         }
-        h.Append("<h2>Realised bias dials</h2>\n<p>From each simulation's manifest (mean over repeats).</p>\n<table>\n<tr><th>figure</th>");
+        h.Append("<h2>Realised bias dials</h2>\n<p>").Append(E(BiasCaption)).Append("</p>\n<table>\n<tr><th>figure</th>");
         var biasPoints = data.Points.Select(p => p.Label).ToList();
         foreach (var p in biasPoints)
         {
             h.Append("<th>").Append(E(p.Length == 0 ? "value" : p)).Append("</th>");
         }
-        h.Append("</tr>\n");
+        h.Append("<th>meaning</th></tr>\n");
         var means = BiasMeans(data).ToList();
         foreach (var name in means.Select(m => m.Name).Distinct(StringComparer.Ordinal))
         {
@@ -198,7 +209,7 @@ public static class RunReportWriter
                 var m = means.FirstOrDefault(x => x.Point == p && x.Name == name);
                 h.Append("<td>").Append(m.Name is null ? "" : E(N(m.Mean))).Append("</td>");
             }
-            h.Append("</tr>\n");
+            h.Append("<td class=\"meaning\">").Append(E(Meaning(data, name))).Append("</td></tr>\n");
         }
         h.Append("</table>\n");
 
@@ -309,10 +320,11 @@ public static class RunReportWriter
         {
             m.Append(OpeReport.Markdown(ope, figures, PlotsFolder));
         }
-        m.Append("\n## Realised bias dials\n\n| point | figure | mean over repeats |\n| --- | --- | ---: |\n");
+        m.Append("\n## Realised bias dials\n\n").Append(Md(BiasCaption)).Append("\n\n| point | figure | mean over repeats | meaning |\n| --- | --- | ---: | --- |\n");
         foreach (var (point, name, mean) in BiasMeans(data))
         {
-            m.Append("| ").Append(Md(point.Length == 0 ? "-" : point)).Append(" | ").Append(Md(name)).Append(" | ").Append(N(mean)).Append(" |\n");
+            m.Append("| ").Append(Md(point.Length == 0 ? "-" : point)).Append(" | ").Append(Md(name)).Append(" | ").Append(N(mean)).Append(" | ")
+                .Append(Md(Meaning(data, name))).Append(" |\n");
         }
         m.Append("\n## Timings\n\n| phase | units | seconds | covers |\n| --- | ---: | ---: | --- |\n");
         foreach (var (phase, seconds, units, covers) in PhaseTotals(data))
