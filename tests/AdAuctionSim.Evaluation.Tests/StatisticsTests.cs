@@ -94,6 +94,19 @@ public sealed class StatisticsTests
     }
 
     [Fact]
+    public void A_metric_without_a_value_in_any_repeat_says_so_rather_than_one_repeat()
+    {
+        var rows = new List<MetricRow> { Row("esmm", 0, double.NaN), Row("esmm", 1, double.NaN), Row("single-task", 0, 0.02) };
+
+        var summaries = MetricStatistics.Summarise(rows, "single-task");
+
+        Assert.Equal(0, summaries[0].Repeats);
+        Assert.True(double.IsNaN(summaries[0].Mean));
+        Assert.Equal(MetricStatistics.NoValues, summaries[0].IntervalMethod);
+        Assert.Equal(MetricStatistics.NoInterval, summaries[1].IntervalMethod);
+    }
+
+    [Fact]
     public void Two_rows_for_one_repeat_are_refused()
     {
         var e = Assert.Throws<ArgumentException>(() => MetricStatistics.Summarise([Row("esmm", 0, 0.1), Row("esmm", 0, 0.2)], "esmm"));

@@ -16,6 +16,8 @@ public static class MetricStatistics
 
     public const string StudentT = "student-t";
     public const string NoInterval = "none (one repeat)";
+    /// <summary>The interval label of a metric with no value in any repeat (every row NaN: see metrics.csv's note column).</summary>
+    public const string NoValues = "none (no values)";
 
     /// <summary>
     /// Summarises <paramref name="rows"/> per (point, model, stage, space, metric), in the order each first appears.
@@ -80,7 +82,7 @@ public static class MetricStatistics
             }
             else
             {
-                (low, high, method) = (double.NaN, double.NaN, NoInterval);
+                (low, high, method) = (double.NaN, double.NaN, values.Length == 0 ? NoValues : NoInterval);
             }
             summaries.Add(new MetricSummary(key.Point, key.Model, key.Stage, key.Space, key.Metric,
                 values.Length == 0 ? double.NaN : values.Average(), low, high, values.Length, baseline, difference, pValue, method));
