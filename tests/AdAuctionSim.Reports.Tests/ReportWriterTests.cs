@@ -46,6 +46,17 @@ public sealed partial class ReportWriterTests
     }
 
     [Fact]
+    public void Main_table_columns_put_the_cumulative_metrics_in_the_order_of_the_conditional_ones()
+    {
+        string[] metrics = ["rmse_cumulative", "zeta", "auc_potential_cumulative", "bias", "auc_potential", "ece_cumulative"];
+        var summaries = metrics.Select(m => new Evaluation.MetricSummary("", "esmm", "convert", Evaluation.EvaluationSpace.D, m, 0.1, double.NaN, double.NaN, 1,
+            "esmm", double.NaN, double.NaN, "none (one repeat)"));
+
+        Assert.Equal(["auc_potential", "bias", "auc_potential_cumulative", "ece_cumulative", "rmse_cumulative", "zeta"],
+            RunReportWriter.MetricColumns(summaries));
+    }
+
+    [Fact]
     public void The_main_table_marks_significant_differences_to_the_baseline()
     {
         using var folder = new TempFolder();

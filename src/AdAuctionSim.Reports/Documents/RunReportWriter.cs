@@ -28,7 +28,10 @@ public static class RunReportWriter
     /// <summary>The id of the main table's element in <c>report.html</c>.</summary>
     public const string MainTableId = "main-table";
 
-    /// <summary>Metric columns of the main table, in this order; other metrics follow alphabetically.</summary>
+    /// <summary>
+    /// Metric columns of the main table, in this order, then the same metrics with the <c>_cumulative</c> suffix in the
+    /// same order; other metrics follow alphabetically.
+    /// </summary>
     public static IReadOnlyList<string> MetricOrder { get; } =
         ["auc_observed", "auc_potential", "log_loss", "ne", "ece", "calibration_ratio", "bias", "mae", "rmse"];
 
@@ -58,7 +61,8 @@ public static class RunReportWriter
     public static IReadOnlyList<string> MetricColumns(IEnumerable<MetricSummary> summaries)
     {
         var present = summaries.Select(s => s.Metric).Distinct(StringComparer.Ordinal).ToList();
-        return [.. MetricOrder.Where(present.Contains), .. present.Where(m => !MetricOrder.Contains(m)).Order(StringComparer.Ordinal)];
+        List<string> ordered = [.. MetricOrder.Where(present.Contains), .. MetricOrder.Select(m => m + "_cumulative").Where(present.Contains)];
+        return [.. ordered, .. present.Where(m => !ordered.Contains(m)).Order(StringComparer.Ordinal)];
     }
 
     /// <summary>A summary cell: mean [95% CI] and the paired-test marker (* p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.001).</summary>
