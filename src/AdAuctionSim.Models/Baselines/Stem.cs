@@ -202,8 +202,14 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
         {
             var saved = ctx.get_saved_variables();
             var (g, e, mask) = (saved[0], saved[1], saved[2]);
-            var dg = gradOutput.bmm(e.transpose(1, 2));
-            var de = g.mul(mask).transpose(1, 2).bmm(gradOutput);
+            // Every operand held in a local until its product is made: on a GPU libtorch may run this on a device thread
+            // where no dispose scope of ours is open, and a temporary's finalizer must not run mid-call.
+            using var et = e.transpose(1, 2);
+            var dg = gradOutput.bmm(et);
+            using var owned = g.mul(mask);
+            using var ownedT = owned.transpose(1, 2);
+            var de = ownedT.bmm(gradOutput);
+            GC.KeepAlive(saved);
             return [dg, de, null!];
         }
     }

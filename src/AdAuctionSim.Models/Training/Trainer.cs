@@ -387,6 +387,8 @@ public static class Trainer
     private static Dictionary<string, Tensor> Snapshot(MultiTaskModel model)
     {
         var copy = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        // The scope holds each detached view until its clone is made (a temporary's finalizer must not run mid-call).
+        using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var (name, value) in model.state_dict())
         {

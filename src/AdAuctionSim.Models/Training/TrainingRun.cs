@@ -379,7 +379,8 @@ public static class TrainingRun
             values[i] = (float)Math.Min(pi[i], 1);
         }
         using (torch.no_grad())
-        using (var estimate = torch.tensor(values, torch.ScalarType.Float32).to(data.Device))
+        using (var host = torch.tensor(values, torch.ScalarType.Float32))
+        using (var estimate = host.to(data.Device))
         {
             data.WinPropensity.copy_(estimate);
         }
@@ -393,7 +394,12 @@ public static class TrainingRun
         0, 0, 0, new Dictionary<string, double>(), data.CountOf(DatasetSplit.Train, includeLostBids: false), null, null, null,
         "no model of this run reads win propensities (" + string.Join(", ", WinPropensityReaders) + " do)");
 
-    private static double[] Read(torch.Tensor values) => values.cpu().to_type(torch.ScalarType.Float64).data<double>().ToArray();
+    private static double[] Read(torch.Tensor values)
+    {
+        using var host = values.cpu();
+        using var wide = host.to_type(torch.ScalarType.Float64);
+        return wide.data<double>().ToArray();
+    }
 
     /// <summary>Mean π̂, ESS share of w = 1/max(π̂, ε_w) and share below ε_w over the given rows (all 1 when constant).</summary>
     private static (double? Mean, double? EssShare, double? FlooredShare) Summary(double[] pi, int[] rows, double floor, bool constant)

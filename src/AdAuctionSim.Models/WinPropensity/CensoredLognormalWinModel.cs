@@ -128,6 +128,7 @@ internal sealed class CensoredLognormalWinModel : WinPropensityModelBase
         var result = WinTrainer.Fit(net, MeanLoss, n, o.Training, weightDecay: 0, _options.Seed, cancellation);
         _encoding = encoding;
         _net = net;
+        using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
             _sigma = net.Sigma().item<double>();

@@ -89,7 +89,8 @@ internal sealed class WinFeatureEncoding
                 z[i] = (Math.Log(data.BaseBid(i)) - BaseMean) / BaseSd;
             }
         }
-        return torch.tensor(z, [data.Count, 1]).to_type(type);
+        using var raw = torch.tensor(z, [data.Count, 1]);
+        return raw.to_type(type);
     }
 
     /// <summary>ln(price) − <see cref="LogBidCenter"/>.</summary>

@@ -53,7 +53,12 @@ internal static class WinTrainer
         // Torch's Adam, step for step, with held Scalars (TorchSharp's Adam makes its own per step; see HeldScalars).
         using var optimizer = new FlatAdam(parameters, options.LearningRate, weightDecay);
         using var validationIndex = torch.tensor(validation.Length > 0 ? validation : train);
-        Tensor[] best = [.. parameters.Select(p => p.detach().clone())];
+        Tensor[] best;
+        using (torch.NewDisposeScope())
+        {
+            // The scope holds each detached view until its clone is made; the clones leave it.
+            best = [.. parameters.Select(p => p.detach().clone().DetachFromDisposeScope())];
+        }
         var bestLoss = double.PositiveInfinity;
         var firstLoss = double.NaN;
         var bestEpoch = 0;
