@@ -96,6 +96,13 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
         // Repeats draw fresh world seeds; sweep points share them (common random numbers).
         Assert.Contains("<td>bias.clickCvrCorrelation=0</td><td>0</td><td>7</td>", html, StringComparison.Ordinal);
         Assert.DoesNotContain("<td>bias.clickCvrCorrelation=0</td><td>1</td><td>7</td>", html, StringComparison.Ordinal);
+        // run.json holds the resolved scenario as a JSON object, not as a string.
+        using (var runFile = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep.Folder, "run.json"))))
+        {
+            var scenario = runFile.RootElement.GetProperty("scenario");
+            Assert.Equal(System.Text.Json.JsonValueKind.Object, scenario.ValueKind);
+            Assert.Equal(System.Text.Json.JsonValueKind.Object, scenario.GetProperty("training").ValueKind);
+        }
         // The report's resolved scenario writes every training option, defaults included.
         var markdown = File.ReadAllText(Path.Combine(sweep.Folder, "report.md"));
         Assert.Contains("\"winWeight\": \"policy\"", markdown, StringComparison.Ordinal);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using AdAuctionSim.Cli.Runs;
 using AdAuctionSim.Cli.Terminal;
 using AdAuctionSim.Evaluation;
@@ -220,8 +221,19 @@ internal sealed class RunCommand(
         }
     }
 
-    private static void WriteRunFile(string directory, RunRecord record) =>
-        ExperimentRunner.WriteAtomically(Path.Combine(directory, RunFile), JsonSerializer.Serialize(record, ExperimentRunner.Json));
+    /// <summary>
+    /// <c>run.json</c>: the registry record, with its resolved scenario (a JSON text in the registry) written as the JSON
+    /// object it is, so that the file reads as one document.
+    /// </summary>
+    private static void WriteRunFile(string directory, RunRecord record)
+    {
+        var root = JsonSerializer.SerializeToNode(record, ExperimentRunner.Json)!.AsObject();
+        if (root["scenario"] is JsonValue text && text.TryGetValue<string>(out var scenario) && JsonNode.Parse(scenario) is JsonObject resolved)
+        {
+            root["scenario"] = resolved;
+        }
+        ExperimentRunner.WriteAtomically(Path.Combine(directory, RunFile), root.ToJsonString(ExperimentRunner.Json));
+    }
 
     /// <summary>Writes the report into a sibling folder, then moves its files into the run folder, report.html last.</summary>
     private static ReportFiles WriteReport(string directory, RunReportData data, CancellationToken cancellation)
