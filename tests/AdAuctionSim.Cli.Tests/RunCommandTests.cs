@@ -306,6 +306,35 @@ public sealed class ShippedRunScenarioTests
     }
 
     /// <summary>
+    /// What <c>adsim scenario show</c> prints for a shipped scenario (<see cref="Runs.RunPlan.CompleteJson"/>) reads back as
+    /// the same complete text and as the same run (its identity, which <c>--resume</c> compares).
+    /// </summary>
+    [Theory]
+    [InlineData("baseline.json")]
+    [InlineData("quickstart.json")]
+    [InlineData("win-bias-sweep.json")]
+    [InlineData("task-correlation-sweep.json")]
+    [InlineData("ope-bias.json")]
+    [InlineData("deep-funnel.json")]
+    public void The_complete_form_of_a_shipped_scenario_reads_back_as_the_same_run(string file)
+    {
+        var root = AppContext.BaseDirectory;
+        while (!Directory.Exists(Path.Combine(root, "scenarios")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("scenarios/ not found above the test assembly");
+        }
+        var terminal = new Terminal.CliTerminal(TextWriter.Null, TextWriter.Null, Path.Combine(root, "scenarios"));
+        var plan = Runs.RunPlan.Load(terminal, file);
+
+        var again = Runs.RunPlan.Create(Simulation.Scenarios.ScenarioLoader.ParseFile(plan.CompleteJson, "shown.json"), "shown.json");
+
+        Assert.Equal(plan.CompleteJson, again.CompleteJson);
+        Assert.Equal(plan.ResolvedJson, again.ResolvedJson);
+        // Not pinned to this machine: no shipped file sets training.threads, so it shows 0, the processor count wherever it runs.
+        Assert.Contains("\"threads\": 0", plan.CompleteJson, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// training.stageWeights reaches the models' options and the run's identity, one weight per stage of every point's
     /// funnel; a list of the wrong length, or of zeros only, is refused naming the field.
     /// </summary>

@@ -160,6 +160,7 @@ public sealed class ScenarioInputTests
         Assert.Equal("paper", (string?)training["ipsNormalizer"]);
         Assert.True(training.ContainsKey("maxWeight") && training["maxWeight"] is null);
         Assert.Equal("censored-lognormal", (string?)training["winPropensity"]);
+        Assert.Equal(0, (int)training["threads"]!);
         Assert.Equal(1, (int)root["evaluation"]!["repeats"]!);
         foreach (var run in new[] { "models", "training", "evaluation", "sweep", "ope" })
         {

@@ -55,7 +55,7 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
                 ("device", runtime.Device.ToString().ToLowerInvariant()),
             };
             var timings = outcome.Timings.ToList();
-            OpeReport.WriteReport(temp, $"Off-policy evaluation: {plan.Scenario.Name}", facts, data, timings, plan.CompleteJson);
+            OpeReport.WriteReport(temp, $"Off-policy evaluation: {plan.Scenario.Name}", facts, data, timings, plan.ResolvedJson);
             Directory.Delete(Path.Combine(temp, ExperimentRunner.WorkFolder), recursive: true);
             cancellation.ThrowIfCancellationRequested();
             if (Path.Exists(target))

@@ -55,7 +55,7 @@ internal sealed class RunCommand(
             registry.Update(record);
         }
         var started = DateTime.UtcNow;
-        WriteRunFile(directory, record);
+        WriteRunFile(directory, record, plan);
         terminal.Heading($"Run {record.Id}{(record.Resumes > 0 ? $" (resumed, attempt {record.Resumes + 1})" : "")}: {plan.Scenario.Name} "
             + $"({arguments.Scenario}) -> {terminal.Display(directory)}");
         terminal.WriteLine($"  {plan.Describe()}");
@@ -110,7 +110,7 @@ internal sealed class RunCommand(
             record.MetricsCsv = Path.Combine(directory, files.Metrics);
             record.Error = "";
             registry.Update(record);
-            WriteRunFile(directory, record);
+            WriteRunFile(directory, record, plan);
 
             terminal.WriteLine();
             terminal.Heading($"Run {record.Id} complete in {S((DateTime.UtcNow - started).TotalSeconds)}: {terminal.Display(record.ReportHtml)}");
@@ -126,14 +126,14 @@ internal sealed class RunCommand(
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
-            Finish(registry, record, directory, RunStatus.Cancelled, "cancelled by the user");
+            Finish(registry, record, plan, directory, RunStatus.Cancelled, "cancelled by the user");
             terminal.Error.WriteLine($"adsim run: run {record.Id} cancelled; its finished phases are kept in {terminal.Display(directory)}.");
             terminal.Error.WriteLine($"Resume it with: adsim run {arguments.Scenario} --resume {record.Id}");
             return ExitCodes.Cancelled;
         }
         catch (Exception e)
         {
-            Finish(registry, record, directory, RunStatus.Failed, e.Message.ReplaceLineEndings(" "));
+            Finish(registry, record, plan, directory, RunStatus.Failed, e.Message.ReplaceLineEndings(" "));
             terminal.Error.WriteLine($"adsim run: run {record.Id} failed; its finished phases are kept: adsim run {arguments.Scenario} --resume {record.Id}");
             throw;
         }
@@ -205,7 +205,7 @@ internal sealed class RunCommand(
         }
     }
 
-    private void Finish(RunRegistry registry, RunRecord record, string directory, string status, string error)
+    private void Finish(RunRegistry registry, RunRecord record, RunPlan plan, string directory, string status, string error)
     {
         record.Status = status;
         record.FinishedUtc = DateTime.UtcNow;
@@ -213,7 +213,7 @@ internal sealed class RunCommand(
         try
         {
             registry.Update(record);
-            WriteRunFile(directory, record);
+            WriteRunFile(directory, record, plan);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException or InvalidOperationException)
         {
@@ -222,16 +222,14 @@ internal sealed class RunCommand(
     }
 
     /// <summary>
-    /// <c>run.json</c>: the registry record, with its resolved scenario (a JSON text in the registry) written as the JSON
-    /// object it is, so that the file reads as one document.
+    /// <c>run.json</c>: the registry record, with the scenario written as a JSON object in its complete form (every
+    /// default written out, readable as a scenario file, as the report prints it); the registry keeps the run's identity
+    /// text, which <c>--resume</c> compares.
     /// </summary>
-    private static void WriteRunFile(string directory, RunRecord record)
+    private static void WriteRunFile(string directory, RunRecord record, RunPlan plan)
     {
         var root = JsonSerializer.SerializeToNode(record, ExperimentRunner.Json)!.AsObject();
-        if (root["scenario"] is JsonValue text && text.TryGetValue<string>(out var scenario) && JsonNode.Parse(scenario) is JsonObject resolved)
-        {
-            root["scenario"] = resolved;
-        }
+        root["scenario"] = JsonNode.Parse(plan.CompleteJson);
         ExperimentRunner.WriteAtomically(Path.Combine(directory, RunFile), root.ToJsonString(ExperimentRunner.Json));
     }
 

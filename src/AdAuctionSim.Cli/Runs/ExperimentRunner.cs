@@ -307,6 +307,8 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         meanings["entireSpaceMeanQ"] = "mean true q_k over the requests of D whose potential outcomes reach the stage before: the true funnel as if "
             + "every request were shown (close to targetRate)";
         meanings["clickRateBySlot"] = "click rate of the impressions in slot j (the position effect)";
+        meanings["inverseWinPropensityEssShare"] = "effective sample size of the true inverse-win weights 1/P(win | x) over the impressions, "
+            + "divided by the impressions (1 = uniform weights)";
         return meanings;
     }
 

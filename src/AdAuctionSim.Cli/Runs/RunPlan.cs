@@ -33,7 +33,10 @@ internal sealed record RunPlan(
     /// options added after runs were first recorded while they hold their defaults, to keep those runs' identity): what
     /// reports and <c>adsim scenario show</c> print.
     /// </summary>
-    public string CompleteJson => Resolve(Scenario, Experiment, complete: true);
+    public string CompleteJson => Resolve(Scenario, Experiment with { Training = Experiment.Training with { Threads = ThreadsAsGiven } }, complete: true);
+
+    /// <summary>training.threads as the file gives it (0: the processor count), so that the complete form is not pinned to this machine.</summary>
+    public int ThreadsAsGiven { get; init; }
 
     public IReadOnlyList<string> Dials => Experiment.Sweep?.Dials.Select(d => d.Path).ToList() ?? [];
 
@@ -205,7 +208,7 @@ internal sealed record RunPlan(
             Evaluation = experiment.Evaluation with { Baseline = baseline },
         };
         return new RunPlan(file, scenario, resolvedExperiment, points, entries, baseline, trainer, model, dr,
-            experiment.Evaluation.Repeats, Environment.ProcessorCount, Resolve(scenario, resolvedExperiment), ope);
+            experiment.Evaluation.Repeats, Environment.ProcessorCount, Resolve(scenario, resolvedExperiment), ope) { ThreadsAsGiven = t.Threads };
     }
 
     /// <summary>World seed of a repeat: the scenario's seed for repeat 0, a SplitMix64 draw from it for the others.</summary>
@@ -310,7 +313,11 @@ internal sealed record RunPlan(
                 })]),
             };
         }
-        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }).ReplaceLineEndings("\n") + "\n";
+        // The complete form is for people: characters as the scenario file writes them (the identity keeps its bytes).
+        var writer = complete
+            ? new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }
+            : new JsonSerializerOptions { WriteIndented = true };
+        return root.ToJsonString(writer).ReplaceLineEndings("\n") + "\n";
     }
 
     /// <summary>A short description of the plan for the run's heading.</summary>

@@ -210,6 +210,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
             using var ownedT = owned.transpose(1, 2);
             var de = ownedT.bmm(gradOutput);
             GC.KeepAlive(saved);
+            GC.KeepAlive(gradOutput);
             return [dg, de, null!];
         }
     }

@@ -122,7 +122,8 @@ public static class RunReportWriter
         data.Timings.GroupBy(t => t.Phase).Select(g => (g.Key, g.Sum(t => t.Seconds), g.Count(), g.First().Covers));
 
     private const string BiasCaption = "From each simulation's manifest, mean over repeats; [k] names a stage, [j] a slot (0 is the top). "
-        + "Compare loggedRate and loggedParentMeanQ (what the logs show) with entireSpaceMeanQ (close to the target) and "
+        + "Compare loggedRate (what the logs show) and loggedParentMeanQ (the true rate over the logged population) with "
+        + "entireSpaceMeanQ (close to the target) and "
         + "counterfactualMeanQ (the rate over all of D that a debiased model should recover).";
 
     /// <summary>The meaning of a realised-bias figure: its name before any "[…]" looked up in the run's glossary.</summary>
