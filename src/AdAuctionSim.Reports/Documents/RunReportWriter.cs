@@ -147,7 +147,7 @@ public static class RunReportWriter
             .Append("<title>").Append(E($"adsim run {data.RunId}: {data.ScenarioName}")).Append("</title>\n<style>\n")
             .Append("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}")
             .Append("table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}")
-            .Append("th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}td.meaning{text-align:left;font-size:0.9em;color:#444}tr.baseline td{background:#fbf8e8}")
+            .Append("th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}td.meaning{text-align:left;font-size:0.9em;color:#444}div.wide{overflow-x:auto}table.main td{white-space:nowrap}tr.baseline td{background:#fbf8e8}")
             .Append("figure{display:inline-block;margin:0.5em;vertical-align:top;max-width:860px}figcaption{font-size:0.85em;color:#555}")
             .Append("pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:0.85em}\n</style>\n</head>\n<body>\n");
         h.Append("<h1>").Append(E($"Run {data.RunId}: {data.ScenarioName}")).Append("</h1>\n");
@@ -163,7 +163,7 @@ public static class RunReportWriter
         h.Append("<div id=\"").Append(MainTableId).Append("\">\n");
         foreach (var (point, stage, rows, columns) in MainTables(data))
         {
-            h.Append("<h3>").Append(E($"{stage}{PointTitle(point.Label)}")).Append("</h3>\n<table class=\"main\">\n<tr><th>model</th>");
+            h.Append("<h3>").Append(E($"{stage}{PointTitle(point.Label)}")).Append("</h3>\n<div class=\"wide\"><table class=\"main\">\n<tr><th>model</th>");
             foreach (var c in columns)
             {
                 h.Append("<th>").Append(E(c)).Append("</th>");
@@ -185,7 +185,7 @@ public static class RunReportWriter
                 }
                 h.Append("</tr>\n");
             }
-            h.Append("</table>\n");
+            h.Append("</table></div>\n");
         }
         h.Append("</div>\n");
 
