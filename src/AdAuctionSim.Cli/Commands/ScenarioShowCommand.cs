@@ -12,7 +12,6 @@ internal sealed class ScenarioShowCommand(ScenarioFileArguments arguments, CliTe
 {
     public Task<int> RunAsync(CancellationToken cancellation)
     {
-        ScenarioFiles.Load(terminal, arguments.File);
         var json = RunPlan.Load(terminal, arguments.File).CompleteJson;
         // Plain writer even on a terminal: the output is meant to be redirected into a file or piped.
         terminal.Out.Write(json.EndsWith('\n') ? json : json + Environment.NewLine);

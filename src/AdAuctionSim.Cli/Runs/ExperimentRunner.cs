@@ -303,7 +303,6 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
     {
         var meanings = SimulationManifest.Glossary.ToDictionary(
             g => g.Key.StartsWith("stages[].", StringComparison.Ordinal) ? g.Key["stages[].".Length..] : g.Key, g => g.Value, StringComparer.Ordinal);
-        meanings["targetRate"] = "the stage's rate the scenario asks for (funnel.stages[].rate)";
         meanings["entireSpaceMeanQ"] = "mean true q_k over the requests of D whose potential outcomes reach the stage before: the true funnel as if "
             + "every request were shown (close to targetRate)";
         meanings["clickRateBySlot"] = "click rate of the impressions in slot j (the position effect)";

@@ -31,12 +31,10 @@ internal sealed record RunPlan(
     /// <summary>
     /// The scenario with every run option written out, defaults included (<see cref="ResolvedJson"/> leaves out the
     /// options added after runs were first recorded while they hold their defaults, to keep those runs' identity): what
-    /// reports and <c>adsim scenario show</c> print.
+    /// reports and <c>adsim scenario show</c> print. training.threads is written as the file gives it (0: the processor
+    /// count), so that the complete form is not pinned to this machine.
     /// </summary>
-    public string CompleteJson => Resolve(Scenario, Experiment with { Training = Experiment.Training with { Threads = ThreadsAsGiven } }, complete: true);
-
-    /// <summary>training.threads as the file gives it (0: the processor count), so that the complete form is not pinned to this machine.</summary>
-    public int ThreadsAsGiven { get; init; }
+    public string CompleteJson { get; init; } = "";
 
     public IReadOnlyList<string> Dials => Experiment.Sweep?.Dials.Select(d => d.Path).ToList() ?? [];
 
@@ -208,7 +206,10 @@ internal sealed record RunPlan(
             Evaluation = experiment.Evaluation with { Baseline = baseline },
         };
         return new RunPlan(file, scenario, resolvedExperiment, points, entries, baseline, trainer, model, dr,
-            experiment.Evaluation.Repeats, Environment.ProcessorCount, Resolve(scenario, resolvedExperiment), ope) { ThreadsAsGiven = t.Threads };
+            experiment.Evaluation.Repeats, Environment.ProcessorCount, Resolve(scenario, resolvedExperiment), ope)
+        {
+            CompleteJson = Resolve(scenario, resolvedExperiment with { Training = resolvedExperiment.Training with { Threads = t.Threads } }, complete: true),
+        };
     }
 
     /// <summary>World seed of a repeat: the scenario's seed for repeat 0, a SplitMix64 draw from it for the others.</summary>
@@ -270,25 +271,19 @@ internal sealed record RunPlan(
                 : null;
         }
         root["evaluation"] = new JsonObject { ["repeats"] = e.Evaluation.Repeats, ["baseline"] = e.Evaluation.Baseline };
+        static JsonObject Dial(SweepDial d) => new()
+        {
+            ["path"] = d.Path,
+            ["values"] = new JsonArray([.. d.Values.Select(v => (JsonNode)JsonValue.Create(v))]),
+        };
         if (e.Sweep is { Dials: [var dial] } && complete)
         {
             // One dial in the form a scenario file gives it (the identity keeps its one-entry grid).
-            root["sweep"] = new JsonObject
-            {
-                ["path"] = dial.Path,
-                ["values"] = new JsonArray([.. dial.Values.Select(v => (JsonNode)JsonValue.Create(v))]),
-            };
+            root["sweep"] = Dial(dial);
         }
         else if (e.Sweep is { } sweep)
         {
-            root["sweep"] = new JsonObject
-            {
-                ["grid"] = new JsonArray([.. sweep.Dials.Select(d => (JsonNode)new JsonObject
-                {
-                    ["path"] = d.Path,
-                    ["values"] = new JsonArray([.. d.Values.Select(v => (JsonNode)JsonValue.Create(v))]),
-                })]),
-            };
+            root["sweep"] = new JsonObject { ["grid"] = new JsonArray([.. sweep.Dials.Select(d => (JsonNode)Dial(d))]) };
         }
         if (e.Ope is { } ope)
         {

@@ -114,6 +114,7 @@ public sealed record SimulationManifest
         ["meanTrueWinPropensity"] = "mean of the true P(win | x) over D (its target is auction.targetWinRate)",
         ["clickRate"] = "clicks / impressions: the click rate the logs show",
         ["clickRateBySlot"] = "click rate of the impressions in each slot, 95% Wilson interval (position effect)",
+        ["stages[].targetRate"] = "the stage's rate the scenario asks for (funnel.stages[].rate)",
         ["stages[].entireSpaceRate"] = "share of potential outcomes 1 among requests of D whose potential outcomes reach the stage before (the true funnel as if every request were shown)",
         ["stages[].entireSpaceMeanQ"] = "mean true q_k over that same parent population of D (close to targetRate)",
         ["stages[].loggedRate"] = "observed label rate among impressions that reached the stage before (what a model trained on the logs sees)",
