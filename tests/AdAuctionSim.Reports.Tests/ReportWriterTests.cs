@@ -48,11 +48,12 @@ public sealed partial class ReportWriterTests
     [Fact]
     public void Main_table_columns_put_the_cumulative_metrics_in_the_order_of_the_conditional_ones()
     {
-        string[] metrics = ["rmse_cumulative", "zeta", "auc_potential_cumulative", "bias", "auc_potential", "ece_cumulative"];
+        // bias_cumulative sorts before ece_cumulative alphabetically but follows it in the conditional order.
+        string[] metrics = ["rmse_cumulative", "zeta", "bias_cumulative", "auc_potential_cumulative", "bias", "auc_potential", "ece_cumulative"];
         var summaries = metrics.Select(m => new Evaluation.MetricSummary("", "esmm", "convert", Evaluation.EvaluationSpace.D, m, 0.1, double.NaN, double.NaN, 1,
             "esmm", double.NaN, double.NaN, "none (one repeat)"));
 
-        Assert.Equal(["auc_potential", "bias", "auc_potential_cumulative", "ece_cumulative", "rmse_cumulative", "zeta"],
+        Assert.Equal(["auc_potential", "bias", "auc_potential_cumulative", "ece_cumulative", "bias_cumulative", "rmse_cumulative", "zeta"],
             RunReportWriter.MetricColumns(summaries));
     }
 
