@@ -33,7 +33,7 @@ public sealed class BenchTests
         using var sandbox = new CliSandbox();
 
         var result = sandbox.Run("bench", "train", "--model", "shared-bottom,esmm", "--requests", "20000", "--batch", "256",
-            "--seconds", "1", "--rounds", "2", "--threads", "1");
+            "--seconds", "1", "--rounds", "2", "--threads", "1", "--max-warmup", "1");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Matches(@"^train shared-bottom: \d+ samples/s, \d+\.\d% of FLOP floor$", result.OutLines[^2]);
@@ -42,7 +42,7 @@ public sealed class BenchTests
             .Where(m => m.Success).Select(m => m.Groups[1].Value));
         // One window per model and round; the second round starts with the model the first ended with.
         Assert.Equal(["shared-bottom", "esmm", "esmm", "shared-bottom"], result.OutLines
-            .Select(l => Regex.Match(l, @"^    ([a-z-]+): \d+ steps in [\d.]+ s; .*% of floor; ")).Where(m => m.Success).Select(m => m.Groups[1].Value));
+            .Select(l => Regex.Match(l, @"^    ([a-z-]+): \d+ steps in [\d.]+ s after \d+ warm-up steps in [\d.]+ s; .*% of floor; ")).Where(m => m.Success).Select(m => m.Groups[1].Value));
         Assert.Contains(result.OutLines, l => l.Contains("medians of 2 rounds", StringComparison.Ordinal));
         Assert.Empty(sandbox.Entries());
         Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), $"adsim-bench-train-{Environment.ProcessId}-*"));

@@ -41,7 +41,9 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
             ("runtime", $"TorchSharp {runtime.TorchSharpVersion} ({runtime.TorchBackend}) on {device}, {threads}"),
             ("host heap", runtime.HostAllocator),
             ("timings", $"whole training steps at batch {arguments.BatchSize}: batch gather, forward, loss, backward, optimiser update; "
-                + $"per model and round 10 warm-up steps not timed, then at least {arguments.Seconds:0.#} s and 30 steps"),
+                + $"per model and round an untimed warm-up (at least 10 steps, then on "
+                + $"until .NET's JIT has compiled no new method for {TrainingBenchmark.JitQuietSeconds:0.#} s, at most {arguments.MaxWarmupSeconds:0.#} s), "
+                + $"then at least {arguments.Seconds:0.#} s and 30 steps timed"),
             ("rounds", $"{arguments.Rounds}: every model once per round, in an order rotated each round; the matmul rate measured "
                 + "before each round; medians over the rounds reported, with the range of the share"),
             ("floor", "matmul rate of the round / training FLOPs per sample (Linear layers, expert banks, tower stacks, gate banks, attention products; training = 3 x forward)"),
@@ -88,7 +90,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                         cancellation.ThrowIfCancellationRequested();
                         var id = models[(k + round) % models.Count];
                         var collections = GC.CollectionCount(0);
-                        var result = await TorchThread.RunAsync(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, cancellation), cancellation).ConfigureAwait(false);
+                        var result = await TorchThread.RunAsync(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, arguments.MaxWarmupSeconds, cancellation), cancellation).ConfigureAwait(false);
                         collections = GC.CollectionCount(0) - collections;
                         var window = new Window(result, rate.FlopsPerSecond);
                         windows[id].Add(window);
@@ -96,7 +98,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                         logger.LogInformation("{Model} round {Round}: {SamplesPerSecond:F0} samples/s, {Share:F1}% of FLOP floor ({Steps} steps in {Seconds:F2} s)",
                             id, round + 1, t.SamplesPerSecond, window.Share, t.Steps, t.Seconds);
                         terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"    {id}: {t.Steps} steps in {t.Seconds:F2} s; per step {1000 * t.ForwardSeconds / t.Steps:F2} ms gather + forward + loss, "
+                            $"    {id}: {t.Steps} steps in {t.Seconds:F2} s after {t.Warmup.Steps} warm-up steps in {t.Warmup.Seconds:F1} s; per step {1000 * t.ForwardSeconds / t.Steps:F2} ms gather + forward + loss, "
                             + $"{1000 * t.BackwardSeconds / t.Steps:F2} ms backward, {1000 * t.UpdateSeconds / t.Steps:F2} ms optimiser update; "
                             + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / rate.FlopsPerSecond:F2} ms; {window.Share:F1}% of floor; "
                             + $"{collections} .NET GCs"));
@@ -141,14 +143,15 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
         return ExitCodes.Success;
     }
 
-    private static Measurement Measure(ModelEntry entry, LoggedDataset data, TrainerOptions options, double seconds, CancellationToken cancellation)
+    private static Measurement Measure(ModelEntry entry, LoggedDataset data, TrainerOptions options, double seconds, double maxWarmup,
+        CancellationToken cancellation)
     {
         manual_seed(Seed);
         var context = new ModelContext(data.Depth, data.Stages, data.Schema, new ModelOptions { Seed = (int)Seed });
         using var model = entry.Create(context);
         var parameters = model.parameters().Sum(p => p.numel());
         var flops = TrainingBenchmark.CountFlops(model, data, options.BatchSize);
-        var timing = TrainingBenchmark.TimeSteps(model, data, options, minSeconds: seconds, cancellation: cancellation);
+        var timing = TrainingBenchmark.TimeSteps(model, data, options, minSeconds: seconds, maxWarmupSeconds: maxWarmup, cancellation: cancellation);
         return new Measurement(parameters, flops, timing);
     }
 

@@ -6,7 +6,8 @@ namespace AdAuctionSim.Cli.Commands;
 
 /// <summary>Arguments of <c>adsim bench train</c>.</summary>
 internal sealed record BenchTrainArguments(
-    IReadOnlyList<string> Models, int BatchSize, long Requests, string? Scenario, string Device, int Threads, double Seconds, int Rounds);
+    IReadOnlyList<string> Models, int BatchSize, long Requests, string? Scenario, string Device, int Threads, double Seconds, int Rounds,
+    double MaxWarmupSeconds);
 
 /// <summary>The <c>adsim bench train</c> command's options and binding; registered in <see cref="CommandCatalog.All"/>.</summary>
 internal static class BenchTrainCommandSpec
@@ -15,6 +16,7 @@ internal static class BenchTrainCommandSpec
     public const long DefaultRequests = 1_000_000;
     public const double DefaultSeconds = 2;
     public const int DefaultRounds = 3;
+    public const double DefaultMaxWarmup = 10;
 
     public static CommandSpec Create() => new(
         "bench train",
@@ -23,8 +25,10 @@ internal static class BenchTrainCommandSpec
         + "this machine's float32 matrix-multiply rate (1024x1024 products, median of 5 rounds), counts the model's "
         + "forward FLOPs per sample (every Linear layer, expert bank, tower stack, gate bank and attention product, by "
         + "forward hooks; training = 3 x forward), and "
-        + "times whole training steps (batch gather, forward, loss, backward, optimiser update) after 10 untimed warm-up "
-        + "steps. The floor is the samples/s the model would reach if its matmuls ran at the measured rate; the share of "
+        + "times whole training steps (batch gather, forward, loss, backward, optimiser update) after an untimed warm-up: at "
+        + "least 10 steps, then on until .NET's JIT has compiled no new method for 0.5 s (tiered compilation recompiles hot "
+        + "code for several seconds, on a thread that competes with the intra-op threads), at most --max-warmup seconds. "
+        + "The floor is the samples/s the model would reach if its matmuls ran at the measured rate; the share of "
         + "the floor is the measured samples/s over it. The models are timed in rounds, one window each per round in an "
         + "order rotated every round, with the matmul rate measured again before each round and each window's share taken "
         + "against its own round's rate; the medians over the rounds are reported, so that a busy neighbour on a shared "
@@ -47,6 +51,8 @@ internal static class BenchTrainCommandSpec
                 { ValueName = "S", Min = 1, Max = 3600, Default = DefaultSeconds.ToString(CultureInfo.InvariantCulture) },
             new OptionSpec("rounds", OptionKind.Integer, "Rounds of timing windows; medians over the rounds are reported")
                 { ValueName = "R", Min = 1, Max = 99, Default = DefaultRounds.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("max-warmup", OptionKind.Integer, "Most untimed warm-up seconds per model and round (it ends sooner once the JIT is quiet)")
+                { ValueName = "S", Min = 0, Max = 600, Default = DefaultMaxWarmup.ToString(CultureInfo.InvariantCulture) },
         ],
         typeof(BenchTrainCommand),
         Bind);
@@ -59,7 +65,8 @@ internal static class BenchTrainCommandSpec
         p.Text("device") ?? "auto",
         (int)(p.Integer("threads") ?? Environment.ProcessorCount),
         p.Integer("seconds") ?? DefaultSeconds,
-        (int)(p.Integer("rounds") ?? DefaultRounds));
+        (int)(p.Integer("rounds") ?? DefaultRounds),
+        p.Integer("max-warmup") ?? DefaultMaxWarmup);
 
     private static List<string> Models(string? text)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
 using AdAuctionSim.Models.Runtime;
@@ -34,6 +35,9 @@ public sealed record FlopCount(double Linear, double Experts)
 /// <summary>Timed training steps of one model, with the seconds of each part of the step summed over the steps.</summary>
 public sealed record StepTiming(int Steps, int BatchSize, double Seconds, double ForwardSeconds, double BackwardSeconds, double UpdateSeconds)
 {
+    /// <summary>Untimed warm-up steps taken before the timed ones, and their seconds.</summary>
+    public (int Steps, double Seconds) Warmup { get; init; }
+
     public double SamplesPerSecond => Steps * (double)BatchSize / Seconds;
 }
 
@@ -43,6 +47,9 @@ public sealed record StepTiming(int Steps, int BatchSize, double Seconds, double
 /// </summary>
 public static class TrainingBenchmark
 {
+    /// <summary>Seconds without a newly compiled method that end the warm-up of <see cref="TimeSteps"/>.</summary>
+    public const double JitQuietSeconds = 0.5;
+
     /// <summary>
     /// Times float32 n×n matmuls on <paramref name="device"/>: one warm-up round, then <paramref name="rounds"/> rounds of
     /// <paramref name="products"/> products each; returns the median round's rate.
@@ -159,14 +166,15 @@ public static class TrainingBenchmark
     }
 
     /// <summary>
-    /// Trains <paramref name="model"/> for <paramref name="warmupSteps"/> untimed steps, then times steps until at least
+    /// Trains <paramref name="model"/> for at least <paramref name="warmupSteps"/> untimed steps and until the JIT has compiled
+    /// no method for <see cref="JitQuietSeconds"/> (at most <paramref name="maxWarmupSeconds"/>), then times steps until at least
     /// <paramref name="minSeconds"/> have passed and <paramref name="minSteps"/> were taken. Batches of
     /// <see cref="TrainerOptions.BatchSize"/> train rows (impressions, plus lost bids for models that use them) are drawn
     /// in shuffled order, a new permutation per pass, as in training. The clock covers the whole step: batch gather,
     /// forward, loss, backward and optimiser update, and waits for the device at the end.
     /// </summary>
     public static StepTiming TimeSteps(MultiTaskModel model, LoggedDataset data, TrainerOptions options, int warmupSteps = 10,
-        int minSteps = 30, double minSeconds = 3.0, CancellationToken cancellation = default)
+        int minSteps = 30, double minSeconds = 3.0, double maxWarmupSeconds = 10, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -206,9 +214,28 @@ public static class TrainingBenchmark
             step++;
         }
 
-        for (var i = 0; i < warmupSteps; i++)
+        // Warm up until the step runs steady-state code: at least warmupSteps steps, then on until the JIT has compiled
+        // no new method (tier-up rejits included) for JitQuietSeconds, at most maxWarmupSeconds. With only a fixed number of
+        // steps, .NET's tiered compilation was still recompiling hot methods (the host kernels among them) during the timed
+        // window, on a thread that competes with the intra-op threads for the cores.
+        var warmup = Stopwatch.StartNew();
+        var compiled = JitInfo.GetCompiledMethodCount();
+        var quietSince = TimeSpan.Zero;
+        var warmed = 0;
+        for (var i = 0; i < warmupSteps || (warmup.Elapsed - quietSince).TotalSeconds < JitQuietSeconds; i++)
         {
             One();
+            warmed++;
+            var now = JitInfo.GetCompiledMethodCount();
+            if (now != compiled)
+            {
+                compiled = now;
+                quietSince = warmup.Elapsed;
+            }
+            if (warmup.Elapsed.TotalSeconds >= maxWarmupSeconds && i + 1 >= warmupSteps)
+            {
+                break;
+            }
         }
         Synchronize(data.Device);
         phases = new Trainer.StepPhases();
@@ -220,7 +247,10 @@ public static class TrainingBenchmark
             timed++;
         }
         Synchronize(data.Device);
-        return new StepTiming(timed, options.BatchSize, clock.Elapsed.TotalSeconds, phases.Forward, phases.Backward, phases.Update);
+        return new StepTiming(timed, options.BatchSize, clock.Elapsed.TotalSeconds, phases.Forward, phases.Backward, phases.Update)
+        {
+            Warmup = (warmed, warmup.Elapsed.TotalSeconds),
+        };
     }
 
     private static void Synchronize(Device device)
