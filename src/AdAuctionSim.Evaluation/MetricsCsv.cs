@@ -62,4 +62,17 @@ public static class MetricsCsv
         EvaluationSpace.DMinusO => "D\\O",
         _ => space.ToString(),
     };
+
+    /// <summary>
+    /// The space a file spells <paramref name="text"/>: D, O, C, O\C or D\O (<see cref="SpaceName"/>), or the enum member's
+    /// name (OMinusC, DMinusO), which work files written before 2026-11-30 hold.
+    /// </summary>
+    /// <exception cref="FormatException">Any other text.</exception>
+    public static EvaluationSpace ParseSpaceName(string text) => text switch
+    {
+        "O\\C" => EvaluationSpace.OMinusC,
+        "D\\O" => EvaluationSpace.DMinusO,
+        _ when Enum.GetNames<EvaluationSpace>().Contains(text, StringComparer.Ordinal) => Enum.Parse<EvaluationSpace>(text),
+        _ => throw new FormatException($"\"{text}\" is not an evaluation space; expected one of D, O, C, O\\C, D\\O"),
+    };
 }

@@ -334,7 +334,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter() },
+        Converters = { new EvaluationSpaceJsonConverter(), new JsonStringEnumConverter() },
     };
 
     /// <summary>Writes a file beside its target and renames it into place.</summary>

@@ -66,12 +66,7 @@ public static class ReportCsv
     /// <summary>How spaces are spelled in files and reports: D, O, C, O\C, D\O.</summary>
     public static string SpaceName(EvaluationSpace space) => Evaluation.MetricsCsv.SpaceName(space);
 
-    public static EvaluationSpace ParseSpace(string text) => text switch
-    {
-        "O\\C" => EvaluationSpace.OMinusC,
-        "D\\O" => EvaluationSpace.DMinusO,
-        _ => Enum.Parse<EvaluationSpace>(text),
-    };
+    public static EvaluationSpace ParseSpace(string text) => Evaluation.MetricsCsv.ParseSpaceName(text);
 
     private static void Write<T>(string path, string[] header, IEnumerable<T> rows, Action<CsvWriter, T> write)
     {
