@@ -102,6 +102,10 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
             var scenario = runFile.RootElement.GetProperty("scenario");
             Assert.Equal(System.Text.Json.JsonValueKind.Object, scenario.ValueKind);
             Assert.Equal(System.Text.Json.JsonValueKind.Object, scenario.GetProperty("training").ValueKind);
+            // The report states the run's finishing time as run.json does (to the second it prints).
+            var finished = runFile.RootElement.GetProperty("finishedUtc").GetDateTime();
+            Assert.Contains($"| finished | {finished.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)}Z |",
+                File.ReadAllText(Path.Combine(sweep.Folder, "report.md")), StringComparison.Ordinal);
         }
         // The report's resolved scenario writes every training option, defaults included.
         var markdown = File.ReadAllText(Path.Combine(sweep.Folder, "report.md"));

@@ -66,6 +66,9 @@ internal sealed class RunCommand(
             var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => TorchThread.Invoke(() => runner.Execute(p, cancellation), cancellation), cancellation).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
 
+            // One finishing time for the report, the registry and run.json: when the last unit was done (the report, written
+            // after it, cannot state a later time of its own).
+            var finished = DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
             var summaries = MetricStatistics.Summarise(outcome.Metrics, plan.Baseline, outcome.Intervals);
             var data = new RunReportData
@@ -79,7 +82,7 @@ internal sealed class RunCommand(
                 Threads = record.Threads,
                 Status = RunStatus.Complete,
                 Started = new DateTimeOffset(record.StartedUtc, TimeSpan.Zero),
-                Finished = DateTimeOffset.UtcNow,
+                Finished = finished,
                 Models = plan.Models.Select(m => m.Id).ToList(),
                 Baseline = plan.Baseline,
                 Dials = plan.Dials,
@@ -101,7 +104,7 @@ internal sealed class RunCommand(
             var reportSeconds = clock.Elapsed.TotalSeconds;
 
             record.Status = RunStatus.Complete;
-            record.FinishedUtc = DateTime.UtcNow;
+            record.FinishedUtc = finished.UtcDateTime;
             record.Timings = [.. outcome.Timings.Select(RegistryTiming.From),
                 RegistryTiming.From(new PhaseTiming("report", "all", reportSeconds, "summaries, plots (ScottPlot), HTML, Markdown, CSV; cpu, 1 thread"))];
             record.Metrics = [.. summaries.Select(RegistryMetric.From)];
