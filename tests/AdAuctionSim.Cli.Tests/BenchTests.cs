@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace AdAuctionSim.Cli.Tests;
@@ -44,6 +45,10 @@ public sealed class BenchTests
         Assert.Equal(["shared-bottom", "esmm", "esmm", "shared-bottom"], result.OutLines
             .Select(l => Regex.Match(l, @"^    ([a-z-]+): \d+ steps in [\d.]+ s after \d+ warm-up steps in [\d.]+ s; .*% of floor; ")).Where(m => m.Success).Select(m => m.Groups[1].Value));
         Assert.Contains(result.OutLines, l => l.Contains("medians of 2 rounds", StringComparison.Ordinal));
+        // Every window warmed up for at least 10 steps (then until the JIT was quiet or --max-warmup had passed).
+        var warmups = result.OutLines.Select(l => Regex.Match(l, @" after (\d+) warm-up steps in [\d.]+ s; ")).Where(m => m.Success).ToList();
+        Assert.Equal(4, warmups.Count);
+        Assert.All(warmups, m => Assert.True(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) >= 10, m.Value));
         Assert.Empty(sandbox.Entries());
         Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), $"adsim-bench-train-{Environment.ProcessId}-*"));
     }
