@@ -222,7 +222,8 @@ public static class TrainingBenchmark
         var compiled = JitInfo.GetCompiledMethodCount();
         var quietSince = TimeSpan.Zero;
         var warmed = 0;
-        for (var i = 0; i < warmupSteps || (warmup.Elapsed - quietSince).TotalSeconds < JitQuietSeconds; i++)
+        while (warmed < warmupSteps
+            || ((warmup.Elapsed - quietSince).TotalSeconds < JitQuietSeconds && warmup.Elapsed.TotalSeconds < maxWarmupSeconds))
         {
             One();
             warmed++;
@@ -231,10 +232,6 @@ public static class TrainingBenchmark
             {
                 compiled = now;
                 quietSince = warmup.Elapsed;
-            }
-            if (warmup.Elapsed.TotalSeconds >= maxWarmupSeconds && i + 1 >= warmupSteps)
-            {
-                break;
             }
         }
         Synchronize(data.Device);
