@@ -200,23 +200,28 @@ public sealed class BaselineModelTests
     /// the gradients of the gates and of the experts; and it does detach: an expert outside a gate's mask gets nothing
     /// from that gate.
     /// </summary>
-    [Fact]
-    public void Stem_TaskSpecificMix_IsTheWrittenMixture_InValuesAndGradients()
+    [Theory]
+    [InlineData(37, 6, false)]
+    [InlineData(2048, 64, true)]
+    [InlineData(301, 20, true)]
+    public void Stem_TaskSpecificMix_IsTheWrittenMixture_InValuesAndGradients(int rows, int width, bool expertMajor)
     {
         using var scope = NewDisposeScope();
         manual_seed(4);
-        var g = rand(37, 4, 5).requires_grad_(true);
-        var e = randn(37, 5, 6).requires_grad_(true);
+        var g = rand(rows, 4, 5).requires_grad_(true);
+        // The expert bank gives [B, n, H] as a view of an expert-major [n, B, H] tensor; the host pass reads that layout.
+        var e = (expertMajor ? randn(5, rows, width).transpose(0, 1) : randn(rows, 5, width)).requires_grad_(true);
         var own = tensor(new float[] { 1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 }).view(4, 5);
-        var upstream = randn(37, 4, 6);
+        var upstream = randn(rows, 4, width);
 
         var fused = StemLevel.TaskSpecificMix.apply(g, e, own);
         var written = Gate.Mix(g * own, e).Plus(Gate.Mix(g * own.OneMinus(), e.detach()));
         Assert.True(fused.allclose(written, rtol: 1e-5, atol: 1e-6));
         var a = autograd.grad([(fused * upstream).sum()], [g, e]);
         var b = autograd.grad([(written * upstream).sum()], [g, e]);
-        Assert.True(a[0].allclose(b[0], rtol: 1e-5, atol: 1e-6), "gate gradients");
-        Assert.True(a[1].allclose(b[1], rtol: 1e-5, atol: 1e-6), "expert gradients");
+        // Sums of H products in another order: float rounding grows with H.
+        Assert.True(a[0].allclose(b[0], rtol: 1e-5, atol: 1e-6 * width), $"gate gradients: max difference {(a[0] - b[0]).abs().max().item<float>()}");
+        Assert.True(a[1].allclose(b[1], rtol: 1e-5, atol: 1e-6), $"expert gradients: max difference {(a[1] - b[1]).abs().max().item<float>()}");
 
         // Only gate 1's output, whose mask leaves out experts 0 and 2: those experts get no gradient, the gate all of it.
         var only = autograd.grad([StemLevel.TaskSpecificMix.apply(g, e, own).select(1, 1).sum()], [g, e]);
@@ -224,6 +229,24 @@ public sealed class BaselineModelTests
         Assert.Equal(0f, only[1].select(1, 2).abs().max().item<float>());
         Assert.True(only[1].select(1, 1).abs().sum().item<float>() > 0);
         Assert.True(only[0].select(1, 1).abs().min().item<float>() > 0);
+
+        // The same bits on 1, 2 and 3 threads.
+        var threads = get_num_threads();
+        var runs = new List<Tensor>();
+        try
+        {
+            foreach (var count in new[] { 1, 2, 3 })
+            {
+                set_num_threads(count);
+                var y = StemLevel.TaskSpecificMix.apply(g, e, own);
+                runs.Add(cat([y.flatten(), .. autograd.grad([(y * upstream).sum()], [g, e]).Select(t => t.flatten())]));
+            }
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+        Assert.All(runs, r => Assert.True(r.eq(runs[0]).all().item<bool>()));
     }
 
     [Theory]
@@ -506,6 +529,62 @@ public sealed class BaselineModelTests
             Assert.True(experts.select(1, j).allclose(expected, rtol: 1e-5, atol: 1e-6), $"expert {j}");
         }
         Assert.Equal(new long[] { 5, 3, 6 }, level.forward(u).shape);
+    }
+
+    /// <summary>
+    /// STEM's one-pass first-layer inputs are the libtorch form: the expert inputs and the gate inputs (x_t + x_s, and x_s
+    /// for a shared gate) equal it exactly, the embedding gradient up to float rounding, also when only one output is
+    /// used; and they are what the layer reads: the first layer from the embedding rows equals the layer on the copies.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 8, false)]
+    [InlineData(2, 4, true)]
+    [InlineData(4, 12, true)]
+    public void Stem_FirstLayerInputs_AreTheLibtorchForm_InValuesAndGradients(int depth, int d, bool sharedGate)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(21);
+        long[] rows = [.. ExpertLayout.Rows(depth, 1, 2)];
+        var embedding = randn(67, 5, (depth + 1) * d).requires_grad_(true);
+        var gates = depth + (sharedGate ? 1 : 0);
+        var upExperts = randn(rows.Length, 67, 5 * d);
+        var upGates = randn(gates, 67, 5 * d);
+
+        var (e, g) = StemInputs.Apply(embedding, d, rows, sharedGate);
+        var (re, rg) = StemInputs.Reference(embedding, d, rows, sharedGate);
+
+        Assert.Equal(re.shape, e.shape);
+        Assert.Equal(new long[] { gates, 67, 5 * d }, g.shape);
+        Assert.True(e.allclose(re, rtol: 0, atol: 0), "expert inputs");
+        Assert.True(g.allclose(rg, rtol: 0, atol: 0), "gate inputs");
+        var a = autograd.grad([(e * upExperts).sum().Plus((g * upGates).sum())], [embedding])[0];
+        var b = autograd.grad([(re * upExperts).sum().Plus((rg * upGates).sum())], [embedding])[0];
+        Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-6), "embedding gradient");
+        Assert.True(a.abs().min().item<float>() > 0, "every copy of every field hears its experts or gates");
+        var onlyGates = autograd.grad([(StemInputs.Apply(embedding, d, rows, sharedGate).Gates * upGates).sum()], [embedding])[0];
+        var referenceGates = autograd.grad([(StemInputs.Reference(embedding, d, rows, sharedGate).Gates * upGates).sum()], [embedding])[0];
+        Assert.True(onlyGates.allclose(referenceGates, rtol: 1e-5, atol: 1e-6), "gates only");
+        var onlyExperts = autograd.grad([(StemInputs.Apply(embedding, d, rows, sharedGate).Experts * upExperts).sum()], [embedding])[0];
+        var referenceExperts = autograd.grad([(StemInputs.Reference(embedding, d, rows, sharedGate).Experts * upExperts).sum()], [embedding])[0];
+        Assert.True(onlyExperts.allclose(referenceExperts, rtol: 1e-5, atol: 1e-6), "experts only");
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Stem_FirstLayerFromEmbeddingRows_IsTheLayerOnTheCopies(int depth)
+    {
+        using var scope = NewDisposeScope();
+        var funnel = SyntheticFunnel.Create(depth, rows: 64, seed: 22);
+        using var model = (Stem)Build("stem", funnel, new ModelOptions { EmbeddingDim = 8 });
+        model.eval();
+        var level = (StemLevel)model.named_modules().Single(m => m.name == "levels.0").module;
+        var encoder = (FeatureEncoder)model.named_modules().Single(m => m.name == "encoder").module;
+
+        var fused = level.FromEmbedding(encoder.call(funnel.Features), 8);
+        var written = level.forward(model.Embeddings(funnel.Features));
+
+        Assert.True(fused.allclose(written, rtol: 1e-5, atol: 1e-6));
     }
 
     [Fact]

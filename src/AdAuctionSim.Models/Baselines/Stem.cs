@@ -74,19 +74,14 @@ internal sealed class Stem : BaselineModel, IExpertModel
     /// The K+1 embedding copies, [B, K+1, F·d]: task copies first, the shared copy last. A view of a copy-major
     /// [K+1, B, F·d] tensor, so each copy is one contiguous matrix for the layer's products.
     /// </summary>
-    public Tensor Embeddings(Tensor features)
-    {
-        var d = Context.Options.EmbeddingDim;
-        var copies = Depth + 1;
-        var rows = encoder.call(features); // [B, F, (K+1)·d]
-        return rows.view(rows.shape[0], rows.shape[1], copies, d).permute(2, 0, 1, 3).reshape(copies, rows.shape[0], -1).transpose(0, 1);
-    }
+    public Tensor Embeddings(Tensor features) => StemInputs.CopyMajor(encoder.call(features), Context.Options.EmbeddingDim).transpose(0, 1);
 
     public override ModelOutput forward(Tensor features)
     {
         CheckFeatures(features, Context.Schema);
-        var x = Embeddings(features);
-        foreach (var level in levels)
+        // The first layer reads the embedding rows (StemInputs makes its experts' and gates' inputs in one pass).
+        var x = levels[0].FromEmbedding(encoder.call(features), Context.Options.EmbeddingDim);
+        foreach (var level in levels.Skip(1))
         {
             x = level.call(x);
         }
@@ -123,6 +118,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     private readonly string[] gateNames;
     private readonly string[] expertNames;
     private readonly DeviceConstant expertRows;
+    private readonly long[] rows;
 
     public StemLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
@@ -154,7 +150,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
         own = new DeviceConstant(device => tensor(ownMask, device: device).view(gates, n));
         gateNames = ExpertLayout.GateNames(stages, label, sharedGate);
         expertNames = ExpertLayout.ExpertNames(stages, specific, shared);
-        long[] rows = ExpertLayout.Rows(depth, specific, shared);
+        rows = ExpertLayout.Rows(depth, specific, shared);
         expertRows = new DeviceConstant(device => tensor(rows, device: device));
         RegisterComponents();
     }
@@ -162,14 +158,29 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     /// <summary>Every expert of this layer, [B, K·m_t + m_s, H]: task t's experts read row t, the shared ones row K.</summary>
     public Tensor Experts(Tensor x) => experts.OnRows(x, expertRows.On(x.device));
 
+    /// <summary>
+    /// The layer on the encoder's rows [B, F, (K+1)·d] (the first layer): the same function as <see cref="forward"/> on
+    /// <see cref="Stem.Embeddings"/>, with the inputs of the experts and gates made by <see cref="StemInputs"/>.
+    /// </summary>
+    public Tensor FromEmbedding(Tensor embedding, int dim)
+    {
+        var (expertInputs, gateInputs) = StemInputs.Apply(embedding, dim, rows, sharedGate is not null);
+        return Mix(expertInputs, gateInputs);
+    }
+
     public override Tensor forward(Tensor x)
     {
-        var e = Experts(x);
-        // Copy-major [K+1, B, D]: contiguous at the first layer (Stem.Embeddings gives that view), strided above it.
-        var copies = x.transpose(0, 1);
+        var copies = x.transpose(0, 1);   // [K+1, B, D]
         var xs = copies.narrow(0, depth, 1);
-        var tasks = copies.narrow(0, 0, depth).Plus(xs);                                               // [K, B, D]: x_t + x_s
-        var g = gateBank.call((sharedGate is null ? tasks : cat([tasks, xs], 0)).transpose(0, 1));   // [B, K(+1), n]
+        var tasks = copies.narrow(0, 0, depth).Plus(xs);   // [K, B, D]: x_t + x_s
+        return Mix(copies.index_select(0, expertRows.On(x.device)), sharedGate is null ? tasks : cat([tasks, xs], 0));
+    }
+
+    /// <summary>Expert inputs [n, B, D] (expert-major) and gate inputs [K(+1), B, D] → the layer's output.</summary>
+    private Tensor Mix(Tensor expertInputs, Tensor gateInputs)
+    {
+        var e = experts.call(expertInputs.transpose(0, 1));   // [B, n, H]
+        var g = gateBank.call(gateInputs.transpose(0, 1));    // [B, K(+1), n]
         if (training)
         {
             usage.Add(g, gateNames, expertNames);
