@@ -354,6 +354,92 @@ public sealed class LayerTests
     }
 
     /// <summary>
+    /// <see cref="RowGates"/>'s host pass is the batched product, mask and softmax in values and in the gradients of the
+    /// inputs and the weights, weights non-members exactly 0 (and sends their weight rows nothing), and gives the same bits
+    /// on 1, 2 and 3 threads at sample counts on and off its blocks; <see cref="GateBank"/> on per-gate rows is that pass.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 5, 112, 2048, false)]
+    [InlineData(4, 6, 64, 1355, true)]
+    [InlineData(2, 3, 13, 7, true)]
+    [InlineData(1, 1, 8, 300, false)]
+    public void RowGates_HostPass_IsTheReference_AndThreadIndependent(int gates, int experts, int width, int samples, bool masked)
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(gates, samples, width).requires_grad_(true);
+        var weight = randn(gates, experts, width).requires_grad_(true);
+        bool[,]? members = null;
+        if (masked)
+        {
+            members = new bool[gates, experts];
+            for (var t = 0; t < gates; t++)
+            {
+                for (var j = 0; j < experts; j++)
+                {
+                    members[t, j] = j == t % experts || (j + t) % 3 != 0;
+                }
+            }
+        }
+        var upstream = randn(samples, gates, experts);
+        Tensor[] inputs = [x, weight];
+
+        var host = RowGates.Apply(x, weight, members);
+        var reference = RowGates.Reference(x, weight, members);
+
+        Assert.Equal(new long[] { samples, gates, experts }, host.shape);
+        Assert.True(host.allclose(reference, rtol: 1e-4, atol: 1e-6), $"max difference {(host - reference).abs().max().item<float>()}");
+        var fromHost = autograd.grad([(host * upstream).sum()], inputs);
+        var fromReference = autograd.grad([(reference * upstream).sum()], inputs);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var scale = fromReference[i].abs().max().item<float>();
+            Assert.True(fromHost[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-4 * Math.Max(1, scale)),
+                $"input {i}: max difference {(fromHost[i] - fromReference[i]).abs().max().item<float>()} of {scale}");
+        }
+        for (var t = 0; members is not null && t < gates; t++)
+        {
+            for (var j = 0; j < experts; j++)
+            {
+                if (!members[t, j])
+                {
+                    Assert.Equal(0f, host.select(1, t).select(1, j).abs().max().item<float>());
+                    Assert.Equal(0f, fromHost[1][t, j].abs().max().item<float>());
+                }
+            }
+        }
+
+        var (values, gradients) = OnThreads([1, 2, 3], () =>
+        {
+            var y = RowGates.Apply(x, weight, members);
+            return (y, cat(autograd.grad([(y * upstream).sum()], inputs).Select(g => g.flatten()).ToList()));
+        });
+        Assert.All(values, v => Assert.True(v.eq(values[0]).all().item<bool>()));
+        Assert.All(gradients, v => Assert.True(v.eq(gradients[0]).all().item<bool>()));
+        Assert.Throws<ArgumentException>(() => RowGates.Apply(x, weight.narrow(2, 0, width - 1), members));
+    }
+
+    /// <summary><see cref="GateBank"/> on per-gate rows [B, T, input] gives the gates' own softmax(W_t x_t) over their members.</summary>
+    [Fact]
+    public void GateBank_OnPerGateRows_IsEachGatesSoftmaxOverItsMembers()
+    {
+        using var scope = NewDisposeScope();
+        var gates = new[] { new Gate("a", 10, 2), new Gate("b", 10, 3), new Gate("c", 10, 1) };
+        int[][] members = [[0, 2], [0, 1, 3], [3]];
+        using var bank = new GateBank("bank", gates, 4, members);
+        var x = randn(50, 3, 10);
+
+        var p = bank.call(x);
+
+        Assert.Equal(new long[] { 50, 3, 4 }, p.shape);
+        for (var t = 0; t < 3; t++)
+        {
+            var own = gates[t].call(x.select(1, t));   // [B, members]
+            var expected = zeros(50, 4).index_copy(1, tensor(members[t].Select(j => (long)j).ToArray()), own);
+            Assert.True(p.select(1, t).allclose(expected, rtol: 1e-5, atol: 1e-6), $"gate {t}");
+        }
+    }
+
+    /// <summary>
     /// <see cref="RowLayerNorm"/>'s host pass is libtorch's layer_norm with the per-group affine map in values and in the
     /// gradients of x, weight and bias, and gives the same bits on 1, 2 and 3 threads (libtorch's own backward sums the
     /// weight and bias gradients per thread); <see cref="HostLayerNorm"/> keeps libtorch's parameter names and shapes.

@@ -1,3 +1,4 @@
+using AdAuctionSim.Models.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -215,6 +216,8 @@ public sealed class Gate : nn.Module<Tensor, Tensor>
 /// <para>Why: at batch 2048 each gate as its own module costs a product, a softmax and their backward kernels, and gate
 /// weights assembled from per-gate slices feed the mixing bmm in a strided layout that libtorch's CPU bmm runs several
 /// times slower. On the development machine MMoE's forward and backward went from 9.4 to 7.5 ms with the gates fused.</para>
+/// <para>Per-gate rows [B, T, input] on a CPU (STEM's gates, PLE's upper levels) run as <see cref="RowGates"/>, one C# pass
+/// per sample for the logits and the softmax, forward and backward; elsewhere as the batched product below.</para>
 /// </remarks>
 public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
 {
@@ -223,6 +226,7 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
     private readonly bool complete;
     private readonly DeviceConstant scatter;
     private readonly DeviceConstant mask;
+    private readonly bool[,]? memberMask;
 
     /// <param name="name">Module name.</param>
     /// <param name="gates">The gates, all of the same input width.</param>
@@ -268,6 +272,17 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
             }
         }
         mask = new DeviceConstant(device => tensor(masked, device: device).view(this.members.Length, experts, 1));
+        if (!complete)
+        {
+            memberMask = new bool[this.members.Length, experts];
+            for (var t = 0; t < this.members.Length; t++)
+            {
+                foreach (var j in this.members[t])
+                {
+                    memberMask[t, j] = true;
+                }
+            }
+        }
         RegisterComponents();
     }
 
@@ -291,6 +306,11 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
         if (!complete)
         {
             weight = zeros(t * n, InputWidth, weight.dtype, weight.device).index_copy(0, scatter.On(weight.device), weight);
+        }
+        if (x.dim() == 3 && x.shape[1] == t && x.shape[2] == InputWidth && HostMemory.IsHostFloat(x) && HostMemory.IsHostFloat(weight))
+        {
+            // Per-gate rows on a CPU: logits and softmax in one pass per sample.
+            return RowGates.Apply(x.transpose(0, 1), weight.view(t, n, InputWidth), memberMask);
         }
         Tensor logits;   // [T, n, B]
         if (x.dim() == 2 && x.shape[1] == InputWidth)
