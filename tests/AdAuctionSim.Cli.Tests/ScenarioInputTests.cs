@@ -199,6 +199,43 @@ public sealed class ScenarioInputTests
         Assert.Equal(first.Out, second.Out);
     }
 
+    /// <summary>
+    /// The scenario loader (Simulation, which cannot reference Models) spells the training enums' ids itself; they must be
+    /// the ids the trainer parses (Models' tables), defaults included, or a scenario that validates would fail at training.
+    /// </summary>
+    [Theory]
+    [InlineData("winWeight")]
+    [InlineData("ipsNormalizer")]
+    [InlineData("clickPropensity")]
+    public void ScenarioTrainingEnumIds_AreTheTrainersIds(string key)
+    {
+        var (ids, read) = key switch
+        {
+            "winWeight" => (Models.Training.WinWeightBases.Ids, (Func<RunTrainingOptions, string>)(t => t.WinWeight)),
+            "ipsNormalizer" => (Models.Core.IpsNormalizers.Ids, t => t.IpsNormalizer),
+            _ => (Models.Training.ClickPropensitySources.Ids, t => t.ClickPropensity),
+        };
+
+        Assert.Equal(ids[0], read(new RunTrainingOptions()));
+        foreach (var id in ids)
+        {
+            var file = ScenarioLoader.ParseFile($$"""{ "training": { "{{key}}": "{{id}}" } }""", "ids.json");
+            Assert.Equal(id, read(file.Experiment.Training));
+        }
+        var error = Assert.Throws<ScenarioValidationException>(() =>
+            ScenarioLoader.ParseFile($$"""{ "training": { "{{key}}": "{{ids[0]}}-x" } }""", "ids.json"));
+        Assert.Contains($"training.{key}", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The scenario's defaults for the ids it checks only by pattern are ids the trainer knows.</summary>
+    [Fact]
+    public void ScenarioTrainingDefaults_AreTrainerIds()
+    {
+        var defaults = new RunTrainingOptions();
+        Assert.True(Models.Training.WinPropensitySources.TryParse(defaults.WinPropensity, out _), defaults.WinPropensity);
+        Assert.True(Models.Training.DrGradientModes.TryParse(defaults.DrGradients, out _), defaults.DrGradients);
+    }
+
     private static string Prepare(CliSandbox sandbox, string name, string? text)
     {
         var file = $"{name}.json";
