@@ -112,7 +112,6 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     private readonly ModuleList<Gate> taskGates;
     private readonly Gate? sharedGate;
     private readonly GateBank gateBank;
-    private readonly int depth;
     private readonly DeviceConstant own;
     private readonly GateUsage usage;
     private readonly string[] gateNames;
@@ -123,7 +122,7 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
     public StemLevel(string name, IReadOnlyList<string> stages, int input, int hidden, int specific, int shared, bool sharedGate,
         GateUsage usage, string label) : base(name)
     {
-        depth = stages.Count;
+        var depth = stages.Count;
         this.usage = usage;
         var n = ExpertLayout.Count(depth, specific, shared);
         experts = new ExpertBank("experts", input, n, hidden);
@@ -170,10 +169,8 @@ internal sealed class StemLevel : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        var copies = x.transpose(0, 1);   // [K+1, B, D]
-        var xs = copies.narrow(0, depth, 1);
-        var tasks = copies.narrow(0, 0, depth).Plus(xs);   // [K, B, D]: x_t + x_s
-        return Mix(copies.index_select(0, expertRows.On(x.device)), sharedGate is null ? tasks : cat([tasks, xs], 0));
+        var (expertInputs, gateInputs) = StemInputs.FromCopies(x.transpose(0, 1), expertRows.On(x.device), sharedGate is not null);
+        return Mix(expertInputs, gateInputs);
     }
 
     /// <summary>Expert inputs [n, B, D] (expert-major) and gate inputs [K(+1), B, D] → the layer's output.</summary>

@@ -46,12 +46,19 @@ internal static class StemInputs
     public static (Tensor Experts, Tensor Gates) Reference(Tensor embedding, int dim, long[] rows, bool sharedGate)
     {
         Check(embedding, dim, rows);
-        var copies = CopyMajor(embedding, dim);   // [K+1, B, F·d]
+        return FromCopies(CopyMajor(embedding, dim), tensor(rows, device: embedding.device), sharedGate);
+    }
+
+    /// <summary>
+    /// The same outputs from the copies themselves, copy-major [K+1, B, D] (any layer's input; strided above the first):
+    /// <paramref name="rows"/> on their device.
+    /// </summary>
+    public static (Tensor Experts, Tensor Gates) FromCopies(Tensor copies, Tensor rows, bool sharedGate)
+    {
         var k = copies.shape[0] - 1;
-        var experts = copies.index_select(0, tensor(rows, device: embedding.device));
         var xs = copies.narrow(0, k, 1);
-        var tasks = copies.narrow(0, 0, k).Plus(xs);
-        return (experts, sharedGate ? cat([tasks, xs], 0) : tasks);
+        var tasks = copies.narrow(0, 0, k).Plus(xs);   // [K, B, D]: x_t + x_s
+        return (copies.index_select(0, rows), sharedGate ? cat([tasks, xs], 0) : tasks);
     }
 
     /// <summary>Embedding rows [B, F, C·d] → the copies, copy-major [C, B, F·d] (contiguous).</summary>

@@ -226,7 +226,6 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
     private readonly bool complete;
     private readonly DeviceConstant scatter;
     private readonly DeviceConstant mask;
-    private readonly bool[,]? memberMask;
 
     /// <param name="name">Module name.</param>
     /// <param name="gates">The gates, all of the same input width.</param>
@@ -272,17 +271,6 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
             }
         }
         mask = new DeviceConstant(device => tensor(masked, device: device).view(this.members.Length, experts, 1));
-        if (!complete)
-        {
-            memberMask = new bool[this.members.Length, experts];
-            for (var t = 0; t < this.members.Length; t++)
-            {
-                foreach (var j in this.members[t])
-                {
-                    memberMask[t, j] = true;
-                }
-            }
-        }
         RegisterComponents();
     }
 
@@ -310,7 +298,7 @@ public sealed class GateBank : nn.Module<Tensor, Tensor>, IMatmulWork
         if (x.dim() == 3 && x.shape[1] == t && x.shape[2] == InputWidth && HostMemory.IsHostFloat(x) && HostMemory.IsHostFloat(weight))
         {
             // Per-gate rows on a CPU: logits and softmax in one pass per sample.
-            return RowGates.Apply(x.transpose(0, 1), weight.view(t, n, InputWidth), memberMask);
+            return RowGates.Apply(x.transpose(0, 1), weight.view(t, n, InputWidth), complete ? null : members);
         }
         Tensor logits;   // [T, n, B]
         if (x.dim() == 2 && x.shape[1] == InputWidth)

@@ -33,29 +33,30 @@ public static class RowGates
     /// <summary>P [B, T, n] from x [T, B, input], W [T, n, input] and each gate's members (null: every gate has all n).</summary>
     /// <param name="x">Gate t's input rows, x[t] [B, input].</param>
     /// <param name="weight">Gate t's weight rows, W[t] [n, input] (rows of non-members are not read).</param>
-    /// <param name="members">members[t, j]: whether expert j is in gate t's softmax; null for all.</param>
-    public static Tensor Apply(Tensor x, Tensor weight, bool[,]? members)
+    /// <param name="members">For each gate, the experts in its softmax (distinct, below n); null for all.</param>
+    public static Tensor Apply(Tensor x, Tensor weight, IReadOnlyList<int[]>? members)
     {
         Check(x, weight, members);
         return HostMemory.IsHostFloat(x) && HostMemory.IsHostFloat(weight)
-            ? GatesFunction.apply(x.contiguous(), weight.contiguous(), Members(members, weight))
+            ? GatesFunction.apply(x.contiguous(), weight.contiguous(), members ?? All(weight))
             : Reference(x, weight, members);
     }
 
     /// <summary>The same function in libtorch operations (any device, any type).</summary>
-    public static Tensor Reference(Tensor x, Tensor weight, bool[,]? members)
+    public static Tensor Reference(Tensor x, Tensor weight, IReadOnlyList<int[]>? members)
     {
         Check(x, weight, members);
         var logits = x.bmm(weight.transpose(1, 2));   // [T, B, n]
         if (members is not null)
         {
-            var (t, n) = (members.GetLength(0), members.GetLength(1));
+            var (t, n) = (members.Count, (int)weight.shape[1]);
             var mask = new float[t * n];
+            Array.Fill(mask, float.NegativeInfinity);
             for (var i = 0; i < t; i++)
             {
-                for (var j = 0; j < n; j++)
+                foreach (var j in members[i])
                 {
-                    mask[(i * n) + j] = members[i, j] ? 0f : float.NegativeInfinity;
+                    mask[(i * n) + j] = 0f;
                 }
             }
             logits = logits.Plus(tensor(mask, device: x.device).view(t, 1, n).to_type(logits.dtype));
@@ -63,32 +64,29 @@ public static class RowGates
         return nn.functional.softmax(logits, -1).transpose(0, 1).contiguous();
     }
 
-    private static void Check(Tensor x, Tensor weight, bool[,]? members)
+    private static void Check(Tensor x, Tensor weight, IReadOnlyList<int[]>? members)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
         if (x.dim() != 3 || weight.dim() != 3 || weight.shape[0] != x.shape[0] || weight.shape[2] != x.shape[2] || weight.shape[1] < 1
-            || (members is not null && (members.GetLength(0) != weight.shape[0] || members.GetLength(1) != weight.shape[1])))
+            || (members is not null && members.Count != weight.shape[0]))
         {
-            throw new ArgumentException($"expected inputs [T, B, input], weights [T, n, input] and members [T, n] or none; got "
-                + $"[{string.Join(", ", x.shape)}], [{string.Join(", ", weight.shape)}] and "
-                + (members is null ? "none" : $"[{members.GetLength(0)}, {members.GetLength(1)}]"));
+            throw new ArgumentException($"expected inputs [T, B, input], weights [T, n, input] and T member lists or none; got "
+                + $"[{string.Join(", ", x.shape)}], [{string.Join(", ", weight.shape)}] and {(members is null ? "none" : $"{members.Count} lists")}");
         }
-        for (var t = 0; members is not null && t < members.GetLength(0); t++)
+        for (var t = 0; members is not null && t < members.Count; t++)
         {
-            if (!Enumerable.Range(0, members.GetLength(1)).Any(j => members[t, j]))
+            var m = members[t];
+            if (m.Length == 0 || m.Any(j => j < 0 || j >= weight.shape[1]) || m.Distinct().Count() != m.Length)
             {
-                throw new ArgumentException($"gate {t} has no member", nameof(members));
+                throw new ArgumentException($"gate {t}: members [{string.Join(", ", m)}]; expected at least one, distinct, below {weight.shape[1]}", nameof(members));
             }
         }
     }
 
-    /// <summary>For each gate, its members' indices, ascending.</summary>
-    private static int[][] Members(bool[,]? members, Tensor weight)
-    {
-        var (t, n) = ((int)weight.shape[0], (int)weight.shape[1]);
-        return [.. Enumerable.Range(0, t).Select(i => Enumerable.Range(0, n).Where(j => members is null || members[i, j]).ToArray())];
-    }
+    /// <summary>Every gate over all n experts.</summary>
+    private static int[][] All(Tensor weight) =>
+        [.. Enumerable.Range(0, (int)weight.shape[0]).Select(_ => Enumerable.Range(0, (int)weight.shape[1]).ToArray())];
 
     /// <summary>The autograd function of the host pass. Inputs (x, W, members); saves x, W and P.</summary>
     private sealed class GatesFunction : autograd.SingleTensorFunction<GatesFunction>
@@ -99,7 +97,7 @@ public static class RowGates
         {
             var x = (Tensor)vars[0];
             var w = (Tensor)vars[1];
-            var members = (int[][])vars[2];
+            var members = (IReadOnlyList<int[]>)vars[2];
             var p = zeros(x.shape[1], x.shape[0], w.shape[1], ScalarType.Float32);
             Kernels.Forward(x, w, members, p);
             ctx.save_for_backward([x, w, p]);
@@ -111,7 +109,7 @@ public static class RowGates
         {
             var saved = ctx.get_saved_variables();
             var (x, w, p) = (saved[0], saved[1], saved[2]);
-            var members = (int[][])ctx.get_data("members");
+            var members = (IReadOnlyList<int[]>)ctx.get_data("members");
             var dp = gradOutput.to_type(ScalarType.Float32).contiguous();
             var dx = empty_like(x);
             var dw = zeros_like(w);
@@ -123,7 +121,7 @@ public static class RowGates
     /// <summary>Per sample, vectorised along the input rows.</summary>
     private static unsafe class Kernels
     {
-        public static void Forward(Tensor x, Tensor w, int[][] members, Tensor p)
+        public static void Forward(Tensor x, Tensor w, IReadOnlyList<int[]> members, Tensor p)
         {
             var (gates, b, width, n) = ((int)x.shape[0], (int)x.shape[1], (int)x.shape[2], (int)w.shape[1]);
             var xp = (float*)HostMemory.Data(x);
@@ -165,7 +163,7 @@ public static class RowGates
         /// ∂L[t, b, j] = P (∂P − Σ_j' P ∂P); ∂x[t, b] = Σ_j ∂L[t, b, j] W[t, j]; ∂W[t, j] = Σ_b ∂L[t, b, j] x[t, b], summed per
         /// block of <see cref="Block"/> samples, then over the blocks in order.
         /// </summary>
-        public static void Backward(Tensor x, Tensor w, int[][] members, Tensor p, Tensor dp, Tensor dx, Tensor dw)
+        public static void Backward(Tensor x, Tensor w, IReadOnlyList<int[]> members, Tensor p, Tensor dp, Tensor dx, Tensor dw)
         {
             var (gates, b, width, n) = ((int)x.shape[0], (int)x.shape[1], (int)x.shape[2], (int)w.shape[1]);
             var xp = (float*)HostMemory.Data(x);
