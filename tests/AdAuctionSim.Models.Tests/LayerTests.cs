@@ -381,12 +381,7 @@ public sealed class LayerTests
         Assert.True(host.allclose(reference, rtol: 1e-4, atol: 1e-6), $"max difference {(host - reference).abs().max().item<float>()}");
         var fromHost = autograd.grad([(host * upstream).sum()], inputs);
         var fromReference = autograd.grad([(reference * upstream).sum()], inputs);
-        for (var i = 0; i < inputs.Length; i++)
-        {
-            var scale = fromReference[i].abs().max().item<float>();
-            Assert.True(fromHost[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-4 * Math.Max(1, scale)),
-                $"input {i}: max difference {(fromHost[i] - fromReference[i]).abs().max().item<float>()} of {scale}");
-        }
+        AssertGradientsClose(fromHost, fromReference);
         for (var t = 0; members is not null && t < gates; t++)
         {
             for (var j = 0; j < experts; j++)
@@ -456,12 +451,7 @@ public sealed class LayerTests
         Assert.True(host.allclose(reference, rtol: 1e-4, atol: 1e-5), $"max difference {(host - reference).abs().max().item<float>()}");
         var fromHost = autograd.grad([(host * upstream).sum()], inputs);
         var fromReference = autograd.grad([(reference * upstream).sum()], inputs);
-        for (var i = 0; i < inputs.Length; i++)
-        {
-            var scale = fromReference[i].abs().max().item<float>();
-            Assert.True(fromHost[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-4 * Math.Max(1, scale)),
-                $"input {i}: max difference {(fromHost[i] - fromReference[i]).abs().max().item<float>()} of {scale}");
-        }
+        AssertGradientsClose(fromHost, fromReference);
 
         var (values, gradients) = OnThreads([1, 2, 3], () =>
         {
@@ -475,6 +465,17 @@ public sealed class LayerTests
         Assert.Equal(["weight", "bias"], module.named_parameters().Select(p => p.name));
         Assert.True(module.call(x[0]).allclose(nn.functional.layer_norm(x[0], [dim], null, null, 1e-5), rtol: 1e-4, atol: 1e-5));
         Assert.Throws<ArgumentException>(() => RowLayerNorm.Apply(x, weight[0], bias, 1e-5));
+    }
+
+    /// <summary>Each gradient equals its reference to 1e-3 relative, 1e-4 of the reference's largest magnitude (at least 1) absolute.</summary>
+    private static void AssertGradientsClose(IList<Tensor> host, IList<Tensor> reference)
+    {
+        for (var i = 0; i < host.Count; i++)
+        {
+            var scale = reference[i].abs().max().item<float>();
+            Assert.True(host[i].allclose(reference[i], rtol: 1e-3, atol: 1e-4 * Math.Max(1, scale)),
+                $"input {i}: max difference {(host[i] - reference[i]).abs().max().item<float>()} of {scale}");
+        }
     }
 
     /// <summary>Runs <paramref name="body"/> once per thread count, restoring the count after.</summary>
