@@ -111,16 +111,11 @@ public static class ColumnSoftmax
         }
 
         /// <summary>
-        /// Hands the samples out in whole blocks of <see cref="Block"/>: a thread's share starts on a block boundary, so
-        /// which samples a vector covers does not depend on the thread count.
+        /// Hands the samples out in whole blocks of <see cref="Block"/> (<see cref="HostThreads.SplitBlocks"/>); below
+        /// <see cref="ParallelWork"/> elements a second thread costs more to start than it saves.
         /// </summary>
-        private static void Blocks(int samples, int rows, Action<int, int> body)
-        {
-            var blocks = (samples + Block - 1) / Block;
-            // Below ParallelWork elements a second thread costs more to start than it saves.
-            HostThreads.Split(blocks, (long)samples * rows < ParallelWork ? 1 : blocks,
-                (first, end) => body(Math.Min(samples, first * Block), Math.Min(samples, end * Block)));
-        }
+        private static void Blocks(int samples, int rows, Action<int, int> body) =>
+            HostThreads.SplitBlocks(samples, Block, (long)samples * rows >= ParallelWork, body);
 
         /// <summary>y[r, c] = softmax over the rows r of x[r, c], for the columns lo ≤ c &lt; hi of a [n, stride] slab.</summary>
         private static void Softmax(float* x, float* y, int n, int stride, int lo, int hi)

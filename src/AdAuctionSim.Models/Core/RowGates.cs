@@ -173,42 +173,40 @@ public static class RowGates
             var dxp = (float*)HostMemory.Data(dx);
             var blocks = (b + Block - 1) / Block;
             var weightSize = (long)gates * n * width;
-            var partial = new float[blocks * weightSize];
-            fixed (float* partials = partial)
+            // Partial sums of ∂W [blocks, T, n, input], one per block.
+            using var partials = zeros(blocks * weightSize, ScalarType.Float32);
+            var pt = (float*)HostMemory.Data(partials);
+            Blocks(b, (lo, hi) =>
             {
-                var pt = partials;
-                Blocks(b, (lo, hi) =>
+                var dl = stackalloc float[n];
+                for (long i = lo; i < hi; i++)
                 {
-                    var dl = stackalloc float[n];
-                    for (long i = lo; i < hi; i++)
+                    var sums = pt + ((i / Block) * weightSize);
+                    for (var t = 0; t < gates; t++)
                     {
-                        var sums = pt + ((i / Block) * weightSize);
-                        for (var t = 0; t < gates; t++)
+                        var m = members[t];
+                        var at = ((i * gates) + t) * n;
+                        var dot = 0f;
+                        foreach (var j in m)
                         {
-                            var m = members[t];
-                            var at = ((i * gates) + t) * n;
-                            var dot = 0f;
-                            foreach (var j in m)
-                            {
-                                dot = MathF.FusedMultiplyAdd(pp[at + j], dpp[at + j], dot);
-                            }
-                            foreach (var j in m)
-                            {
-                                dl[j] = pp[at + j] * (dpp[at + j] - dot);
-                            }
-                            var row = xp + ((((long)t * b) + i) * width);
-                            var grad = dxp + ((((long)t * b) + i) * width);
-                            var weights = wp + ((long)t * n * width);
-                            var gateSums = sums + ((long)t * n * width);
-                            Gradients(m, dl, row, weights, grad, gateSums, width);
+                            dot = MathF.FusedMultiplyAdd(pp[at + j], dpp[at + j], dot);
                         }
+                        foreach (var j in m)
+                        {
+                            dl[j] = pp[at + j] * (dpp[at + j] - dot);
+                        }
+                        var row = xp + ((((long)t * b) + i) * width);
+                        var grad = dxp + ((((long)t * b) + i) * width);
+                        var weights = wp + ((long)t * n * width);
+                        var gateSums = sums + ((long)t * n * width);
+                        Gradients(m, dl, row, weights, grad, gateSums, width);
                     }
-                });
-                var total = (float*)HostMemory.Data(dw);
-                for (var k = 0; k < blocks; k++)
-                {
-                    Axpy(1f, pt + (k * weightSize), total, weightSize);
                 }
+            });
+            var total = (float*)HostMemory.Data(dw);
+            for (var k = 0; k < blocks; k++)
+            {
+                Axpy(1f, pt + (k * weightSize), total, weightSize);
             }
         }
 
@@ -270,11 +268,7 @@ public static class RowGates
         }
 
         /// <summary>Whole blocks of <see cref="Block"/> samples per share, so a block's sum is one thread's, in sample order.</summary>
-        private static void Blocks(int samples, Action<long, long> body)
-        {
-            var blocks = (samples + Block - 1) / Block;
-            HostThreads.Split(blocks, blocks, (first, end) => body(Math.Min(samples, (long)first * Block), Math.Min(samples, (long)end * Block)));
-        }
+        private static void Blocks(int samples, Action<int, int> body) => HostThreads.SplitBlocks(samples, Block, parallel: true, body);
 
         /// <summary>Σ a[i]·b[i] over n floats: even and odd vectors in two accumulators (two chains of multiply-adds), then the tail.</summary>
         private static float Dot(float* a, float* b, int n)

@@ -33,6 +33,21 @@ internal static class HostThreads
     }
 
     /// <summary>
+    /// Runs <paramref name="body"/>(first, end) over [0, <paramref name="samples"/>) in whole blocks of
+    /// <paramref name="block"/> samples (only the last block may be short): a share starts on a block boundary, so which
+    /// samples a vector or a block's partial sum covers does not depend on the thread count. On one thread unless
+    /// <paramref name="parallel"/>.
+    /// </summary>
+    public static void SplitBlocks(int samples, int block, bool parallel, Action<int, int> body)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
+        ArgumentNullException.ThrowIfNull(body);
+        var blocks = (samples + block - 1) / block;
+        Split(blocks, parallel ? blocks : 1,
+            (first, end) => body((int)Math.Min(samples, (long)first * block), (int)Math.Min(samples, (long)end * block)));
+    }
+
+    /// <summary>
     /// Makes the calling thread's matrix products follow libtorch's intra-op thread count, and returns it. libtorch applies
     /// the count (<c>set_num_threads</c>) to a thread's MKL calls only when that thread first asks for it: a thread-pool thread
     /// whose first libtorch work is a product ran MKL on every core whatever the count (measured: a 1024×1024 product at
