@@ -39,11 +39,15 @@ public sealed class BenchTests
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Matches(@"^train shared-bottom: \d+ samples/s, \d+\.\d% of FLOP floor$", result.OutLines[^2]);
         Assert.Matches(@"^train esmm: \d+ samples/s, \d+\.\d% of FLOP floor$", result.OutLines[^1]);
-        Assert.Equal(["1", "2"], result.OutLines.Select(l => Regex.Match(l, @"^  round (\d) of 2: matmul rate [\d.]+ GFLOP/s"))
+        Assert.Equal(["1", "2"], result.OutLines.Select(l => Regex.Match(l, @"^  round (\d) of 2:$"))
             .Where(m => m.Success).Select(m => m.Groups[1].Value));
-        // One window per model and round; the second round starts with the model the first ended with.
+        // One window per model and round, each with the matmul rates measured just before and after it; the second round
+        // starts with the model the first ended with.
         Assert.Equal(["shared-bottom", "esmm", "esmm", "shared-bottom"], result.OutLines
-            .Select(l => Regex.Match(l, @"^    ([a-z-]+): \d+ steps in [\d.]+ s after \d+ warm-up steps in [\d.]+ s; .*% of floor; ")).Where(m => m.Success).Select(m => m.Groups[1].Value));
+            .Select(l => Regex.Match(l, @"^    ([a-z-]+): \d+ steps in [\d.]+ s after \d+ warm-up steps in [\d.]+ s; .*"
+                + @"; matmul rate [\d.]+ GFLOP/s before the window and [\d.]+ after; matmul floor [\d.]+ ms; [\d.]+% of floor; "))
+            .Where(m => m.Success).Select(m => m.Groups[1].Value));
+        Assert.Contains(result.OutLines, l => l.Contains("GFLOP/s over the 8 measurements", StringComparison.Ordinal));
         Assert.Contains(result.OutLines, l => l.Contains("medians of 2 rounds", StringComparison.Ordinal));
         // Every window warmed up for at least 10 steps (then until the JIT was quiet or --max-warmup had passed).
         var warmups = result.OutLines.Select(l => Regex.Match(l, @" after (\d+) warm-up steps in [\d.]+ s; ")).Where(m => m.Success).ToList();

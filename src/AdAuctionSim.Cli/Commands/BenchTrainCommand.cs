@@ -19,6 +19,8 @@ namespace AdAuctionSim.Cli.Commands;
 internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTerminal terminal, ILogger<BenchTrainCommand> logger) : ICliCommand
 {
     private const long Seed = 1;
+    private const int MatmulProducts = 8;
+    private const int MatmulRounds = 5;
 
     public async Task<int> RunAsync(CancellationToken cancellation)
     {
@@ -44,9 +46,11 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 + $"per model and round an untimed warm-up (at least 10 steps, then on "
                 + $"until .NET's JIT has compiled no new method for {TrainingBenchmark.JitQuietSeconds:0.#} s, at most {arguments.MaxWarmupSeconds:0.#} s), "
                 + $"then at least {arguments.Seconds:0.#} s and 30 steps timed"),
-            ("rounds", $"{arguments.Rounds}: every model once per round, in an order rotated each round; the matmul rate measured "
-                + "before each round; medians over the rounds reported, with the range of the share"),
-            ("floor", "matmul rate of the round / training FLOPs per sample (Linear layers, expert banks, tower stacks, gate banks, attention products; training = 3 x forward)"),
+            ("rounds", $"{arguments.Rounds}: every model once per round, in an order rotated each round; medians over the rounds reported, "
+                + "with the range of the share"),
+            ("matmul rate", "1024x1024 float32 products, measured just before each timed window (after its warm-up) and just after it"),
+            ("floor", "mean of the window's two matmul rates / training FLOPs per sample (Linear layers, expert banks, tower stacks, gate banks, "
+                + "attention products; training = 3 x forward)"),
         ]);
 
         var temp = Path.Combine(Path.GetTempPath(), $"adsim-bench-train-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -80,11 +84,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 var rates = new List<double>();
                 for (var round = 0; round < arguments.Rounds; round++)
                 {
-                    var rate = await TorchThread.RunAsync(() => TrainingBenchmark.MeasureMatmul(runtime.Device), cancellation).ConfigureAwait(false);
-                    rates.Add(rate.FlopsPerSecond);
-                    terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  round {round + 1} of {arguments.Rounds}: matmul rate {rate.FlopsPerSecond / 1e9:F1} GFLOP/s ({rate.Size}x{rate.Size} float32 "
-                        + $"products on {device}, {threads}, median of {rate.Rounds} rounds of {rate.Products})"));
+                    terminal.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {round + 1} of {arguments.Rounds}:"));
                     for (var k = 0; k < models.Count; k++)
                     {
                         cancellation.ThrowIfCancellationRequested();
@@ -92,15 +92,18 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                         var collections = GC.CollectionCount(0);
                         var result = await TorchThread.RunAsync(() => Measure(ModelCatalog.Get(id), data, options, arguments.Seconds, arguments.MaxWarmupSeconds, cancellation), cancellation).ConfigureAwait(false);
                         collections = GC.CollectionCount(0) - collections;
-                        var window = new Window(result, rate.FlopsPerSecond);
+                        var window = new Window(result);
                         windows[id].Add(window);
+                        rates.Add(result.RateBefore.FlopsPerSecond);
+                        rates.Add(result.RateAfter.FlopsPerSecond);
                         var t = result.Timing;
                         logger.LogInformation("{Model} round {Round}: {SamplesPerSecond:F0} samples/s, {Share:F1}% of FLOP floor ({Steps} steps in {Seconds:F2} s)",
                             id, round + 1, t.SamplesPerSecond, window.Share, t.Steps, t.Seconds);
                         terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"    {id}: {t.Steps} steps in {t.Seconds:F2} s after {t.Warmup.Steps} warm-up steps in {t.Warmup.Seconds:F1} s; per step {1000 * t.ForwardSeconds / t.Steps:F2} ms gather + forward + loss, "
                             + $"{1000 * t.BackwardSeconds / t.Steps:F2} ms backward, {1000 * t.UpdateSeconds / t.Steps:F2} ms optimiser update; "
-                            + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / rate.FlopsPerSecond:F2} ms; {window.Share:F1}% of floor; "
+                            + $"matmul rate {result.RateBefore.FlopsPerSecond / 1e9:F1} GFLOP/s before the window and {result.RateAfter.FlopsPerSecond / 1e9:F1} after; "
+                            + $"matmul floor {1000 * options.BatchSize * result.Flops.Training / window.Rate:F2} ms; {window.Share:F1}% of floor; "
                             + $"{collections} .NET GCs"));
                     }
                 }
@@ -125,7 +128,9 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 table.Write(terminal);
                 terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {device}, {threads}, batch {arguments.BatchSize}; medians of {arguments.Rounds} round{(arguments.Rounds == 1 ? "" : "s")} "
-                    + $"(matmul rate {rates.Min() / 1e9:F1}–{rates.Max() / 1e9:F1} GFLOP/s, median {medianRate / 1e9:F1}; floor samples/s at the median rate)"));
+                    + $"(matmul rate {rates.Min() / 1e9:F1}–{rates.Max() / 1e9:F1} GFLOP/s over the {rates.Count} measurements, median {medianRate / 1e9:F1}, "
+                    + $"each the median of {MatmulRounds} rounds of {MatmulProducts} products; floor samples/s at the median rate; "
+                    + $"each share against its own window's rates)"));
                 foreach (var line in lines)
                 {
                     terminal.WriteLine(line);
@@ -151,8 +156,11 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
         using var model = entry.Create(context);
         var parameters = model.parameters().Sum(p => p.numel());
         var flops = TrainingBenchmark.CountFlops(model, data, options.BatchSize);
-        var timing = TrainingBenchmark.TimeSteps(model, data, options, minSeconds: seconds, maxWarmupSeconds: maxWarmup, cancellation: cancellation);
-        return new Measurement(parameters, flops, timing);
+        MatmulRate? before = null;
+        var timing = TrainingBenchmark.TimeSteps(model, data, options, minSeconds: seconds, maxWarmupSeconds: maxWarmup,
+            beforeTiming: () => before = MeasureMatmul(data.Device), cancellation: cancellation);
+        var after = MeasureMatmul(data.Device);
+        return new Measurement(parameters, flops, timing, before!, after);
     }
 
     private (Scenario Scenario, string Source) LoadScenario() => BenchSupport.LoadScenario(terminal, arguments.Scenario);
@@ -169,12 +177,27 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
         return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
     }
 
-    private sealed record Measurement(long Parameters, FlopCount Flops, StepTiming Timing);
+    private static MatmulRate MeasureMatmul(Device device) =>
+        TrainingBenchmark.MeasureMatmul(device, products: MatmulProducts, rounds: MatmulRounds);
 
-    /// <summary>One model's timing window in one round, with the matmul rate measured before that round.</summary>
-    private sealed record Window(Measurement Result, double Rate)
+    /// <param name="Parameters">The model's parameter count.</param>
+    /// <param name="Flops">Its FLOPs per sample.</param>
+    /// <param name="Timing">The timed steps.</param>
+    /// <param name="RateBefore">The matmul rate measured after the warm-up, just before the timed steps.</param>
+    /// <param name="RateAfter">The matmul rate measured just after the timed steps.</param>
+    private sealed record Measurement(long Parameters, FlopCount Flops, StepTiming Timing, MatmulRate RateBefore, MatmulRate RateAfter);
+
+    /// <summary>
+    /// One model's timing window in one round, scaled by the matmul rates measured next to it: the host's speed drifts over
+    /// the minutes a round takes (rates 64–122 GFLOP/s were seen within one run), and a rate measured once per round
+    /// made the share of a window late in the round swing with that drift rather than with the model.
+    /// </summary>
+    private sealed record Window(Measurement Result)
     {
-        /// <summary>Percent of the FLOP floor at this round's rate.</summary>
+        /// <summary>The mean of the rates measured just before and just after the window.</summary>
+        public double Rate => (Result.RateBefore.FlopsPerSecond + Result.RateAfter.FlopsPerSecond) / 2;
+
+        /// <summary>Percent of the FLOP floor at <see cref="Rate"/>.</summary>
         public double Share => 100 * Result.Timing.SamplesPerSecond * Result.Flops.Training / Rate;
     }
 }
