@@ -22,16 +22,17 @@ internal static class BenchTrainCommandSpec
         "bench train",
         "Measure training speed of a model against its matmul FLOP floor",
         "Simulates the scenario into a temporary folder (not timed; deleted afterwards), loads its logged view, measures "
-        + "this machine's float32 matrix-multiply rate (1024x1024 products, median of 5 rounds), counts the model's "
+        + "this machine's float32 matrix-multiply rate (1024x1024 products, median of 5 rounds of 8), counts the model's "
         + "forward FLOPs per sample (every Linear layer, expert bank, tower stack, gate bank and attention product, by "
         + "forward hooks; training = 3 x forward), and "
         + "times whole training steps (batch gather, forward, loss, backward, optimiser update) after an untimed warm-up: at "
         + "least 10 steps, then on until .NET's JIT has compiled no new method for 0.5 s (tiered compilation recompiles hot "
         + "code for several seconds, on a thread that competes with the intra-op threads), at most --max-warmup seconds. "
         + "The floor is the samples/s the model would reach if its matmuls ran at the measured rate; the share of "
-        + "the floor is the measured samples/s over it. The models are timed in rounds, one window each per round in an "
-        + "order rotated every round, with the matmul rate measured again before each round and each window's share taken "
-        + "against its own round's rate; the medians over the rounds are reported, so that a busy neighbour on a shared "
+        + "the floor is the measured samples/s over it. The matmul rate is measured just before each timed window (after "
+        + "its warm-up) and just after it, and the window's share is taken against the mean of the two, so that the rate "
+        + "and the window see the same load of the host. The models are timed in rounds, one window each per round in an "
+        + "order rotated every round; the medians over the rounds are reported, so that a busy neighbour on a shared "
         + "machine moves one window, not the figure. The last line sums it up:" + Environment.NewLine
         + "  train ID: X samples/s, Y% of FLOP floor" + Environment.NewLine
         + "Models: " + string.Join(", ", ModelCatalog.Ids) + ", or all.",
