@@ -19,8 +19,6 @@ namespace AdAuctionSim.Cli.Commands;
 internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTerminal terminal, ILogger<BenchTrainCommand> logger) : ICliCommand
 {
     private const long Seed = 1;
-    private const int MatmulProducts = 8;
-    private const int MatmulRounds = 5;
 
     public async Task<int> RunAsync(CancellationToken cancellation)
     {
@@ -81,7 +79,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 };
                 var models = arguments.Models;
                 var windows = models.ToDictionary(id => id, _ => new List<Window>(), StringComparer.Ordinal);
-                var rates = new List<double>();
+                var probes = new List<MatmulRate>();
                 for (var round = 0; round < arguments.Rounds; round++)
                 {
                     terminal.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  round {round + 1} of {arguments.Rounds}:"));
@@ -94,8 +92,8 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                         collections = GC.CollectionCount(0) - collections;
                         var window = new Window(result);
                         windows[id].Add(window);
-                        rates.Add(result.RateBefore.FlopsPerSecond);
-                        rates.Add(result.RateAfter.FlopsPerSecond);
+                        probes.Add(result.RateBefore);
+                        probes.Add(result.RateAfter);
                         var t = result.Timing;
                         logger.LogInformation("{Model} round {Round}: {SamplesPerSecond:F0} samples/s, {Share:F1}% of FLOP floor ({Steps} steps in {Seconds:F2} s)",
                             id, round + 1, t.SamplesPerSecond, window.Share, t.Steps, t.Seconds);
@@ -111,6 +109,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 var table = new TextTable("model", "parameters", "fwd MFLOP/sample", "train MFLOP/sample", "floor samples/s", "samples/s", "% of floor", "range %", "ms/step")
                     .RightAlign(1, 2, 3, 4, 5, 6, 7, 8);
                 var lines = new List<string>();
+                var rates = probes.Select(p => p.FlopsPerSecond).ToList();
                 var medianRate = Median(rates);
                 foreach (var id in models)
                 {
@@ -129,7 +128,7 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
                 terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {device}, {threads}, batch {arguments.BatchSize}; medians of {arguments.Rounds} round{(arguments.Rounds == 1 ? "" : "s")} "
                     + $"(matmul rate {rates.Min() / 1e9:F1}–{rates.Max() / 1e9:F1} GFLOP/s over the {rates.Count} measurements, median {medianRate / 1e9:F1}, "
-                    + $"each the median of {MatmulRounds} rounds of {MatmulProducts} products; floor samples/s at the median rate; "
+                    + $"each the median of {probes[0].Rounds} rounds of {probes[0].Products} products; floor samples/s at the median rate; "
                     + $"each share against its own window's rates)"));
                 foreach (var line in lines)
                 {
@@ -158,8 +157,8 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
         var flops = TrainingBenchmark.CountFlops(model, data, options.BatchSize);
         MatmulRate? before = null;
         var timing = TrainingBenchmark.TimeSteps(model, data, options, minSeconds: seconds, maxWarmupSeconds: maxWarmup,
-            beforeTiming: () => before = MeasureMatmul(data.Device), cancellation: cancellation);
-        var after = MeasureMatmul(data.Device);
+            beforeTiming: () => before = TrainingBenchmark.MeasureMatmul(data.Device), cancellation: cancellation);
+        var after = TrainingBenchmark.MeasureMatmul(data.Device);
         return new Measurement(parameters, flops, timing, before!, after);
     }
 
@@ -176,9 +175,6 @@ internal sealed class BenchTrainCommand(BenchTrainArguments arguments, CliTermin
         var m = sorted.Length / 2;
         return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
     }
-
-    private static MatmulRate MeasureMatmul(Device device) =>
-        TrainingBenchmark.MeasureMatmul(device, products: MatmulProducts, rounds: MatmulRounds);
 
     /// <param name="Parameters">The model's parameter count.</param>
     /// <param name="Flops">Its FLOPs per sample.</param>
