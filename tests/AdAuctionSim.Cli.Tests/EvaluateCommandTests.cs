@@ -2,6 +2,7 @@ using AdAuctionSim.Evaluation.Metrics;
 using AdAuctionSim.Evaluation.Runs;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Prediction;
+using AdAuctionSim.Simulation.Output;
 
 namespace AdAuctionSim.Cli.Tests;
 
@@ -110,6 +111,40 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
     }
 
     [Fact]
+    public void An_existing_metrics_file_is_kept_without_force_and_replaced_with_it()
+    {
+        using var sandbox = run.NewSandbox();
+        var existing = sandbox.Write("sim/runs/train/metrics.csv", "an earlier file\n");
+        var before = sandbox.Entries();
+
+        var refused = sandbox.Run("evaluate", "sim", "--bootstrap", "0");
+
+        Assert.True(refused.ExitCode == 2, refused.ToString());
+        Assert.Contains("sim/runs/train/metrics.csv already exists; nothing was changed. Use --force", refused.Error, StringComparison.Ordinal);
+        Assert.Equal("an earlier file\n", File.ReadAllText(existing));
+        Assert.Equal(before, sandbox.Entries());
+
+        var replaced = sandbox.Run("evaluate", "sim", "--bootstrap", "0", "--force");
+
+        Assert.True(replaced.ExitCode == 0, replaced.ToString());
+        Assert.StartsWith("point,repeat,seed,", File.ReadAllText(existing), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_seed_column_is_the_simulations_world_seed()
+    {
+        using var sandbox = run.NewSandbox();
+        var seed = SimulationManifest.Read(sandbox.PathOf("sim")).Seed;
+        Assert.NotEqual(0, seed);   // the column once held 0 whatever the seed
+
+        var result = sandbox.Run("evaluate", "sim", "--bootstrap", "0", "--out", "metrics.csv");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var seeds = File.ReadAllLines(sandbox.PathOf("metrics.csv")).Skip(1).Select(l => l.Split(',')[2]).Distinct().ToList();
+        Assert.Equal([seed.ToString(System.Globalization.CultureInfo.InvariantCulture)], seeds);
+    }
+
+    [Fact]
     public void A_simulation_folder_means_its_run_and_the_output_does_not_depend_on_threads()
     {
         using var sandbox = run.NewSandbox();
@@ -167,14 +202,15 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         File.WriteAllBytes(predictions, File.ReadAllBytes(predictions)[..100]);
         var before = sandbox.Entries();
 
-        var corruptPredictions = sandbox.Run("evaluate", "sim");
+        // --force: the existing file may be replaced, but only by a complete one.
+        var corruptPredictions = sandbox.Run("evaluate", "sim", "--force");
         var truth = sandbox.PathOf("sim/truth.parquet");
         var bytes = File.ReadAllBytes(truth);
         bytes[bytes.Length / 2] ^= 0x5A;
         File.WriteAllBytes(truth, bytes);
-        var corruptTruth = sandbox.Run("evaluate", "sim");
+        var corruptTruth = sandbox.Run("evaluate", "sim", "--force");
         File.WriteAllText(sandbox.PathOf("sim/runs/train/train.json"), "{ \"simulation\": 3 }");
-        var corruptTrain = sandbox.Run("evaluate", "sim");
+        var corruptTrain = sandbox.Run("evaluate", "sim", "--force");
 
         Assert.True(corruptPredictions.ExitCode == 2, corruptPredictions.ToString());
         Assert.Contains(run.Models[0] + ".parquet: cannot be read as Parquet", corruptPredictions.Error, StringComparison.Ordinal);

@@ -11,7 +11,8 @@ namespace AdAuctionSim.Cli.Commands;
 /// <summary>
 /// <c>adsim evaluate &lt;run-dir&gt;</c>: finds the training run and its simulation, runs <see cref="RunEvaluator"/>,
 /// prints the headline figures per model and stage, and writes <c>metrics.csv</c> through a temporary file. Bad input
-/// (folders, files, the baseline) is a <see cref="CliInputException"/>: exit 2, nothing written.
+/// (folders, files, the baseline, an existing metrics file without <c>--force</c>) is a <see cref="CliInputException"/>:
+/// exit 2, nothing written.
 /// </summary>
 internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal terminal) : ICliCommand
 {
@@ -37,9 +38,14 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
         {
             throw new CliInputException($"option --out: the folder {terminal.Display(parent)} does not exist");
         }
+        if (File.Exists(output) && !arguments.Force)
+        {
+            throw new CliInputException($"{terminal.Display(output)} already exists; nothing was changed. "
+                + "Use --force to replace it, or --out to write another file.");
+        }
 
         var options = new RunEvaluatorOptions { Threads = arguments.Threads, BootstrapResamples = arguments.Bootstrap };
-        var request = new RunEvaluationRequest(simulation, trainDirectory, "", 0, 0);
+        var request = new RunEvaluationRequest(simulation, trainDirectory, "", 0, WorldSeed(simulation));
         var result = await ProgressDisplay.StatusAsync(terminal, $"evaluating {models.Count} models on {terminal.Display(simulation)} ...",
             () => Evaluate(new RunEvaluator(options), request, cancellation), cancellation).ConfigureAwait(false);
         var seconds = result.Elapsed.TotalSeconds;
@@ -64,6 +70,19 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
         try
         {
             return evaluator.Evaluate(request, cancellation);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+    }
+
+    /// <summary>The simulation's world seed, for the seed column of metrics.csv (as <c>adsim run</c> writes it).</summary>
+    private static long WorldSeed(string simulation)
+    {
+        try
+        {
+            return SimulationManifest.Read(simulation).Seed;
         }
         catch (InvalidDataException e)
         {

@@ -5,7 +5,7 @@ using AdAuctionSim.Evaluation.Runs;
 namespace AdAuctionSim.Cli.Commands;
 
 /// <summary>Arguments of <c>adsim evaluate</c>. Baseline and Out are null for their defaults.</summary>
-internal sealed record EvaluateArguments(string RunDirectory, string? Baseline, string? Out, int Threads, int Bootstrap);
+internal sealed record EvaluateArguments(string RunDirectory, string? Baseline, string? Out, int Threads, int Bootstrap, bool Force = false);
 
 /// <summary>Arguments of <c>adsim bench metrics</c>.</summary>
 internal sealed record BenchMetricsArguments(long Rows, int Threads);
@@ -34,7 +34,7 @@ internal static class EvaluateCommandSpec
         + "(D, O, C, O\\C, D\\O) AUC on logged labels and on potential outcomes, log loss, normalised entropy, ECE, calibration "
         + "ratio, bias, MAE and RMSE against the true rates, for the conditional q̂_k and (post-click stages) the cumulative r̂_k. "
         + "Prints the headline figures and writes metrics.csv, one row per model × stage × space × metric; the file appears only "
-        + "when complete.",
+        + "when complete (an existing file is kept unless --force is given).",
         [new ArgumentSpec("<run-dir>", "folder written by adsim train, or a simulation folder (then its runs/train)")],
         [
             new OptionSpec("baseline", OptionKind.Text, "Model the others are compared with") { ValueName = "MODEL", Default = $"{DefaultBaseline} if trained, else {RunEvaluator.LoggingModel}" },
@@ -42,6 +42,7 @@ internal static class EvaluateCommandSpec
             Threads("models evaluated at once (results do not depend on it)"),
             new OptionSpec("bootstrap", OptionKind.Integer, "Poisson-bootstrap resamples for the intervals of bias, MAE, RMSE and AUC on D and C (0: none)")
                 { ValueName = "N", Min = 0, Max = MaxBootstrap, Default = Defaults.BootstrapResamples.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("force", OptionKind.Flag, "Replace the metrics file if it exists") { Default = "off: an existing file is an error" },
         ],
         typeof(EvaluateCommand),
         p => new EvaluateArguments(
@@ -49,7 +50,8 @@ internal static class EvaluateCommandSpec
             p.Text("baseline"),
             p.Text("out"),
             (int)(p.Integer("threads") ?? Environment.ProcessorCount),
-            (int)(p.Integer("bootstrap") ?? Defaults.BootstrapResamples)));
+            (int)(p.Integer("bootstrap") ?? Defaults.BootstrapResamples),
+            p.Flag("force")));
 
     public static CommandSpec BenchMetrics() => new(
         "bench metrics",
