@@ -40,16 +40,22 @@ internal static class SimulationReport
         terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  click rate (logged) {R(bias.ClickRate)}; inverse-win-propensity ESS {bias.InverseWinPropensityEss:F0} "
             + $"= {R(bias.InverseWinPropensityEssShare)} of impressions"));
-        var stages = new TextTable("stage", "target", "realised on D", "95% CI", "logged", "click selection ratio").RightAlign(1, 2, 3, 4, 5);
+        var stages = new TextTable("stage", "target", "mean q (D)", "realised on D", "95% CI", "logged", "mean q (C)", "mean q (all D)", "click selection ratio")
+            .RightAlign(1, 2, 3, 4, 5, 6, 7, 8);
         foreach (var s in bias.Stages)
         {
-            stages.Add(s.Stage, ScenarioFiles.F(s.TargetRate), R(s.EntireSpaceRate.Rate),
+            var selected = s.ClickSelectionRatio is not null;
+            stages.Add(s.Stage, ScenarioFiles.F(s.TargetRate), R(s.EntireSpaceMeanQ), R(s.EntireSpaceRate.Rate),
                 $"[{R(s.EntireSpaceRate.Lower)}, {R(s.EntireSpaceRate.Upper)}]", R(s.LoggedRate.Rate),
+                selected ? R(s.LoggedParentMeanQ) : "-", selected ? R(s.CounterfactualMeanQ) : "-",
                 s.ClickSelectionRatio is { } ratio ? R(ratio) : "-");
         }
         stages.Write(terminal);
-        terminal.WriteLine("  Rates are conditional on the stage before (click: per request). Realised on D: as if every request had been shown;");
-        terminal.WriteLine("  logged: what the logs show. Click selection ratio: mean true rate on clicked impressions / on all of D.");
+        terminal.WriteLine("  Rates are conditional on the stage before (click: per request). target: the mean of q_k the world is built to have over");
+        terminal.WriteLine("  the requests of D whose parent stage happened; mean q (D): what it has there. Realised on D: the stage's outcome rate");
+        terminal.WriteLine("  on those requests, as if every request had been shown; logged: the label rate the logs show (C, the logged parents).");
+        terminal.WriteLine("  Click selection ratio = mean q (C) / mean q (all D): the true rate over the logged parent impressions against the");
+        terminal.WriteLine("  counterfactual rate over every request of D (DESIGN.md §3), so it is not logged / realised on D.");
     }
 
     /// <summary>A rate or ratio with four decimals; n/a where undefined.</summary>
