@@ -191,7 +191,7 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
         }
         var lines = File.ReadAllLines(sandbox.PathOf("sim/obp/bandit_feedback.csv"));
         var header = lines[0].Split(',');
-        Assert.Equal(["round", "request_id", "split", "action", "action_ad", "action_multiplier", "position", "reward", "pscore"], header.Take(9));
+        Assert.Equal(["round", "request_id", "split", "action", "action_ad", "action_multiplier", "slot", "reward", "pscore"], header.Take(9));
         Assert.Equal(3001, lines.Length);
         var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
         Assert.All(rows, r => Assert.True(D(r[8]) is > 0 and <= 1));

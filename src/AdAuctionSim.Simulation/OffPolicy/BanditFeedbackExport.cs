@@ -9,14 +9,15 @@ namespace AdAuctionSim.Simulation.OffPolicy;
 /// <summary>
 /// Writes logged feedback as Open Bandit Pipeline's bandit feedback (Saito et al. 2021): <c>bandit_feedback.parquet</c> and
 /// <c>bandit_feedback.csv</c> (one row per round: <c>round</c>, <c>request_id</c>, <c>split</c>, <c>action</c>,
-/// <c>action_ad</c>, <c>action_multiplier</c>, <c>position</c>, <c>reward</c>, <c>pscore</c>, <c>won</c>, <c>conversion</c>,
+/// <c>action_ad</c>, <c>action_multiplier</c>, <c>slot</c>, <c>reward</c>, <c>pscore</c>, <c>won</c>, <c>conversion</c>,
 /// <c>value_per_conversion</c>, <c>price</c>, <c>context_&lt;field&gt;</c>…, <c>candidate_&lt;j&gt;</c>…) and
 /// <c>bandit_feedback.json</c> (n_rounds, n_actions, len_list, the action numbering, the reward's definition).
 /// </summary>
 /// <remarks>
 /// OBP's dictionary is <c>{n_rounds, n_actions, action, position, reward, pscore, context, action_context}</c>; here
-/// <c>action</c> is the pair (candidate index j, bid multiplier index m) numbered j·M + m, <c>position</c> the slot
-/// (0-based; len_list is 1 because each request shows one ad), <c>pscore</c> the logging probability of the pair, and
+/// <c>action</c> is the pair (candidate index j, bid multiplier index m) numbered j·M + m, <c>slot</c> the ad slot
+/// (0-based, also the context field <c>context_position</c>; OBP's <c>position</c> is 0 for every round, since len_list
+/// is 1: each request shows one ad, so the file has no column of that name to pass by mistake), <c>pscore</c> the logging probability of the pair, and
 /// every request is a round, lost bids with reward 0. Candidate ids are per request (<c>candidate_j</c>), so OBP's fixed
 /// <c>action_context</c> does not apply; the context columns are categorical ids.
 /// </remarks>
@@ -30,7 +31,7 @@ public static class BanditFeedbackExport
     public static IReadOnlyList<string> Columns(LoggedFeedback feedback)
     {
         ArgumentNullException.ThrowIfNull(feedback);
-        return ["round", "request_id", "split", "action", "action_ad", "action_multiplier", "position", "reward", "pscore", "won", "conversion",
+        return ["round", "request_id", "split", "action", "action_ad", "action_multiplier", "slot", "reward", "pscore", "won", "conversion",
             "value_per_conversion", "price", .. LoggedFeedback.ContextFields.Select(f => "context_" + f),
             .. Enumerable.Range(0, feedback.Candidates).Select(j => "candidate_" + j.ToString(CultureInfo.InvariantCulture))];
     }
@@ -84,7 +85,7 @@ public static class BanditFeedbackExport
             ["reward"] = reward == OpeReward.Conversions ? "1 if the request was won and the final funnel stage happened, else 0"
                 : "value_per_conversion if the request was won and the final funnel stage happened, else 0",
             ["pscore"] = "logging probability of the action: P(ad j) × P(multiplier m); lost bids are rounds with reward 0",
-            ["position"] = "ad slot, 0 = top",
+            ["slot"] = "ad slot, 0 = top (the context field position); OBP's position is 0 for every round (len_list 1)",
             ["context"] = LoggedFeedback.ContextFields.Select(f => "context_" + f).ToArray(),
         };
         File.WriteAllText(Path.Combine(directory, MetaFile), JsonSerializer.Serialize(meta, new JsonSerializerOptions { WriteIndented = true }) + "\n", new UTF8Encoding(false));
