@@ -208,6 +208,7 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
         var compare = RunCli.Run(sandbox, "compare", Path.GetFileName(wholeFolder), id);
         Assert.True(compare.ExitCode == 0, compare.ToString());
         Assert.Contains("0 only in", compare.Out, StringComparison.Ordinal);
+        Assert.Contains("Both runs resolved the same scenario", compare.Out, StringComparison.Ordinal);
     }
 
     [Fact]

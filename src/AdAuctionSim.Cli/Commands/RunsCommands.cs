@@ -148,6 +148,7 @@ internal sealed class CompareCommand(CompareArguments arguments, CliTerminal ter
         bool Chosen(RegistryMetric m) => arguments.AllSpaces || m.Space == "D";
         var second = b.Metrics.Where(Chosen).GroupBy(m => m.Key).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         terminal.Heading($"{a.Id} ({a.ScenarioName}, {a.CodeVersion}) vs {b.Id} ({b.ScenarioName}, {b.CodeVersion})");
+        WriteScenarioDifferences(a, b);
         var table = new TextTable("point", "model", "stage", "space", "metric", "first", "second", "second - first").RightAlign(5, 6, 7);
         var matched = 0;
         foreach (var m in a.Metrics.Where(Chosen))
@@ -171,5 +172,30 @@ internal sealed class CompareCommand(CompareArguments arguments, CliTerminal ter
         var onlyB = second.Keys.Count(k => !firstKeys.Contains(k));
         terminal.WriteLine($"  {matched} metrics matched; {onlyA} only in {a.Id}, {onlyB} only in {b.Id}.");
         return Task.FromResult(ExitCodes.Success);
+    }
+
+    /// <summary>Says whether the two runs resolved the same scenario, and if not, which fields differ (the first few).</summary>
+    private void WriteScenarioDifferences(RunRecord a, RunRecord b)
+    {
+        const int shown = 8;
+        IReadOnlyList<ScenarioDifferences.Difference> differences;
+        try
+        {
+            differences = ScenarioDifferences.Between(a.Scenario, b.Scenario);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            terminal.WriteLine("  The registry holds no readable resolved scenario for one of the runs; they may be different scenarios.");
+            return;
+        }
+        if (differences.Count == 0)
+        {
+            terminal.WriteLine("  Both runs resolved the same scenario (seeds, world, models, training and evaluation).");
+            return;
+        }
+        var listed = string.Join("; ", differences.Take(shown).Select(d => $"{d.Path} {d.First} → {d.Second}"));
+        var more = differences.Count > shown ? $"; and {differences.Count - shown} more (adsim runs show prints each run's scenario)" : "";
+        terminal.WriteLine($"  The runs resolved different scenarios, so each difference below mixes the scenario's effect with any "
+            + $"change of code; {differences.Count} field{(differences.Count == 1 ? "" : "s")} differ: {listed}{more}.");
     }
 }

@@ -1,0 +1,69 @@
+using System.Text.Json;
+
+namespace AdAuctionSim.Cli.Runs;
+
+/// <summary>
+/// Where two resolved scenarios (the JSON a run records) differ, field by field, for <c>adsim compare</c>: a difference
+/// between two runs mixes the code's effect with the scenario's, and the user should see which fields moved.
+/// </summary>
+internal static class ScenarioDifferences
+{
+    /// <summary>One differing field: its JSON path and its value in each document ("(absent)" where it has none).</summary>
+    public sealed record Difference(string Path, string First, string Second);
+
+    public const string Absent = "(absent)";
+
+    /// <summary>The fields whose values differ, in document order (the first's fields, then those only the second has).</summary>
+    /// <exception cref="JsonException">Either text is not JSON.</exception>
+    public static IReadOnlyList<Difference> Between(string first, string second)
+    {
+        using var a = JsonDocument.Parse(first);
+        using var b = JsonDocument.Parse(second);
+        var differences = new List<Difference>();
+        Walk("", a.RootElement, b.RootElement, differences);
+        return differences;
+    }
+
+    private static void Walk(string path, JsonElement? a, JsonElement? b, List<Difference> differences)
+    {
+        if (a is { ValueKind: JsonValueKind.Object } x && b is { ValueKind: JsonValueKind.Object } y)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in x.EnumerateObject())
+            {
+                seen.Add(p.Name);
+                Walk(Join(path, p.Name), p.Value, y.TryGetProperty(p.Name, out var v) ? v : null, differences);
+            }
+            foreach (var p in y.EnumerateObject().Where(p => !seen.Contains(p.Name)))
+            {
+                Walk(Join(path, p.Name), null, p.Value, differences);
+            }
+            return;
+        }
+        if (a is { ValueKind: JsonValueKind.Array } xs && b is { ValueKind: JsonValueKind.Array } ys && xs.GetArrayLength() == ys.GetArrayLength())
+        {
+            var i = 0;
+            foreach (var (u, v) in xs.EnumerateArray().Zip(ys.EnumerateArray()))
+            {
+                Walk($"{path}[{i++}]", u, v, differences);
+            }
+            return;
+        }
+        var left = Text(a);
+        var right = Text(b);
+        if (!string.Equals(left, right, StringComparison.Ordinal))
+        {
+            differences.Add(new Difference(path, left, right));
+        }
+    }
+
+    private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
+
+    /// <summary>The value as JSON, strings unescaped for reading ("click -> convert", not "click -\u003E convert").</summary>
+    private static string Text(JsonElement? e) => e switch
+    {
+        null => Absent,
+        { ValueKind: JsonValueKind.String } v => $"\"{v.GetString()}\"",
+        { } v => v.GetRawText(),
+    };
+}
