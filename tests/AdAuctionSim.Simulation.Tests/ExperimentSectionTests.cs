@@ -61,7 +61,7 @@ public sealed class ExperimentSectionTests
     [InlineData("""{ "sweep": { "path": "bias.clickCvrCorrelation", "values": [0, 0] } }""", "sweep.values", "repeated values")]
     [InlineData("""{ "sweep": { "path": "traffic.slots", "values": [2.5] } }""", "sweep.values[0]", "expected an integer")]
     [InlineData("""{ "sweep": { "path": "funnel.depth", "values": [2, 4] } }""", "sweep.values[1]", "from 2 to 3")]
-    [InlineData("""{ "sweep": { "grid": [ { "path": "bias.positionEffect", "values": [0] } ] } }""", "sweep.grid", "expected 2 to 2")]
+    [InlineData("""{ "sweep": { "grid": [ { "path": "bias.positionEffect", "values": [0] } ] } }""", "sweep.grid", "has 1 entry; expected exactly 2")]
     [InlineData("""{ "sweep": { "grid": [ { "path": "bias.positionEffect", "values": [0] }, { "path": "bias.positionEffect", "values": [1] } ] } }""",
         "sweep.grid[1].path", "swept twice")]
     public void Bad_run_sections_are_named_with_what_is_allowed(string json, string path, string expected)

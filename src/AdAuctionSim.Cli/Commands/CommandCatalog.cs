@@ -78,8 +78,8 @@ internal static class CommandCatalog
             "scenario show",
             "Print the fully resolved scenario as JSON",
             "Loads and checks the scenario and prints it with every default filled in: the world as written into each "
-                + "simulation manifest, then the run sections (models, training, evaluation, sweep, ope) as adsim run resolves "
-                + "them (training.threads as the file gives it; 0 is the processor count). The output is itself a valid scenario file "
+                + "simulation manifest, then the run sections (models, training, evaluation, and sweep and ope when the file has "
+                + "them: without them a run has no sweep and no off-policy study) as adsim run resolves them (training.threads as the file gives it; 0 is the processor count). The output is itself a valid scenario file "
                 + "and resolves to the same run.",
             [new ArgumentSpec("<file>", "scenario file")],
             [],

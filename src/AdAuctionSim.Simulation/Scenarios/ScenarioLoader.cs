@@ -17,8 +17,11 @@ public sealed class ScenarioValidationException(string file, IReadOnlyList<Scena
     public string File { get; } = file;
     public IReadOnlyList<ScenarioError> Errors { get; } = errors;
 
+    /// <summary>The path of an error about the file itself (missing, unreadable), not one of its fields.</summary>
+    public const string FilePath = "(file)";
+
     private static string Format(string file, IReadOnlyList<ScenarioError> errors) =>
-        $"{file}: invalid scenario ({errors.Count} problem{(errors.Count == 1 ? "" : "s")}):"
+        (errors.All(e => e.Path == FilePath) ? $"{file}: cannot read the scenario file:" : $"{file}: invalid scenario ({errors.Count} problem{(errors.Count == 1 ? "" : "s")}):")
         + string.Concat(errors.Select(e => $"{Environment.NewLine}  {e.Path}: {e.Message}"));
 }
 
@@ -47,9 +50,14 @@ public static partial class ScenarioLoader
         {
             text = System.IO.File.ReadAllText(path);
         }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ScenarioValidationException(path,
+                [new ScenarioError(ScenarioValidationException.FilePath, "no such file; expected the path of a scenario JSON file (examples in scenarios/)")]);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ScenarioValidationException(path, [new ScenarioError("(file)", $"cannot be read: {e.Message}")]);
+            throw new ScenarioValidationException(path, [new ScenarioError(ScenarioValidationException.FilePath, $"cannot be read: {e.Message}")]);
         }
         return ParseFile(text, path, Path.GetFileNameWithoutExtension(path));
     }
@@ -441,7 +449,7 @@ public static partial class ScenarioLoader
         };
         if (p.BidMultipliers.Count != p.MultiplierProbabilities.Count)
         {
-            o.Error("multiplierProbabilities", $"has {p.MultiplierProbabilities.Count} entries; expected one per bid multiplier ({p.BidMultipliers.Count})");
+            o.Error("multiplierProbabilities", $"has {p.MultiplierProbabilities.Count} entr{(p.MultiplierProbabilities.Count == 1 ? "y" : "ies")}; expected one per bid multiplier ({p.BidMultipliers.Count})");
         }
         else if (Math.Abs(p.MultiplierProbabilities.Sum() - 1) > 1e-9)
         {
@@ -592,7 +600,8 @@ public static partial class ScenarioLoader
             var items = e.EnumerateArray().ToList();
             if (items.Count < minCount || items.Count > maxCount)
             {
-                Error(name, $"has {items.Count} entries; expected {minCount} to {maxCount}");
+                var expected = minCount == maxCount ? $"exactly {minCount}" : maxCount == int.MaxValue ? $"at least {minCount}" : $"{minCount} to {maxCount}";
+                Error(name, $"has {items.Count} entr{(items.Count == 1 ? "y" : "ies")}; expected {expected}");
                 return null;
             }
             return items;
