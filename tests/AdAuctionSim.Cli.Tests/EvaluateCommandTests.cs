@@ -131,6 +131,30 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
     }
 
     [Fact]
+    public void A_named_simulation_folder_is_scored_against_its_own_truth_even_when_train_json_names_another()
+    {
+        using var sandbox = run.NewSandbox();
+        var original = sandbox.PathOf("sim");
+        var copy = sandbox.PathOf("copy");
+        foreach (var file in Directory.GetFiles(original, "*", SearchOption.AllDirectories))
+        {
+            var to = Path.Combine(copy, Path.GetRelativePath(original, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(file, to);
+        }
+        // The copy's train.json still names sim/; the copy's truth is damaged, which only scoring the copy can notice.
+        var truth = Path.Combine(copy, "truth.parquet");
+        File.WriteAllBytes(truth, File.ReadAllBytes(truth)[..200]);
+
+        var result = sandbox.Run("evaluate", "copy");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("copy/truth.parquet", result.Error, StringComparison.Ordinal);
+        Assert.Contains("names the simulation", result.Out, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(copy, "runs/train/metrics.csv")));
+    }
+
+    [Fact]
     public void The_seed_column_is_the_simulations_world_seed()
     {
         using var sandbox = run.NewSandbox();

@@ -18,8 +18,9 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
 {
     public async Task<int> RunAsync(CancellationToken cancellation)
     {
-        var (trainDirectory, train) = FindRun(terminal.Resolve(arguments.RunDirectory));
-        var simulation = FindSimulation(train);
+        var named = terminal.Resolve(arguments.RunDirectory);
+        var (trainDirectory, train) = FindRun(named);
+        var simulation = FindSimulation(train, named);
         var models = new List<string> { RunEvaluator.TruthModel, RunEvaluator.LoggingModel };
         models.AddRange(train.Models.Select(m => m.Id));
         var baseline = arguments.Baseline
@@ -118,9 +119,23 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
         }
     }
 
-    /// <summary>The simulation train.json names; if it has moved, the folder two levels up when the run sits at its runs/train.</summary>
-    private string FindSimulation(TrainRunFile train)
+    /// <summary>
+    /// The simulation folder the user named, if they named one (a copy of a simulation is scored against its own truth,
+    /// not the original's that train.json names); else the one train.json names; if that has moved, the folder two
+    /// levels up when the run sits at its runs/train.
+    /// </summary>
+    private string FindSimulation(TrainRunFile train, string named)
     {
+        if (File.Exists(Path.Combine(named, LogColumns.ManifestFile)))
+        {
+            var own = Path.TrimEndingDirectorySeparator(Path.GetFullPath(named));
+            if (!string.Equals(own, Path.TrimEndingDirectorySeparator(Path.GetFullPath(train.Simulation)), StringComparison.Ordinal))
+            {
+                terminal.WriteLine($"  note: {terminal.Display(Path.Combine(train.Directory, TrainRunFile.FileName))} names the simulation "
+                    + $"{train.Simulation}; scoring against {terminal.Display(own)}, the simulation folder given");
+            }
+            return own;
+        }
         if (File.Exists(Path.Combine(train.Simulation, LogColumns.ManifestFile)))
         {
             return train.Simulation;
