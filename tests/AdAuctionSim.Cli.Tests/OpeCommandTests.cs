@@ -1,4 +1,8 @@
 using System.Globalization;
+using AdAuctionSim.Cli.Runs;
+using AdAuctionSim.Evaluation.OffPolicy;
+using AdAuctionSim.Simulation.OffPolicy;
+using AdAuctionSim.Simulation.Scenarios;
 
 namespace AdAuctionSim.Cli.Tests;
 
@@ -258,5 +262,73 @@ public sealed class RunOpeSectionTests
         Assert.Contains("ope.policies[0].scores", result.Error, StringComparison.Ordinal);
         Assert.Contains("not trained by this run", result.Error, StringComparison.Ordinal);
         Assert.Equal(["study.json"], sandbox.Entries());
+    }
+}
+
+/// <summary>
+/// What the report says of the reward model is what <see cref="OpeUnit"/> does: with <c>rewardModel: "truth"</c> the
+/// reward model is the simulator's E[R | x, a] (its true win probability), no win model is fitted, and neither the facts
+/// nor the timings may say otherwise.
+/// </summary>
+[Collection(TorchTrainingCollection.Name)]
+public sealed class OpeRewardModelTests
+{
+    private static OpePlan Plan(string rewardModel, OpeReward reward = OpeReward.Value, IReadOnlyList<string>? models = null) =>
+        new(new OpeOptions { RewardModel = rewardModel, WinModel = "censored-lognormal" }, [TargetPolicy.Logging], reward, new EstimatorOptions(), models ?? []);
+
+    [Fact]
+    public void The_truth_reward_model_is_described_as_the_true_reward_function_without_a_win_model()
+    {
+        var truth = Plan("truth");
+
+        foreach (var text in (string[])[truth.RewardModelText, truth.ScoresCovers("cpu"), truth.Describe()])
+        {
+            Assert.DoesNotContain("win model", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("Ŵ", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("censored-lognormal", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("fitting", text, StringComparison.Ordinal);
+        }
+        Assert.Contains("true E[R | x, a] = P(win | x, b_a)·r_K(x, j)·value_j", truth.RewardModelText, StringComparison.Ordinal);
+        Assert.DoesNotContain("value_j", Plan("truth", OpeReward.Conversions).RewardModelText, StringComparison.Ordinal);
+        Assert.Contains("scoring every candidate ad with single-task", Plan("truth", models: ["single-task"]).ScoresCovers("cpu"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_fitted_reward_model_names_its_win_model_and_score_source()
+    {
+        var logging = Plan("logging");
+
+        Assert.Contains("Ŵ(b_a | x) of the censored-lognormal win model", logging.RewardModelText, StringComparison.Ordinal);
+        Assert.Contains("r̂_K(x, j) from logging", logging.RewardModelText, StringComparison.Ordinal);
+        Assert.Contains("fitting the censored-lognormal win model", logging.ScoresCovers("cpu"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ope_with_the_truth_as_reward_model_reports_it_and_dm_equals_the_truth()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("truth.json", OpeScenarios.Tiny("""
+            {
+              "rewardModel": "truth",
+              "bootstrap": 10,
+              "policies": [ { "name": "greedy-truth", "scores": "truth", "ad": "greedy", "bid": "own" } ]
+            }
+            """));
+
+        var result = sandbox.Run("ope", "truth.json", "--out", "out", "--threads", "1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var markdown = File.ReadAllLines(sandbox.PathOf("out/report.md"));
+        var fact = Assert.Single(markdown, l => l.StartsWith("| reward model |", StringComparison.Ordinal));
+        Assert.Contains("true E[R", fact, StringComparison.Ordinal);
+        Assert.DoesNotContain("win model", fact, StringComparison.Ordinal);
+        Assert.All(markdown.Where(l => l.StartsWith("| ope scores |", StringComparison.Ordinal)), l => Assert.DoesNotContain("win model", l, StringComparison.Ordinal));
+        Assert.Contains(markdown, l => l.StartsWith("| ope scores |", StringComparison.Ordinal));
+        // DM with the true reward function is the exact value (the report's facts describe what was used).
+        foreach (var row in File.ReadAllLines(sandbox.PathOf("out/ope.csv")).Skip(1).Select(l => l.Split(',')).Where(r => r.Length > 8 && r[4] == "dm"))
+        {
+            var (dm, truth) = (double.Parse(row[5], CultureInfo.InvariantCulture), double.Parse(row[8], CultureInfo.InvariantCulture));
+            Assert.True(Math.Abs(dm - truth) <= 1e-9 * Math.Abs(truth), $"{row[3]}: DM {dm} is not the truth {truth}");
+        }
     }
 }

@@ -50,7 +50,7 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
                 ("code version", RunIdentity.CodeVersion(terminal.WorkingDirectory)),
                 ("points × repeats", $"{plan.Points.Count} × {plan.Repeats}"),
                 ("policies", string.Join(", ", ope.Policies.Select(p => p.Name))),
-                ("reward model", $"r̂_K from {ope.Options.RewardModel} × Ŵ(b | x) of the {ope.Options.WinModel} win model"),
+                ("reward model", ope.RewardModelText),
                 ("models trained", plan.Models.Count == 0 ? "none" : string.Join(", ", plan.Models.Select(m => m.Id))),
                 ("device", runtime.Device.ToString().ToLowerInvariant()),
             };

@@ -161,8 +161,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         WriteAtomically(file, JsonSerializer.Serialize(stored, Json));
         timings.Add(new PhaseTiming("ope replay", label, result.TruthSeconds,
             string.Create(CultureInfo.InvariantCulture, $"reading the logged feedback and replaying its requests' {ope.Options.Split}-split actions in the world; cpu, {plan.SimulationThreads} threads")));
-        timings.Add(new PhaseTiming("ope scores", label, result.ScoreSeconds,
-            $"loading the logged dataset, scoring every candidate ad with each model and fitting the {ope.Options.WinModel} win model of the reward model; {Device}"));
+        timings.Add(new PhaseTiming("ope scores", label, result.ScoreSeconds, ope.ScoresCovers(Device)));
         timings.Add(new PhaseTiming("ope estimate", label, result.EstimateSeconds,
             string.Create(CultureInfo.InvariantCulture, $"per policy: exact value, Monte Carlo run and 7 estimators with {ope.Options.Bootstrap} bootstrap resamples; cpu, 1 thread")));
         progress.UnitDone(string.Create(CultureInfo.InvariantCulture,

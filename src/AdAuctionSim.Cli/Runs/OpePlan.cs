@@ -102,8 +102,44 @@ internal sealed record OpePlan(
         return new OpePlan(options, policies, reward, estimators, models);
     }
 
+    /// <summary>
+    /// Whether DM's and DR's reward model is the simulator's true reward function (<c>rewardModel: "truth"</c>): then
+    /// <see cref="OpeUnit"/> neither loads the dataset for it nor fits a win model, and <c>winModel</c> is not used.
+    /// </summary>
+    public bool TruthRewardModel => Options.RewardModel == TargetPolicy.TruthScores;
+
+    /// <summary>What DM's and DR's reward model q̂(x, a) is, as <see cref="OpeUnit"/> builds it (the report's facts).</summary>
+    public string RewardModelText
+    {
+        get
+        {
+            var value = Reward == OpeReward.Conversions ? "" : "·value_j";
+            return TruthRewardModel
+                ? $"the simulator's true E[R | x, a] = P(win | x, b_a)·r_K(x, j){value} (rewardModel \"truth\": an oracle reference, nothing is fitted)"
+                : $"Ŵ(b_a | x) of the {Options.WinModel} win model fitted on the train split's auctions × r̂_K(x, j) from {Options.RewardModel}{value}";
+        }
+    }
+
+    /// <summary>What the "ope scores" phase of a unit does (the timings' covers column).</summary>
+    public string ScoresCovers(string device)
+    {
+        var parts = new List<string>();
+        if (Models.Count > 0)
+        {
+            parts.Add($"loading the logged dataset and scoring every candidate ad with {string.Join(", ", Models)}");
+        }
+        parts.Add(TruthRewardModel
+            ? "taking the true expected reward of every action as the reward model (rewardModel truth: nothing fitted)"
+            : $"{(Models.Count > 0 ? "" : "loading the logged dataset, ")}fitting the {Options.WinModel} win model on the train split and scoring every action's bid with it for the reward model");
+        return $"{string.Join("; ", parts)}; {device}";
+    }
+
     /// <summary>A one-line description for the command's heading.</summary>
-    public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"ope: {Policies.Count} policies ({string.Join(", ", Policies.Select(p => p.Name))}), reward {Options.Reward} on the {Options.Split} split, "
-        + $"reward model {Options.RewardModel} × {Options.WinModel} win model, {Options.Bootstrap} bootstrap resamples");
+    public string Describe()
+    {
+        var model = TruthRewardModel ? "reward model truth (the true reward function)" : $"reward model {Options.RewardModel} × {Options.WinModel} win model";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"ope: {Policies.Count} policies ({string.Join(", ", Policies.Select(p => p.Name))}), reward {Options.Reward} on the {Options.Split} split, "
+            + $"{model}, {Options.Bootstrap} bootstrap resamples");
+    }
 }

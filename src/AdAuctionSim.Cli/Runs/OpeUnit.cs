@@ -28,7 +28,9 @@ internal sealed record OpeUnitResult(IReadOnlyList<OpeEstimateRow> Estimates, IR
 /// estimates, times the candidate's value, times Ŵ(b | x) of a win model fitted on the train split's censored auctions
 /// at the action's bid. The win model sees the request's logged features, so it cannot tell that competitors bid on the
 /// shown ad's value (κ): that is part of DM's bias under the win–value dial. <c>rewardModel: "truth"</c> uses the true
-/// reward function instead, as a reference (DR's correction then has mean 0).
+/// reward function instead, as a reference (DR's correction then has mean 0): E[R | x, a] of the replay, with the true
+/// win probability at the action's bid, so no win model is fitted and the dataset is loaded only when a policy scores
+/// with a trained model.
 /// </remarks>
 internal static class OpeUnit
 {

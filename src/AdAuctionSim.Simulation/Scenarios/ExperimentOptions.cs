@@ -105,7 +105,7 @@ public sealed record OpeOptions
     /// <summary>Where DM's and DR's reward model takes r̂_K from: <c>logging</c>, a model id, or <c>truth</c> (the true reward function, a reference).</summary>
     public string RewardModel { get; init; } = "logging";
 
-    /// <summary>Win model of the reward model's Ŵ(b | x): <c>km</c>, <c>censored-lognormal</c> or <c>classifier</c>.</summary>
+    /// <summary>Win model of the reward model's Ŵ(b | x): <c>km</c>, <c>censored-lognormal</c> or <c>classifier</c> (unused, and not fitted, with <c>rewardModel: "truth"</c>).</summary>
     public string WinModel { get; init; } = "censored-lognormal";
 
     /// <summary>λ of clipped IPS.</summary>
