@@ -190,6 +190,132 @@ public sealed class OffPolicyEstimatorTests
         Assert.DoesNotContain(fine.Warnings, w => w.StartsWith("support:", StringComparison.Ordinal));
     }
 
+    /// <summary>The bandit of <see cref="Make"/> with rewards kept only on <paramref name="keep"/> rewarded matched rounds.</summary>
+    private static BanditFeedback WithRewardedMatchedRounds(BanditFeedback feedback, int keep)
+    {
+        var reward = (double[])feedback.Reward.Clone();
+        var kept = 0;
+        for (var i = 0; i < reward.Length; i++)
+        {
+            var matched = feedback.Target[i * Actions + feedback.Action[i]] > 0;
+            if (matched && reward[i] != 0 && kept < keep)
+            {
+                kept++;
+            }
+            else
+            {
+                reward[i] = 0;
+            }
+        }
+        Assert.Equal(keep, kept);
+        return feedback with { Reward = reward };
+    }
+
+    [Fact]
+    public void No_rewarded_matched_round_warns_and_gives_the_rule_of_three_interval_not_a_zero_width_one()
+    {
+        // Every round is matched (softmax target) but no reward survives a rare outcome: IPS, clipped IPS and SNIPS are 0
+        // in every resample, so the percentile interval would be [0, 0] against a positive true value.
+        var bandit = Make(seed: 31, rounds: 500);
+        var feedback = WithRewardedMatchedRounds(bandit.Feedback, keep: 0) with { MaxReward = 1 };
+        var options = new EstimatorOptions { BootstrapResamples = 50, BootstrapSeed = 2 };
+
+        var result = OffPolicyEstimators.Estimate(feedback, options);
+
+        var d = result.Diagnostics;
+        Assert.Equal(500, d.MatchedRounds);
+        Assert.Equal(0, d.RewardedRounds);
+        Assert.Contains(d.Warnings, w => w.StartsWith("rewarded rounds: none of the 500 rounds", StringComparison.Ordinal));
+        Assert.True(d.MaxPossibleWeight >= d.MaxWeight, $"possible {d.MaxPossibleWeight} < observed {d.MaxWeight}");
+        var expected = (1 - Math.Pow(0.05, 1.0 / 500)) * d.MaxPossibleWeight * 1;
+        foreach (var id in (string[])[EstimatorIds.Ips, EstimatorIds.ClippedIps, EstimatorIds.Snips])
+        {
+            var e = result[id];
+            Assert.Equal(0, e.Value);
+            Assert.Equal(0, e.Low);
+            Assert.Equal(expected, e.High, 1e-12);
+            Assert.True(e.High > e.Low, $"{id}: zero-width interval [{e.Low}, {e.High}]");
+        }
+        // The rule of three: about 3·w_max·r_max / n.
+        Assert.Equal(3 * d.MaxPossibleWeight / 500, expected, 0.01 * expected);
+        // The DR-type intervals, which then vary with the reward model's terms only, are raised by the same bound.
+        foreach (var id in (string[])[EstimatorIds.Dr, EstimatorIds.SwitchDr, EstimatorIds.Sndr])
+        {
+            var e = result[id];
+            Assert.True(e.Low <= e.Value && e.High >= e.Value + expected * (id == EstimatorIds.Sndr ? 1 / d.MeanWeight : 1) - 1e-12,
+                $"{id}: {e.Value} in [{e.Low}, {e.High}] is not widened by {expected}");
+        }
+        // DM never rests on the logged rewards, so its bootstrap interval is left as it was.
+        Assert.Equal(OffPolicyEstimators.Estimate(bandit.Feedback, options)[EstimatorIds.Dm], result[EstimatorIds.Dm]);
+    }
+
+    [Fact]
+    public void No_rewarded_round_and_no_reward_bound_leaves_the_interval_undefined_with_the_warning()
+    {
+        var bandit = Make(seed: 32, rounds: 300);
+        var feedback = bandit.Feedback with { Reward = new double[300] };
+
+        var result = OffPolicyEstimators.Estimate(feedback, new EstimatorOptions { BootstrapResamples = 20 });
+
+        Assert.Contains(result.Diagnostics.Warnings, w => w.StartsWith("rewarded rounds: none", StringComparison.Ordinal));
+        Assert.True(double.IsNaN(result[EstimatorIds.Ips].Low) && double.IsNaN(result[EstimatorIds.Ips].High),
+            $"IPS interval [{result[EstimatorIds.Ips].Low}, {result[EstimatorIds.Ips].High}] should be undefined: nothing bounds the reward");
+        Assert.Equal((double.NaN, double.NaN), OffPolicyEstimators.NoRewardInterval(feedback, result.Diagnostics));
+        // Without MaxReward the largest logged reward stands in for it.
+        var oneReward = (double[])feedback.Reward.Clone();
+        oneReward[0] = 2;
+        var withBound = feedback with { Reward = oneReward, Target = ZeroTargetOn(feedback, 0) };
+        var bounded = OffPolicyEstimators.Estimate(withBound, new EstimatorOptions { BootstrapResamples = 20 });
+        Assert.Equal(0, bounded.Diagnostics.RewardedRounds);
+        Assert.Equal((0.0, (1 - Math.Pow(0.05, 1.0 / 300)) * bounded.Diagnostics.MaxPossibleWeight * 2),
+            (bounded[EstimatorIds.Ips].Low, bounded[EstimatorIds.Ips].High));
+    }
+
+    /// <summary>The target policy with round <paramref name="round"/>'s logged action given no mass (spread evenly over the others).</summary>
+    private static double[] ZeroTargetOn(BanditFeedback feedback, int round)
+    {
+        var target = (double[])feedback.Target.Clone();
+        var at = round * Actions + feedback.Action[round];
+        var freed = target[at];
+        target[at] = 0;
+        for (var a = 0; a < Actions; a++)
+        {
+            if (round * Actions + a != at)
+            {
+                target[round * Actions + a] += freed / (Actions - 1);
+            }
+        }
+        return target;
+    }
+
+    [Theory]
+    [InlineData(3, true)]
+    [InlineData(9, true)]
+    [InlineData(10, false)]
+    public void Fewer_rewarded_matched_rounds_than_the_minimum_warn_and_keep_the_bootstrap_interval(int rewarded, bool warns)
+    {
+        var feedback = WithRewardedMatchedRounds(Make(seed: 33, rounds: 800).Feedback, rewarded);
+        var options = new EstimatorOptions { BootstrapResamples = 50, BootstrapSeed = 3 };
+
+        var result = OffPolicyEstimators.Estimate(feedback, options);
+
+        Assert.Equal(rewarded, result.Diagnostics.RewardedRounds);
+        Assert.Equal(warns, result.Diagnostics.Warnings.Any(w => w.StartsWith("rewarded rounds:", StringComparison.Ordinal)));
+        Assert.Equal(warns, result.Diagnostics.Warnings.Any(w => w.StartsWith($"rewarded rounds: only {rewarded} of", StringComparison.Ordinal)));
+        var ips = result[EstimatorIds.Ips];
+        Assert.True(ips.Low < ips.Value && ips.Value < ips.High, $"IPS {ips.Value} outside its bootstrap interval [{ips.Low}, {ips.High}]");
+    }
+
+    [Fact]
+    public void A_reward_outside_the_declared_bound_is_rejected()
+    {
+        var feedback = Make(seed: 34, rounds: 50).Feedback with { MaxReward = 0.5 };
+
+        var error = Assert.Throws<ArgumentException>(() => OffPolicyEstimators.Estimate(feedback, NoBootstrap));
+
+        Assert.Contains("maxReward", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Bootstrap_intervals_hold_the_estimate_and_repeat_exactly()
     {

@@ -109,6 +109,7 @@ internal static class OpeUnit
         }
         rewardModel ??= table.ExpectedReward(plan.Reward);
         var scoreSeconds = clock.Elapsed.TotalSeconds;
+        var maxReward = MaxReward(plan.Reward, table, logs);
 
         // Every policy: distribution, exact value, Monte Carlo, estimates.
         clock.Restart();
@@ -130,7 +131,10 @@ internal static class OpeUnit
             var mc = PolicyTruth.MonteCarlo(table, distribution, plan.Reward, p, policy.IsLogging);
             truths.Add(new PolicyTruthRow(point, repeat, seed, policy.Name, table.Rounds, exact.Wins, exact.Conversions, exact.Value, exact.Cost,
                 exact.Reward, mc.Reward, mc.RewardHalfWidth));
-            var feedback = new BanditFeedback(logs.RequestId, table.Actions, actions, rewards, logs.Pscore, distribution, rewardModel, logging);
+            var feedback = new BanditFeedback(logs.RequestId, table.Actions, actions, rewards, logs.Pscore, distribution, rewardModel, logging)
+            {
+                MaxReward = maxReward,
+            };
             var result = OffPolicyEstimators.Estimate(feedback, plan.Estimators with { BootstrapSeed = seed });
             var d = result.Diagnostics;
             var warnings = string.Join(" | ", d.Warnings);
@@ -141,6 +145,33 @@ internal static class OpeUnit
             }
         }
         return new OpeUnitResult(estimates, truths, scoreSeconds, truthSeconds, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// The largest reward one round can earn: one conversion, or the largest value per conversion among the requests'
+    /// candidate ads (values the advertiser knows; the logged rewards are included in case they were stored rounded).
+    /// Null for the surplus, which can be negative: the estimators then bound it by the logged rewards.
+    /// </summary>
+    private static double? MaxReward(OpeReward reward, ActionTable table, LoggedFeedback logs)
+    {
+        if (reward == OpeReward.Conversions)
+        {
+            return 1;
+        }
+        if (reward != OpeReward.Value)
+        {
+            return null;
+        }
+        var max = 0.0;
+        foreach (var v in table.Value)
+        {
+            max = Math.Max(max, v);
+        }
+        foreach (var r in logs.Rewards(reward))
+        {
+            max = Math.Max(max, r);
+        }
+        return max;
     }
 
     /// <summary>The dataset row of each round (both are in request-id order; the rounds are a subset).</summary>

@@ -31,6 +31,13 @@ public sealed record BanditFeedback(
     double[] RewardModel,
     double[] Logging)
 {
+    /// <summary>
+    /// The largest reward one round can earn, when known (rewards then lie in [0, MaxReward]; <see cref="Validate"/> checks
+    /// it). It bounds IPS's interval when no matched round is rewarded (<see cref="OffPolicyEstimators.NoRewardInterval"/>);
+    /// null: the largest logged reward stands in for it.
+    /// </summary>
+    public double? MaxReward { get; init; }
+
     /// <summary>Rounds n.</summary>
     public int Rounds => Action.Length;
 
@@ -56,6 +63,10 @@ public sealed record BanditFeedback(
                 throw new ArgumentException($"{name} has {length} entries; expected rounds × actions = {(long)n * Actions}");
             }
         }
+        if (MaxReward is { } max && !(max >= 0 && double.IsFinite(max)))
+        {
+            throw new ArgumentException($"max reward {max} is not a finite number of at least 0");
+        }
         for (var i = 0; i < n; i++)
         {
             if ((uint)Action[i] >= (uint)Actions)
@@ -69,6 +80,10 @@ public sealed record BanditFeedback(
             if (!double.IsFinite(Reward[i]))
             {
                 throw new ArgumentException($"round {i}: reward {Reward[i]} is not finite");
+            }
+            if (MaxReward is { } bound && !(Reward[i] >= 0 && Reward[i] <= bound))
+            {
+                throw new ArgumentException($"round {i}: reward {Reward[i]} is outside [0, {bound}] (maxReward)");
             }
         }
     }

@@ -43,9 +43,19 @@ public sealed record EstimatorOptions
 
     /// <summary>Target-policy mass on actions the logging policy never takes above this share triggers the support warning.</summary>
     public double MaxUnsupportedShare { get; init; } = 1e-3;
+
+    /// <summary>
+    /// Fewer matched rounds (weight &gt; 0) with a nonzero reward than this trigger the rewarded-rounds warning: IPS,
+    /// clipped IPS and SNIPS are sums over those rounds alone, so a handful of them (or none) decides the estimate.
+    /// </summary>
+    public int MinRewardedRounds { get; init; } = 10;
 }
 
-/// <summary>One estimate of a policy's value with its 95% percentile bootstrap interval (NaN without resamples).</summary>
+/// <summary>
+/// One estimate of a policy's value with its 95% interval: the percentile bootstrap interval, or, when no matched round
+/// has a nonzero reward, the rule-of-three interval of <see cref="OffPolicyEstimators.NoRewardInterval"/> (IPS, clipped
+/// IPS, SNIPS) or the bootstrap interval widened by it (DR-type). NaN without resamples, or when that bound is undefined.
+/// </summary>
 public sealed record PolicyEstimate(string Estimator, double Value, double Low, double High);
 
 /// <summary>
@@ -60,6 +70,10 @@ public sealed record PolicyEstimate(string Estimator, double Value, double Low, 
 /// <param name="UnsupportedShare">Σ_i Σ_a π_e(a | x_i)·1[π_log(a | x_i) = 0] / n: the target's mass no logged round can ever stand for.</param>
 /// <param name="ClippedShare">Share of rounds whose weight exceeds the clipping threshold λ.</param>
 /// <param name="SwitchedShare">Share of rounds whose weight exceeds the Switch-DR threshold τ.</param>
+/// <param name="MatchedRounds">Rounds whose logged action the target policy can take (weight &gt; 0).</param>
+/// <param name="RewardedRounds">Matched rounds with a nonzero reward: the only rounds IPS, clipped IPS and SNIPS add up.</param>
+/// <param name="MaxPossibleWeight">max over rounds i and actions a with π_log(a | x_i) &gt; 0 of π_e(a | x_i) / π_log(a | x_i): the
+/// largest weight any round could have carried, whatever action was logged (at least <paramref name="MaxWeight"/>).</param>
 /// <param name="Warnings">Why an estimate should not be trusted, one sentence each (empty when none).</param>
 public sealed record EstimateDiagnostics(
     int Rounds,
@@ -70,6 +84,9 @@ public sealed record EstimateDiagnostics(
     double UnsupportedShare,
     double ClippedShare,
     double SwitchedShare,
+    int MatchedRounds,
+    int RewardedRounds,
+    double MaxPossibleWeight,
     IReadOnlyList<string> Warnings)
 {
     public double EssShare => Rounds == 0 ? double.NaN : EffectiveSampleSize / Rounds;
@@ -105,7 +122,10 @@ public sealed record OffPolicyResult(IReadOnlyList<PolicyEstimate> Estimates, Es
 /// Pipeline: Towards realistic and reproducible off-policy evaluation"), so that the exported bandit feedback
 /// (<c>adsim export-obp</c>) gives the same figures there. The intervals are percentile intervals of the Poisson bootstrap
 /// (<see cref="PoissonBootstrap"/>): round i counts Poisson(1) times in each resample, keyed by its request id, so every
-/// estimator and every policy sees the same resamples.
+/// estimator and every policy sees the same resamples. When no matched round has a nonzero reward, IPS, clipped IPS and
+/// SNIPS are 0 in every resample; their interval is then the rule-of-three bound of <see cref="NoRewardInterval"/>
+/// instead of a zero-width [0, 0], the DR-type intervals are widened by it, and the diagnostics warn (as they do when fewer than
+/// <see cref="EstimatorOptions.MinRewardedRounds"/> matched rounds are rewarded).
 /// </remarks>
 public static class OffPolicyEstimators
 {
@@ -145,13 +165,83 @@ public static class OffPolicyEstimators
                 figures[e][r] = v[e];
             }
         }
+        var diagnostics = Diagnose(data, rounds, options);
+        (double Low, double High) unseen = resamples > 0 && diagnostics.RewardedRounds == 0 ? NoRewardInterval(data, diagnostics) : (double.NaN, double.NaN);
         var estimates = new PolicyEstimate[values.Length];
         for (var e = 0; e < values.Length; e++)
         {
             var (low, high) = resamples > 0 ? PoissonBootstrap.Percentile(figures[e]) : (double.NaN, double.NaN);
+            if (resamples > 0 && diagnostics.RewardedRounds == 0 && !double.IsNaN(values[e]))
+            {
+                (low, high) = EstimatorIds.All[e] switch
+                {
+                    EstimatorIds.Dm => (low, high),
+                    // Every resample of a sum of zeros is 0: the percentile interval [0, 0] would claim certainty it does not have.
+                    EstimatorIds.Ips or EstimatorIds.ClippedIps or EstimatorIds.Snips => unseen,
+                    // The bootstrap sees the reward model's part only; the unseen rewards could add up to U (÷ mean weight for SNDR).
+                    EstimatorIds.Dr or EstimatorIds.SwitchDr => (low + unseen.Low, high + unseen.High),
+                    EstimatorIds.Sndr => diagnostics.MeanWeight > 0
+                        ? (low + unseen.Low / diagnostics.MeanWeight, high + unseen.High / diagnostics.MeanWeight)
+                        : (double.NaN, double.NaN),
+                    _ => throw new InvalidOperationException($"no interval rule for estimator {EstimatorIds.All[e]}"),
+                };
+            }
             estimates[e] = new PolicyEstimate(EstimatorIds.All[e], values[e], low, high);
         }
-        return new OffPolicyResult(estimates, Diagnose(data, rounds, options));
+        return new OffPolicyResult(estimates, diagnostics);
+    }
+
+    /// <summary>
+    /// The 95% interval of IPS, clipped IPS and SNIPS when no matched round has a nonzero reward: [0, U] with
+    /// U = (1 − 0.05^(1/n))·w_max·r_max ≈ 3·w_max·r_max / n. The DR-type estimators' bootstrap intervals, which then
+    /// see only the reward model's terms, are widened by it: DR's and Switch-DR's upper end by U (Switch-DR's reward term
+    /// is a part of IPS's), SNDR's by U ÷ the mean weight (and the lower ends by the lower end, 0 unless rewards can be
+    /// negative).
+    /// </summary>
+    /// <remarks>
+    /// IPS averages Z_i = w_i·r_i, whose mean is V(π) (under support) and which lies in [0, w_max·r_max]: w_max is
+    /// <see cref="EstimateDiagnostics.MaxPossibleWeight"/>, the largest weight any round could carry, and r_max is
+    /// <see cref="BanditFeedback.MaxReward"/> (the largest logged reward when that is not given). All n observed Z_i are
+    /// 0, so by the rule of three (Hanley &amp; Lippman-Hand 1983, "If nothing goes wrong, is everything all right?"; here
+    /// the exact binomial bound 1 − 0.05^(1/n)) the share of rounds with Z &gt; 0 is at most about 3/n with 95% confidence,
+    /// and V(π) = E[Z] ≤ that share × w_max·r_max. Equivalently: of the m matched rounds at most about 3/m could have
+    /// been rewarded, and the matched rounds are about m/n of the log. V(π) ≥ 0 holds surely, so [0, U] is a 95% interval;
+    /// when rewards can be negative (no <see cref="BanditFeedback.MaxReward"/> and a negative logged reward) it is
+    /// [−U, U]. Undefined (NaN) when there are no rounds or no reward bound (every logged reward 0): then nothing in the
+    /// log says how large the value could be. The bound is conservative; the rewarded-rounds warning says why.
+    /// </remarks>
+    public static (double Low, double High) NoRewardInterval(BanditFeedback data, EstimateDiagnostics diagnostics)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(diagnostics);
+        var n = diagnostics.Rounds;
+        double bound = 0;
+        var negative = false;
+        if (data.MaxReward is { } max)
+        {
+            bound = max;
+        }
+        else
+        {
+            foreach (var r in data.Reward)
+            {
+                bound = Math.Max(bound, Math.Abs(r));
+                negative |= r < 0;
+            }
+        }
+        if (n == 0 || !(bound > 0) || !double.IsFinite(bound))
+        {
+            return (double.NaN, double.NaN);
+        }
+        var share = 1 - Math.Pow(0.05, 1.0 / n);
+        // Without any supported action the target has no weight anywhere: V(π) is invisible to IPS, not 0 (support warning).
+        var weight = diagnostics.MaxPossibleWeight;
+        if (!(weight > 0))
+        {
+            return (double.NaN, double.NaN);
+        }
+        var high = share * weight * bound;
+        return (negative ? -high : 0, high);
     }
 
     /// <summary>The self-normalised weights w_i / Σ w of SNIPS (they sum to 1 when any weight is positive).</summary>
@@ -237,7 +327,7 @@ public static class OffPolicyEstimators
     {
         var n = rounds.Length;
         double sum = 0, sumSq = 0, max = 0;
-        int clipped = 0, switched = 0;
+        int clipped = 0, switched = 0, matched = 0, rewarded = 0;
         foreach (var r in rounds)
         {
             sum += r.Weight;
@@ -245,16 +335,27 @@ public static class OffPolicyEstimators
             max = Math.Max(max, r.Weight);
             clipped += r.Weight > options.ClipThreshold ? 1 : 0;
             switched += r.Weight > options.SwitchThreshold ? 1 : 0;
+            if (r.Weight > 0)
+            {
+                matched++;
+                rewarded += r.Reward != 0 ? 1 : 0;
+            }
         }
         var a = data.Actions;
         var unsupported = 0.0;
+        var possible = 0.0;
         for (var i = 0; i < n; i++)
         {
             for (var j = 0; j < a; j++)
             {
-                if (data.Logging[i * a + j] <= 0)
+                var logging = data.Logging[i * a + j];
+                if (logging <= 0)
                 {
                     unsupported += data.Target[i * a + j];
+                }
+                else
+                {
+                    possible = Math.Max(possible, data.Target[i * a + j] / logging);
                 }
             }
         }
@@ -275,8 +376,16 @@ public static class OffPolicyEstimators
         {
             warnings.Add(Fmt($"one round carries {maxShare:P1} of the total importance weight (maximum weight {max:G4}): IPS, SNIPS and DR are dominated by it"));
         }
+        if (n > 0 && rewarded == 0)
+        {
+            warnings.Add(Fmt($"rewarded rounds: none of the {matched} rounds the target policy matches (weight > 0, of {n}) has a nonzero reward: IPS, clipped IPS and SNIPS are 0 by construction, and their interval is the rule-of-three bound [0, ≈3·w_max·r_max/n] with w_max = {possible:G4} (undefined without a reward bound), not a bootstrap interval; the DR-type corrections see no reward either, and their bootstrap intervals are widened upwards by that bound"));
+        }
+        else if (n > 0 && rewarded < options.MinRewardedRounds)
+        {
+            warnings.Add(Fmt($"rewarded rounds: only {rewarded} of the {matched} rounds the target policy matches (weight > 0, of {n}) have a nonzero reward (below {options.MinRewardedRounds}): IPS, clipped IPS and SNIPS rest on them alone and their bootstrap intervals are unreliable"));
+        }
         return new EstimateDiagnostics(n, ess, n == 0 ? double.NaN : sum / n, max, maxShare, unsupported,
-            n == 0 ? 0 : (double)clipped / n, n == 0 ? 0 : (double)switched / n, warnings);
+            n == 0 ? 0 : (double)clipped / n, n == 0 ? 0 : (double)switched / n, matched, rewarded, possible, warnings);
     }
 
     private static string Fmt(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

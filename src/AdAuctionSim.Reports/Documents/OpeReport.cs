@@ -257,7 +257,8 @@ public static class OpeReport
         $"Each target policy's value ({data.Reward} per request on the {data.Split} split, lost bids included as reward 0) estimated from the logs, "
         + "against its exact true value from the simulator's probabilities on the same requests. Bias is the mean of estimate − truth with its 95% "
         + "t interval across repeats; MSE and relative error are Open Bandit Pipeline's meta-evaluation figures; coverage is the share of repeats "
-        + "whose interval holds the truth; warned is the share of repeats with a diagnostic warning (ESS, maximum weight, support). Every estimate "
+        + "whose interval holds the truth; warned is the share of repeats with a diagnostic warning (ESS, maximum weight, support, too few rewarded "
+        + "matched rounds). Every estimate "
         + "is in ope.csv, these summaries in ope_summary.csv, the true values and their Monte Carlo cross-check in policy_values.csv.";
 
     private static readonly string[] Columns =
