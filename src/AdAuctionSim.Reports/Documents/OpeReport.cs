@@ -102,8 +102,9 @@ public static class OpeReport
     /// <summary>
     /// Per point and policy: each estimator's estimate with its interval against the true value (dashed). With several
     /// repeats the marker is the mean estimate and the bar its 95% Student-t interval across repeats; with one repeat,
-    /// that repeat's estimate and Poisson-bootstrap interval. Then, with a sweep, each estimator's relative error against
-    /// the point, per policy.
+    /// that repeat's estimate and its interval from ope.csv. Bars are clipped to the range a policy value can take
+    /// (<see cref="ValueRange"/>); markers are not. Then, with a sweep, each estimator's relative error against the point,
+    /// per policy.
     /// </summary>
     public static IReadOnlyList<ReportFigure> Figures(OpeReportData data)
     {
@@ -111,6 +112,7 @@ public static class OpeReport
         var figures = new List<ReportFigure>();
         var palette = new ScottPlot.Palettes.Category10();
         var estimators = EstimatorIds.All;
+        var (floor, ceiling) = ValueRange(data.Reward);
         for (var pi = 0; pi < data.Points.Count; pi++)
         {
             var point = data.Points[pi];
@@ -129,7 +131,7 @@ public static class OpeReport
                     {
                         continue;
                     }
-                    var (mean, low, high) = Interval(mine);
+                    var (mean, low, high) = PlottedInterval(mine, data.Reward);
                     var color = palette.GetColor(e);
                     if (double.IsFinite(low) && double.IsFinite(high))
                     {
@@ -150,7 +152,10 @@ public static class OpeReport
                 var repeats = rows.Select(r => r.Repeat).Distinct().Count();
                 figures.Add(Render(plot, $"ope-{(data.Points.Count > 1 ? $"p{pi:D2}-" : "")}{ReportPlots.Slug(policy)}",
                     $"Off-policy estimates of {policy}{Where(point)} ({data.Reward} per request on the {data.Split} split) against its true value (dashed): "
-                    + (repeats > 1 ? $"mean over {repeats} repeats with the 95% Student-t interval across repeats." : "the estimate with its 95% Poisson-bootstrap interval.")));
+                    + (repeats > 1 ? $"mean over {repeats} repeats with the 95% Student-t interval across repeats" : "the estimate with its 95% interval as in ope.csv")
+                    + $". Bars are clipped to the range a policy's {data.Reward} per request can take, {RangeText(floor, ceiling)}"
+                    + (repeats > 1 ? " (a t interval across few repeats can reach beyond it); markers and ope.csv's per-repeat intervals are not clipped."
+                        : "; markers and ope.csv's intervals are not clipped, and an estimate without a defined interval has no bar.")));
             }
         }
         if (data.Points.Count > 1)
@@ -179,8 +184,34 @@ public static class OpeReport
         return figures;
     }
 
-    /// <summary>Mean estimate and its interval: Student t across repeats, or the bootstrap interval of a single repeat.</summary>
-    private static (double Mean, double Low, double High) Interval(List<OpeEstimateRow> rows)
+    /// <summary>
+    /// The values a policy can have per request: [0, 1] conversions (one ad shown per request at most), [0, ∞) conversion
+    /// value; unbounded for any other reward (a surplus can be negative).
+    /// </summary>
+    internal static (double Low, double High) ValueRange(string reward) => reward switch
+    {
+        "conversions" => (0, 1),
+        "value" => (0, double.PositiveInfinity),
+        _ => (double.NegativeInfinity, double.PositiveInfinity),
+    };
+
+    private static string RangeText(double low, double high) =>
+        $"{(double.IsNegativeInfinity(low) ? "(−∞" : "[" + N(low))}, {(double.IsPositiveInfinity(high) ? "∞)" : N(high) + "]")}";
+
+    /// <summary>
+    /// What the figure draws for one estimator: the mean estimate, unclipped, and its interval (<see cref="Interval"/>)
+    /// clipped to <see cref="ValueRange"/>: a t interval across few repeats, or a DR-type bootstrap interval, can reach
+    /// values no policy can have (a negative conversion value). NaN ends stay NaN (no bar).
+    /// </summary>
+    internal static (double Mean, double Low, double High) PlottedInterval(IReadOnlyList<OpeEstimateRow> rows, string reward)
+    {
+        var (floor, ceiling) = ValueRange(reward);
+        var (mean, low, high) = Interval(rows);
+        return (mean, Math.Clamp(low, floor, ceiling), Math.Clamp(high, floor, ceiling));
+    }
+
+    /// <summary>Mean estimate and its interval: Student t across repeats, or the ope.csv interval of a single repeat.</summary>
+    private static (double Mean, double Low, double High) Interval(IReadOnlyList<OpeEstimateRow> rows)
     {
         if (rows.Count >= 2)
         {
