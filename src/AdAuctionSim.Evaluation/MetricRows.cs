@@ -47,8 +47,9 @@ public sealed record DecileError(
     double MeanTrueCtr, double Bias, double Mae, double Rmse, long Rows);
 
 /// <summary>
-/// A metric summarised across repeats: mean with its 95% confidence interval and, against the baseline model,
-/// the paired t-test's p-value (NaN for the baseline itself or with fewer than two repeats).
+/// A metric summarised across repeats: mean with its 95% confidence interval (clipped to the metric's range) and,
+/// against the baseline model, the paired t-test's p-value (NaN for the baseline itself, for the truth reference row
+/// and with fewer than two repeats).
 /// </summary>
 public sealed record MetricSummary(
     string Point, string Model, string Stage, EvaluationSpace Space, string Metric,

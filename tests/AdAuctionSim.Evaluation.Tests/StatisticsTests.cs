@@ -106,6 +106,76 @@ public sealed class StatisticsTests
         Assert.Equal(MetricStatistics.NoInterval, summaries[1].IntervalMethod);
     }
 
+    [Theory]
+    [InlineData("auc_potential", 0.88, 0.995)]          // t interval about [0.21, 1.67]
+    [InlineData("ece_cumulative", 0.0141, 0.02)]        // about [−0.02, 0.05]
+    [InlineData("mae", 0.002, 0.07)]                    // about [−0.40, 0.47]
+    [InlineData("calibration_ratio", 0.6, 1.4)]         // about [−4.1, 6.1]
+    [InlineData("log_loss", 0.05, 0.3)]                 // about [−1.41, 1.76]
+    [InlineData("bias", -0.2, 0.3)]                     // about [−3.1, 3.2]
+    public void Two_repeats_intervals_are_clipped_to_the_metrics_range_and_the_mean_is_not(string metric, double a, double b)
+    {
+        var rows = new List<MetricRow> { Row("esmm", 0, a, metric), Row("esmm", 1, b, metric) };
+        var (low, high) = MetricStatistics.StudentTInterval([a, b]);
+        var range = Metrics.MetricIds.RangeOf(metric);
+        Assert.True(low < range.Min || high > range.Max, "the raw t interval should leave the range");
+
+        var summary = Assert.Single(MetricStatistics.Summarise(rows, "single-task"));
+
+        Assert.Equal((a + b) / 2, summary.Mean, 1e-15);
+        Assert.Equal(Math.Max(low, range.Min), summary.CiLow);
+        Assert.Equal(Math.Min(high, range.Max), summary.CiHigh);
+        Assert.Equal(MetricStatistics.StudentT, summary.IntervalMethod);
+    }
+
+    [Fact]
+    public void Every_metric_has_a_range_and_the_cumulative_ones_share_their_conditional_ones()
+    {
+        Assert.Equal(Metrics.MetricRange.Probability, Metrics.MetricIds.RangeOf("auc_observed"));
+        Assert.Equal(Metrics.MetricRange.NonNegative, Metrics.MetricIds.RangeOf("ne"));
+        Assert.Equal(Metrics.MetricRange.SignedProbability, Metrics.MetricIds.RangeOf("bias"));
+        foreach (var d in Metrics.MetricIds.Cumulative)
+        {
+            Assert.Equal(Metrics.MetricIds.RangeOf(d.Id[..^Metrics.MetricIds.CumulativeSuffix.Length]), d.Range);
+        }
+        // A metric the catalog does not list is not clipped.
+        var rows = new List<MetricRow> { Row("esmm", 0, 0.1, "zeta"), Row("esmm", 1, 0.9, "zeta") };
+        var summary = Assert.Single(MetricStatistics.Summarise(rows, "single-task"));
+        Assert.Equal(MetricStatistics.StudentTInterval([0.1, 0.9]), (summary.CiLow, summary.CiHigh));
+        Assert.Equal("[0, 1]", Metrics.MetricRange.Probability.ToString());
+        Assert.Equal("[0, ∞)", Metrics.MetricRange.NonNegative.ToString());
+    }
+
+    [Fact]
+    public void A_bootstrap_interval_is_clipped_too()
+    {
+        var rows = new List<MetricRow> { Row("esmm", 0, 0.001, "mae") };
+        var interval = new MetricInterval("", 0, "esmm", "convert", EvaluationSpace.D, "mae", -0.001, 0.003, MetricStatistics.BootstrapMethod(200, 1));
+
+        var summary = Assert.Single(MetricStatistics.Summarise(rows, "single-task", [interval]));
+
+        Assert.Equal((0.0, 0.003), (summary.CiLow, summary.CiHigh));
+    }
+
+    [Fact]
+    public void The_truth_reference_row_is_not_tested_against_the_baseline_but_the_logging_row_is()
+    {
+        var rows = new List<MetricRow>();
+        for (var r = 0; r < Model.Length; r++)
+        {
+            rows.Add(Row(Runs.RunEvaluator.TruthModel, r, 0.0001 * r));
+            rows.Add(Row(Runs.RunEvaluator.LoggingModel, r, Model[r]));
+            rows.Add(Row("single-task", r, Baseline[r]));
+        }
+
+        var summaries = MetricStatistics.Summarise(rows, "single-task");
+
+        var truth = summaries.Single(s => s.Model == Runs.RunEvaluator.TruthModel);
+        Assert.True(double.IsNaN(truth.PValue));
+        Assert.Equal(0.0002 - Baseline.Average(), truth.MeanDifference, 1e-12);
+        Assert.Equal(0.0013869768405682338, summaries.Single(s => s.Model == Runs.RunEvaluator.LoggingModel).PValue, 1e-9);
+    }
+
     [Fact]
     public void Two_rows_for_one_repeat_are_refused()
     {

@@ -5,7 +5,8 @@ namespace AdAuctionSim.Evaluation.Metrics;
 /// <param name="Meaning">One line for tables and reports.</param>
 /// <param name="ObservedLabels">Whether it needs observed labels, so exists only on O, C and O∖C.</param>
 /// <param name="Cumulative">Whether it scores the cumulative prediction r̂_k instead of the conditional q̂_k.</param>
-public sealed record MetricDefinition(string Id, string Meaning, bool ObservedLabels, bool Cumulative);
+/// <param name="Range">The values it can take; confidence intervals are clipped to it.</param>
+public sealed record MetricDefinition(string Id, string Meaning, bool ObservedLabels, bool Cumulative, MetricRange Range);
 
 /// <summary>
 /// Every metric id the evaluator writes, in the order it writes them, with its meaning: the one place reports read
@@ -32,23 +33,23 @@ public static class MetricIds
     /// <summary>The conditional-prediction metrics, in output order.</summary>
     public static IReadOnlyList<MetricDefinition> Conditional { get; } =
     [
-        new(AucObserved, "AUC of p̂ against the logged label s_k (ties count half); what papers report", true, false),
-        new(LogLoss, "mean −[s·ln p̂ + (1−s)·ln(1−p̂)] against the logged label, p̂ clipped to [1e-15, 1−1e-15]", true, false),
-        new(Ne, "normalised entropy: log loss ÷ entropy of the mean label (below 1 beats the base rate)", true, false),
-        new(EceObserved, "expected calibration error against the logged label, 20 equal-mass bins of p̂", true, false),
-        new(AucPotential, "AUC of p̂ against the potential outcome y_k: defined on every space, unclicked and lost requests included", false, false),
-        new(Ece, "expected calibration error against the true rate q_k, 20 equal-mass bins of p̂", false, false),
-        new(CalibrationRatio, "Σp̂ ÷ Σq_k: 1 is calibrated on average, above 1 over-predicts", false, false),
-        new(Bias, "mean(p̂ − q_k); for post-click stages on D the counterfactual CVR bias", false, false),
-        new(Mae, "mean |p̂ − q_k|; for post-click stages on D the counterfactual CVR error", false, false),
-        new(Rmse, "√mean (p̂ − q_k)²", false, false),
+        new(AucObserved, "AUC of p̂ against the logged label s_k (ties count half); what papers report", true, false, MetricRange.Probability),
+        new(LogLoss, "mean −[s·ln p̂ + (1−s)·ln(1−p̂)] against the logged label, p̂ clipped to [1e-15, 1−1e-15]", true, false, MetricRange.NonNegative),
+        new(Ne, "normalised entropy: log loss ÷ entropy of the mean label (below 1 beats the base rate)", true, false, MetricRange.NonNegative),
+        new(EceObserved, "expected calibration error against the logged label, 20 equal-mass bins of p̂", true, false, MetricRange.Probability),
+        new(AucPotential, "AUC of p̂ against the potential outcome y_k: defined on every space, unclicked and lost requests included", false, false, MetricRange.Probability),
+        new(Ece, "expected calibration error against the true rate q_k, 20 equal-mass bins of p̂", false, false, MetricRange.Probability),
+        new(CalibrationRatio, "Σp̂ ÷ Σq_k: 1 is calibrated on average, above 1 over-predicts", false, false, MetricRange.NonNegative),
+        new(Bias, "mean(p̂ − q_k); for post-click stages on D the counterfactual CVR bias", false, false, MetricRange.SignedProbability),
+        new(Mae, "mean |p̂ − q_k|; for post-click stages on D the counterfactual CVR error", false, false, MetricRange.Probability),
+        new(Rmse, "√mean (p̂ − q_k)²", false, false, MetricRange.Probability),
     ];
 
     /// <summary>The cumulative-prediction metrics (stages k ≥ 2), in output order.</summary>
     public static IReadOnlyList<MetricDefinition> Cumulative { get; } = Conditional
         .Select(d => new MetricDefinition(d.Id + CumulativeSuffix,
             "r̂_k against r_k = q_1·…·q_k, y_1·…·y_k and s_k: " + d.Meaning.Replace("q_k", "r_k", StringComparison.Ordinal).Replace("y_k", "y_1·…·y_k", StringComparison.Ordinal),
-            d.ObservedLabels, true))
+            d.ObservedLabels, true, d.Range))
         .ToArray();
 
     /// <summary>Every metric, conditional then cumulative.</summary>
@@ -56,4 +57,7 @@ public static class MetricIds
 
     /// <summary>The definition of an id, or null.</summary>
     public static MetricDefinition? Find(string id) => All.FirstOrDefault(d => d.Id == id);
+
+    /// <summary>The range of an id's values; <see cref="MetricRange.Unbounded"/> for an id not listed here.</summary>
+    public static MetricRange RangeOf(string id) => Find(id)?.Range ?? MetricRange.Unbounded;
 }

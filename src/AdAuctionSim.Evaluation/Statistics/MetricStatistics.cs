@@ -1,4 +1,6 @@
 using System.Globalization;
+using AdAuctionSim.Evaluation.Metrics;
+using AdAuctionSim.Evaluation.Runs;
 
 namespace AdAuctionSim.Evaluation.Statistics;
 
@@ -7,7 +9,10 @@ namespace AdAuctionSim.Evaluation.Statistics;
 /// sweep points) into <see cref="MetricSummary"/> rows: the mean with a Student-t 95% confidence interval, and the
 /// paired t-test of each model against a baseline model over the repeats both have. With a single repeat there is no
 /// spread across seeds: the interval is the bootstrap interval of that run when the evaluator computed one
-/// (<see cref="EvaluationResult.Intervals"/>), otherwise NaN, and the method column says which.
+/// (<see cref="EvaluationResult.Intervals"/>), otherwise NaN, and the method column says which. Every interval is
+/// clipped to its metric's range (<see cref="MetricIds.RangeOf"/>: an AUC's to [0, 1], an MAE's to [0, ∞) …); the
+/// means are not touched. The <see cref="RunEvaluator.TruthModel"/> reference row (the oracle, p̂ = q) gets no paired
+/// test: it is what every model is scored against, not a contender, and would differ "significantly" from any of them.
 /// </summary>
 public static class MetricStatistics
 {
@@ -64,7 +69,7 @@ public static class MetricStatistics
                 {
                     difference = differences.Average();
                 }
-                if (differences.Length >= 2)
+                if (differences.Length >= 2 && !IsOracle(key.Model))
                 {
                     pValue = PairedTTest(differences);
                 }
@@ -84,13 +89,23 @@ public static class MetricStatistics
             {
                 (low, high, method) = (double.NaN, double.NaN, values.Length == 0 ? NoValues : NoInterval);
             }
+            (low, high) = MetricIds.RangeOf(key.Metric).Clip(low, high);
             summaries.Add(new MetricSummary(key.Point, key.Model, key.Stage, key.Space, key.Metric,
                 values.Length == 0 ? double.NaN : values.Average(), low, high, values.Length, baseline, difference, pValue, method));
         }
         return summaries;
     }
 
-    /// <summary>Mean ± t_{0.975, n−1}·s/√n with the sample standard deviation s.</summary>
+    /// <summary>
+    /// Whether a model id is the oracle reference row, which is never tested against the baseline (its mean difference
+    /// is still given). The logging row, the logging policy's own estimates, is a real predictor and is tested like a model.
+    /// </summary>
+    public static bool IsOracle(string model) => model == RunEvaluator.TruthModel;
+
+    /// <summary>
+    /// Mean ± t_{0.975, n−1}·s/√n with the sample standard deviation s, not clipped (<see cref="Summarise"/> clips it to
+    /// the metric's range).
+    /// </summary>
     public static (double Low, double High) StudentTInterval(IReadOnlyList<double> values)
     {
         ArgumentNullException.ThrowIfNull(values);
