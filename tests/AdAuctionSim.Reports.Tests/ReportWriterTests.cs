@@ -32,8 +32,9 @@ public sealed partial class ReportWriterTests
     {
         var figures = ReportPlots.Draw(SyntheticRun.Create());
         Assert.Equal(SyntheticRun.Dial.Length * SyntheticRun.Models.Length, figures.Count(f => f.Section == ReportPlots.Reliability));
-        // Bias and MAE per point for the post-click stage.
+        // Bias and MAE per point for the click stage, and for the post-click stage in its own section.
         Assert.Equal(2 * SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Deciles));
+        Assert.Equal(2 * SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.CounterfactualDeciles));
         // bias, auc_potential, log_loss (ece is NaN everywhere: no figure) for each stage.
         Assert.Equal(3 * SyntheticRun.Stages.Length, figures.Count(f => f.Section == ReportPlots.Sweep));
         Assert.Equal(SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Training));
@@ -88,6 +89,127 @@ public sealed partial class ReportWriterTests
             Assert.Contains(text, markdown, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void Every_interval_the_main_table_shows_with_two_repeats_stays_in_its_metrics_range()
+    {
+        using var folder = new TempFolder();
+        var data = SyntheticRun.Create(repeats: 2);
+        var files = RunReportWriter.Write(folder.Path, data);
+        var markdown = File.ReadAllText(Path.Combine(folder.Path, files.Markdown));
+
+        var cells = MainTableCells(markdown).ToList();
+        var intervals = 0;
+        var onABound = 0;
+        foreach (var (model, metric, cell) in cells)
+        {
+            var m = IntervalPattern().Match(cell);
+            if (!m.Success)
+            {
+                continue;
+            }
+            intervals++;
+            var (low, high) = (Parse(m.Groups["low"].Value), Parse(m.Groups["high"].Value));
+            var range = Evaluation.Metrics.MetricIds.RangeOf(metric);
+            Assert.True(low >= range.Min && high <= range.Max, $"{model} {metric}: {cell} leaves {range}");
+            onABound += low == range.Min || high == range.Max ? 1 : 0;
+        }
+        // Two repeats' t interval (t = 12.7) of the truth row's AUC near 1 and calibration ratio near 1 reaches past the
+        // range before clipping: the check above must have met clipped ends.
+        Assert.True(intervals > 20, $"only {intervals} intervals in the main tables");
+        Assert.True(onABound > 0, "no interval reached a bound: the synthetic run no longer tests the clipping");
+        // The summaries (summary.csv and the registry read them) hold the same clipped interval, and the means are not clipped.
+        var summary = File.ReadAllText(Path.Combine(folder.Path, files.Summary));
+        var truthAuc = data.Summaries.First(s => s.Model == SyntheticRun.Truth && s.Metric == "auc_potential" && s.CiHigh == 1);
+        Assert.True(truthAuc.Mean < 1);
+        Assert.Contains($",{SyntheticRun.Truth},{truthAuc.Stage},D,auc_potential,{truthAuc.Mean.ToString("R", System.Globalization.CultureInfo.InvariantCulture)},"
+            + $"{truthAuc.CiLow.ToString("R", System.Globalization.CultureInfo.InvariantCulture)},1,2,", summary, StringComparison.Ordinal);
+        // The caption says so.
+        Assert.Contains("Intervals are clipped to the metric's range", markdown, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_truth_reference_row_carries_no_significance_markers_and_the_legend_says_why()
+    {
+        using var folder = new TempFolder();
+        var data = SyntheticRun.Create();
+        var files = RunReportWriter.Write(folder.Path, data);
+        var markdown = File.ReadAllText(Path.Combine(folder.Path, files.Markdown));
+        var html = File.ReadAllText(Path.Combine(folder.Path, files.Html));
+
+        // At the strong setting the baseline's bias is 0.04 in every repeat and the truth's 0: a paired test would give ***.
+        var truthBias = data.Summaries.Single(s => s.Point.EndsWith("0.8", StringComparison.Ordinal) && s.Model == SyntheticRun.Truth
+            && s.Stage == "convert" && s.Metric == "bias");
+        Assert.True(double.IsNaN(truthBias.PValue));
+        Assert.True(truthBias.MeanDifference < -0.03);
+        var truthCells = MainTableCells(markdown).Where(c => c.Model.StartsWith(SyntheticRun.Truth, StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(truthCells);
+        Assert.All(truthCells, c => Assert.DoesNotContain("*", c.Cell, StringComparison.Ordinal));
+        // Models still carry them.
+        Assert.Contains(MainTableCells(markdown), c => c.Model == "esmm" && c.Cell.EndsWith("\\*\\*\\*", StringComparison.Ordinal));
+        foreach (var text in (string[])["truth (oracle reference, not tested)", "the truth row (the oracle predictions p̂ = q"])
+        {
+            Assert.Contains(text, markdown, StringComparison.Ordinal);
+            Assert.Contains(System.Net.WebUtility.HtmlEncode(text), html, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Each_decile_figure_sits_under_the_heading_of_its_stage()
+    {
+        using var folder = new TempFolder();
+        var files = RunReportWriter.Write(folder.Path, SyntheticRun.Create());
+        var markdown = File.ReadAllText(Path.Combine(folder.Path, files.Markdown));
+
+        var click = markdown.IndexOf("## Click-stage error and bias by true-CTR decile", StringComparison.Ordinal);
+        var counterfactual = markdown.IndexOf("## Counterfactual CVR error and bias by true-CTR decile", StringComparison.Ordinal);
+        var next = markdown.IndexOf("\n## ", counterfactual + 1, StringComparison.Ordinal);
+        Assert.True(click >= 0 && counterfactual > click && next > counterfactual, "both decile headings, click first");
+        var clickPart = markdown[click..counterfactual];
+        var counterfactualPart = markdown[counterfactual..next];
+        Assert.Contains("decile-bias-p00-click.png", clickPart, StringComparison.Ordinal);
+        Assert.DoesNotContain("convert", clickPart, StringComparison.Ordinal);
+        Assert.DoesNotContain("counterfactual", clickPart, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("post-click", clickPart, StringComparison.Ordinal);
+        Assert.Contains("decile-bias-p00-convert.png", counterfactualPart, StringComparison.Ordinal);
+        Assert.DoesNotContain("-click.png", counterfactualPart, StringComparison.Ordinal);
+        Assert.Contains("the counterfactual CVR error", counterfactualPart, StringComparison.Ordinal);
+    }
+
+    /// <summary>(row label, metric, cell text) of every cell of the main tables in report.md.</summary>
+    private static IEnumerable<(string Model, string Metric, string Cell)> MainTableCells(string markdown)
+    {
+        var main = markdown[markdown.IndexOf("## Main table", StringComparison.Ordinal)..];
+        main = main[..main.IndexOf("\n## ", 1, StringComparison.Ordinal)];
+        string[]? columns = null;
+        foreach (var line in main.Split('\n'))
+        {
+            if (!line.StartsWith("| ", StringComparison.Ordinal))
+            {
+                columns = null;
+                continue;
+            }
+            var cells = line.Trim('|').Split(" | ").Select(c => c.Trim()).ToArray();
+            if (cells[0] == "model")
+            {
+                columns = cells;
+                continue;
+            }
+            if (columns is null || cells[0] == "---")
+            {
+                continue;
+            }
+            for (var i = 1; i < cells.Length; i++)
+            {
+                yield return (cells[0], columns[i], cells[i]);
+            }
+        }
+    }
+
+    private static double Parse(string text) => double.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"\[(?<low>[-+0-9.Ee]+), (?<high>[-+0-9.Ee]+)\]")]
+    private static partial Regex IntervalPattern();
 
     /// <summary>
     /// Opens report.html in headless Chromium (Debian's chromium package, which .ci/run installs) inside a page that

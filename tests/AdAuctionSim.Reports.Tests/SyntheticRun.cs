@@ -6,7 +6,8 @@ namespace AdAuctionSim.Reports.Tests;
 
 /// <summary>
 /// A plausible report's data without a simulation: what a run evaluator would return for a sweep of two points, three
-/// repeats, three models and two stages (deterministic pseudo-random noise around chosen means).
+/// repeats, three models (or those given) and two stages (deterministic pseudo-random noise around chosen means), with
+/// the <c>truth</c> reference row's metrics (near the ends of their ranges: AUC close to 1, errors close to 0).
 /// </summary>
 internal static class SyntheticRun
 {
@@ -14,8 +15,14 @@ internal static class SyntheticRun
     public static readonly string[] Stages = ["click", "convert"];
     public static readonly double[] Dial = [0, 0.8];
 
-    public static RunReportData Create(int repeats = 3)
+    public const string Truth = "truth";
+
+    /// <summary><paramref name="models"/> ids like the catalog's: the first three of <see cref="Models"/>, then m3, m4, ….</summary>
+    public static string[] ManyModels(int models) => [.. Enumerable.Range(0, models).Select(i => i < Models.Length ? Models[i] : $"m{i}")];
+
+    public static RunReportData Create(int repeats = 3, string[]? models = null)
     {
+        var ids = models ?? Models;
         var random = new Random(5);
         var metrics = new List<MetricRow>();
         var bins = new List<ReliabilityBin>();
@@ -26,7 +33,7 @@ internal static class SyntheticRun
         {
             for (var r = 0; r < repeats; r++)
             {
-                for (var m = 0; m < Models.Length; m++)
+                for (var m = 0; m < ids.Length; m++)
                 {
                     foreach (var stage in Stages)
                     {
@@ -34,28 +41,33 @@ internal static class SyntheticRun
                         {
                             // The naive model's bias grows with the dial; the debiased ones hold it lower.
                             var bias = (m == 0 ? 0.05 : 0.01) * point.Values[0] + 0.002 * random.NextDouble();
-                            metrics.Add(new MetricRow(point.Label, r, 100 + r, Models[m], stage, space, "bias", bias, 1000));
-                            metrics.Add(new MetricRow(point.Label, r, 100 + r, Models[m], stage, space, "auc_potential", 0.7 + 0.02 * m + 0.01 * random.NextDouble(), 1000));
-                            metrics.Add(new MetricRow(point.Label, r, 100 + r, Models[m], stage, space, "log_loss", 0.3 - 0.01 * m + 0.01 * random.NextDouble(), 1000));
-                            metrics.Add(new MetricRow(point.Label, r, 100 + r, Models[m], stage, space, "ece", double.NaN, 1000, "single class"));
+                            metrics.Add(new MetricRow(point.Label, r, 100 + r, ids[m], stage, space, "bias", bias, 1000));
+                            metrics.Add(new MetricRow(point.Label, r, 100 + r, ids[m], stage, space, "auc_potential", 0.7 + 0.02 * (m % 3) + 0.01 * random.NextDouble(), 1000));
+                            metrics.Add(new MetricRow(point.Label, r, 100 + r, ids[m], stage, space, "log_loss", 0.3 - 0.01 * m + 0.01 * random.NextDouble(), 1000));
+                            metrics.Add(new MetricRow(point.Label, r, 100 + r, ids[m], stage, space, "ece", double.NaN, 1000, "single class"));
                         }
                         for (var b = 0; b < 20; b++)
                         {
                             var p = (b + 0.5) / 20 * 0.2;
-                            bins.Add(new ReliabilityBin(point.Label, r, Models[m], stage, EvaluationSpace.D, b, p, p * (1 + 0.1 * m), p, 50));
+                            bins.Add(new ReliabilityBin(point.Label, r, ids[m], stage, EvaluationSpace.D, b, p, p * (1 + 0.1 * m), p, 50));
                         }
-                        if (stage != Stages[0])
+                        for (var d = 0; d < 10; d++)
                         {
-                            for (var d = 0; d < 10; d++)
-                            {
-                                deciles.Add(new DecileError(point.Label, r, Models[m], stage, EvaluationSpace.D, d, 0.01 * (d + 1), 0.01 * (m - 1) * d, 0.02, 0.03, 100));
-                            }
+                            deciles.Add(new DecileError(point.Label, r, ids[m], stage, EvaluationSpace.D, d, 0.01 * (d + 1), 0.01 * (m - 1) * d, 0.02, 0.03, 100));
                         }
                     }
                     for (var e = 1; e <= 4; e++)
                     {
-                        curves.Add(new TrainingCurvePoint(point.Label, r, Models[m], e, 0.5 / e, 0.3 + 0.1 / e));
+                        curves.Add(new TrainingCurvePoint(point.Label, r, ids[m], e, 0.5 / e, 0.3 + 0.1 / e));
                     }
+                }
+                // The oracle: no bias or error and the best AUC, spread over repeats as the evaluation of finite samples spreads it.
+                foreach (var stage in Stages)
+                {
+                    metrics.Add(new MetricRow(point.Label, r, 100 + r, Truth, stage, EvaluationSpace.D, "bias", 0.0005 * (random.NextDouble() - 0.5), 1000));
+                    metrics.Add(new MetricRow(point.Label, r, 100 + r, Truth, stage, EvaluationSpace.D, "mae", 0.002 * random.NextDouble(), 1000));
+                    metrics.Add(new MetricRow(point.Label, r, 100 + r, Truth, stage, EvaluationSpace.D, "auc_potential", 0.96 + 0.04 * random.NextDouble(), 1000));
+                    metrics.Add(new MetricRow(point.Label, r, 100 + r, Truth, stage, EvaluationSpace.D, "calibration_ratio", 0.5 + random.NextDouble(), 1000));
                 }
             }
         }
@@ -70,15 +82,16 @@ internal static class SyntheticRun
             Device = "cpu",
             Threads = 2,
             Status = "complete",
-            Models = Models,
-            Baseline = Models[0],
+            Models = ids,
+            Stages = Stages,
+            Baseline = ids[0],
             Dials = ["bias.clickCvrCorrelation"],
             Points = points,
             Seeds = seeds,
             Timings = [new PhaseTiming("simulate", "repeat 0", 1.5, "cpu, 2 threads"), new PhaseTiming("train", "repeat 0, esmm", 3.25, "cpu, 2 threads", Reused: true)],
             RealisedBias = [.. points.Select(p => new RealisedBiasFigure(p.Label, 0, "clickSelectionRatio[convert]", 1 + p.Values[0]))],
             Metrics = metrics,
-            Summaries = MetricStatistics.Summarise(metrics, Models[0]),
+            Summaries = MetricStatistics.Summarise(metrics, ids[0]),
             Reliability = bins,
             Deciles = deciles,
             Curves = curves,

@@ -84,6 +84,7 @@ internal sealed class RunCommand(
                 Started = new DateTimeOffset(record.StartedUtc, TimeSpan.Zero),
                 Finished = finished,
                 Models = plan.Models.Select(m => m.Id).ToList(),
+                Stages = plan.Scenario.Funnel.Stages.Select(stage => stage.Name).ToList(),
                 Baseline = plan.Baseline,
                 Dials = plan.Dials,
                 Points = plan.Points.Select(p => new ReportPoint(p.Label, p.Values)).ToList(),

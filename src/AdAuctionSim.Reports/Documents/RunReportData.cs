@@ -37,6 +37,10 @@ public sealed record RunReportData
     public DateTimeOffset Started { get; init; }
     public DateTimeOffset Finished { get; init; }
     public required IReadOnlyList<string> Models { get; init; }
+    /// <summary>
+    /// The funnel's stages in order (the first is the click stage); empty: the order in which the metrics name them.
+    /// </summary>
+    public IReadOnlyList<string> Stages { get; init; } = [];
     public required string Baseline { get; init; }
     /// <summary>Swept dial paths (none without a sweep).</summary>
     public IReadOnlyList<string> Dials { get; init; } = [];

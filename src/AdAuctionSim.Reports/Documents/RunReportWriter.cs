@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using AdAuctionSim.Evaluation;
+using AdAuctionSim.Evaluation.Metrics;
+using AdAuctionSim.Evaluation.Statistics;
 using AdAuctionSim.Reports.Plots;
 using static AdAuctionSim.Reports.Documents.ReportMarkup;
 
@@ -136,6 +138,10 @@ public static class RunReportWriter
     private static IEnumerable<(string Point, string Name, double Mean)> BiasMeans(RunReportData data) =>
         data.RealisedBias.GroupBy(b => (b.Point, b.Name)).Select(g => (g.Key.Point, g.Key.Name, g.Select(b => b.Value).Average()));
 
+    /// <summary>A main-table row's label: the model id, marked when it is the baseline or the (untested) oracle reference row.</summary>
+    private static string RowLabel(RunReportData data, string model) =>
+        model + (model == data.Baseline ? " (baseline)" : MetricStatistics.IsOracle(model) ? " (oracle reference, not tested)" : "");
+
     private static string PointTitle(string point) => point.Length == 0 ? "" : $" at {point}";
 
     // ---------------------------------------------------------------- HTML
@@ -172,7 +178,7 @@ public static class RunReportWriter
             foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
             {
                 var baseline = model == data.Baseline;
-                h.Append(baseline ? "<tr class=\"baseline\">" : "<tr>").Append("<td>").Append(E(model + (baseline ? " (baseline)" : ""))).Append("</td>");
+                h.Append(baseline ? "<tr class=\"baseline\">" : "<tr>").Append("<td>").Append(E(RowLabel(data, model))).Append("</td>");
                 foreach (var c in columns)
                 {
                     var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
@@ -189,10 +195,10 @@ public static class RunReportWriter
         }
         h.Append("</div>\n");
 
-        AppendFigures(h, figures, ReportPlots.Sweep, "Metrics against the dial");
-        AppendFigures(h, figures, ReportPlots.Deciles, "Counterfactual CVR error and bias by true-CTR decile");
-        AppendFigures(h, figures, ReportPlots.Reliability, "Reliability diagrams");
-        AppendFigures(h, figures, ReportPlots.Training, "Training curves");
+        foreach (var (section, title) in FigureSections)
+        {
+            AppendFigures(h, figures, section, title);
+        }
 
         if (data.Ope is { } ope)
         {
@@ -268,13 +274,30 @@ public static class RunReportWriter
         }
     }
 
+    /// <summary>The figure sections in report order, with their headings (both report forms).</summary>
+    private static readonly (string Section, string Title)[] FigureSections =
+    [
+        (ReportPlots.Sweep, "Metrics against the dial"),
+        (ReportPlots.Deciles, "Click-stage error and bias by true-CTR decile"),
+        (ReportPlots.CounterfactualDeciles, "Counterfactual CVR error and bias by true-CTR decile (post-click stages)"),
+        (ReportPlots.Reliability, "Reliability diagrams"),
+        (ReportPlots.Training, "Training curves"),
+    ];
+
+    /// <summary>The ranges intervals are clipped to, from the metric catalog: "auc_observed, … to [0, 1]; …".</summary>
+    private static string IntervalRanges() =>
+        string.Join("; ", MetricIds.Conditional.GroupBy(d => d.Range).Select(g => $"{string.Join(", ", g.Select(d => d.Id))} to {g.Key}"));
+
     /// <summary>What the main table shows, for both report forms: rows, intervals, markers, columns and spaces.</summary>
     private static string MainTableCaption(string baseline) =>
         "Mean over repeats with its 95% confidence interval, on the held-out test split of D (every bid request: impressions "
         + "and lost bids). The interval is Student t across repeats; with a single repeat it is a Poisson bootstrap over "
         + "requests for auc_potential, bias, mae and rmse, and there is none for the other metrics (summary.csv's interval "
-        + $"column says which). Markers give the paired t-test against the baseline {baseline} over the same repeats (none "
-        + "with a single repeat): * p < 0.05, ** p < 0.01, *** p < 0.001. Columns score the conditional q̂_k against the true "
+        + "column says which). Intervals are clipped to the metric's range (" + IntervalRanges() + "; the _cumulative ones "
+        + "alike), so with few repeats an end may sit on a bound; the means are not clipped. "
+        + $"Markers give the paired t-test against the baseline {baseline} over the same repeats (none "
+        + "with a single repeat): * p < 0.05, ** p < 0.01, *** p < 0.001; the truth row (the oracle predictions p̂ = q, the "
+        + "reference every model is scored against, not a contender) is not tested and carries none. Columns score the conditional q̂_k against the true "
         + "q_k; those ending in _cumulative score r̂_k = P̂(stage k | x) against r_k = q_1⋯q_k. Bias, MAE and RMSE are "
         + "against the true rates; for post-click stages on D they are the counterfactual CVR error. Spaces (every space's "
         + "summaries are in summary.csv): D every request, O impressions, C impressions that reached stage k − 1, O\\C "
@@ -297,7 +320,7 @@ public static class RunReportWriter
                 .Append(string.Concat(columns.Select(_ => " ---: |"))).Append('\n');
             foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
             {
-                m.Append("| ").Append(Md(model + (model == data.Baseline ? " (baseline)" : "")));
+                m.Append("| ").Append(Md(RowLabel(data, model)));
                 foreach (var c in columns)
                 {
                     var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
@@ -306,9 +329,7 @@ public static class RunReportWriter
                 m.Append(" |\n");
             }
         }
-        foreach (var (section, title) in ((string, string)[])[(ReportPlots.Sweep, "Metrics against the dial"),
-                     (ReportPlots.Deciles, "Counterfactual CVR error and bias by true-CTR decile"), (ReportPlots.Reliability, "Reliability diagrams"),
-                     (ReportPlots.Training, "Training curves")])
+        foreach (var (section, title) in FigureSections)
         {
             var chosen = figures.Where(f => f.Section == section).ToList();
             if (chosen.Count == 0)

@@ -13,6 +13,11 @@ namespace AdAuctionSim.Reports.Plots;
 /// <param name="Svg">The same figure as SVG text.</param>
 public sealed record ReportFigure(string Section, string Name, string Caption, byte[] Png, string Svg);
 
+/// <summary>How one series is drawn. Every series of a figure gets its own combination, so none looks like another.</summary>
+/// <param name="Color">Line and marker colour.</param>
+/// <param name="Marker">Marker shape.</param>
+internal readonly record struct SeriesStyle(Color Color, MarkerShape Marker);
+
 /// <summary>
 /// The report's figures, drawn with ScottPlot (SkiaSharp): reliability diagrams per point × model (one line per stage,
 /// on D, bins pooled over repeats), error and bias of each stage against the true-CTR decile (one line per model), every
@@ -21,7 +26,10 @@ public sealed record ReportFigure(string Section, string Name, string Caption, b
 public static class ReportPlots
 {
     public const string Reliability = "reliability";
+    /// <summary>Error and bias of the click stage (stage 1) by true-CTR decile.</summary>
     public const string Deciles = "deciles";
+    /// <summary>Error and bias of the post-click stages (k ≥ 2) by true-CTR decile: the counterfactual CVR error.</summary>
+    public const string CounterfactualDeciles = "counterfactual-deciles";
     public const string Sweep = "sweep";
     public const string Training = "training";
 
@@ -32,12 +40,15 @@ public static class ReportPlots
     public static IReadOnlyList<string> SweepMetrics { get; } =
         ["bias", "mae", "rmse", "auc_potential", "auc_observed", "log_loss", "ne", "ece", "calibration_ratio"];
 
-    public static IReadOnlyList<ReportFigure> Draw(RunReportData data)
+    public static IReadOnlyList<ReportFigure> Draw(RunReportData data) => [.. DrawPlots(data).Select(f => f.Figure)];
+
+    /// <summary>The figures with the ScottPlot plots they were rendered from (for tests: ticks, series styles).</summary>
+    internal static IReadOnlyList<(ReportFigure Figure, Plot Plot)> DrawPlots(RunReportData data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var figures = new List<ReportFigure>();
+        var figures = new List<(ReportFigure, Plot)>();
         // The run's models, then the evaluator's reference rows (truth, logging) that appear in the figures' data.
-        var colors = ModelColors([.. data.Models, .. data.Deciles.Select(d => d.Model).Concat(data.Reliability.Select(r => r.Model))
+        var styles = ModelStyles([.. data.Models, .. data.Deciles.Select(d => d.Model).Concat(data.Reliability.Select(r => r.Model))
             .Concat(data.Curves.Select(c => c.Model)).Distinct(StringComparer.Ordinal).Where(m => !data.Models.Contains(m))]);
         var pointIndex = data.Points.Select((p, i) => (p.Label, i)).ToDictionary(x => x.Label, x => x.i, StringComparer.Ordinal);
         string Prefix(string point) => data.Points.Count > 1 ? $"p{pointIndex.GetValueOrDefault(point):D2}-" : "";
@@ -75,10 +86,14 @@ public static class ReportPlots
                 + "true rate in 20 equal-mass bins, pooled over repeats; the dashed line is perfect calibration."));
         }
 
-        // Error and bias against the true-CTR decile: per point and stage, one line per model, on D.
+        // Error and bias against the true-CTR decile: per point and stage, one line per model, on D. The click stage's
+        // figures and the post-click stages' (the counterfactual CVR error) go to separate sections.
+        var clickStage = FirstStage(data);
         foreach (var byPointStage in data.Deciles.Where(d => d.Space == EvaluationSpace.D)
                      .GroupBy(d => (d.Point, d.Stage)).OrderBy(g => pointIndex.GetValueOrDefault(g.Key.Point)))
         {
+            var stage = byPointStage.Key.Stage;
+            var postClick = stage != clickStage;
             foreach (var (what, pick) in ((string, Func<DecileError, double>)[])[("bias", d => d.Bias), ("MAE", d => d.Mae)])
             {
                 var plot = NewPlot($"{byPointStage.Key.Stage}: {what} by true-CTR decile{Where(byPointStage.Key.Point)} (D)", "true-CTR decile",
@@ -92,10 +107,10 @@ public static class ReportPlots
                     {
                         continue;
                     }
-                    var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), colors[model.Key]);
-                    line.LegendText = model.Key;
-                    line.MarkerSize = 4;
+                    var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
+                    Style(line, styles[model.Key], model.Key, 5);
                 }
+                IntegerTicks(plot);
                 if (what == "bias")
                 {
                     var zero = plot.Add.HorizontalLine(0);
@@ -103,9 +118,15 @@ public static class ReportPlots
                     zero.LinePattern = LinePattern.Dashed;
                 }
                 plot.ShowLegend(Edge.Right);
-                figures.Add(Render(plot, Deciles, $"decile-{what.ToLowerInvariant()}-{Prefix(byPointStage.Key.Point)}{Slug(byPointStage.Key.Stage)}",
-                    $"{(what == "bias" ? "Bias" : "Mean absolute error")} of the {byPointStage.Key.Stage} prediction against the truth on D by decile of "
-                    + $"the true click-through rate{Where(byPointStage.Key.Point)} (for a post-click stage: the counterfactual CVR error), mean over repeats.", wide: true));
+                var measure = what == "bias" ? "Bias" : "Mean absolute error";
+                figures.Add(Render(plot, postClick ? CounterfactualDeciles : Deciles,
+                    $"decile-{what.ToLowerInvariant()}-{Prefix(byPointStage.Key.Point)}{Slug(stage)}",
+                    postClick
+                        ? $"{measure} of the {stage} prediction q̂_k against its true conditional rate q_k on D (every request, lost bids and "
+                          + $"unclicked impressions included) by decile of the true click-through rate{Where(byPointStage.Key.Point)}: the "
+                          + "counterfactual CVR error, mean over repeats."
+                        : $"{measure} of the {stage} (click-through) prediction q̂_1 against the true click-through rate q_1 on D (every "
+                          + $"request, lost bids included) by decile of that rate{Where(byPointStage.Key.Point)}, mean over repeats.", wide: true));
             }
         }
 
@@ -140,12 +161,11 @@ public static class ReportPlots
                             {
                                 var band = plot.Add.FillY(banded.Select(x => x.X).ToArray(), banded.Select(x => x.S!.CiLow).ToArray(),
                                     banded.Select(x => x.S!.CiHigh).ToArray());
-                                band.FillStyle.Color = colors[model].WithAlpha(0.18);
+                                band.FillStyle.Color = styles[model].Color.WithAlpha(0.18);
                                 band.LineStyle.Width = 0;
                             }
-                            var line = plot.Add.Scatter(xs, series.Select(x => x.S!.Mean).ToArray(), colors[model]);
-                            line.LegendText = model;
-                            line.MarkerSize = 5;
+                            var line = plot.Add.Scatter(xs, series.Select(x => x.S!.Mean).ToArray());
+                            Style(line, styles[model], model, 6);
                         }
                         if (!any)
                         {
@@ -173,10 +193,10 @@ public static class ReportPlots
                 {
                     continue;
                 }
-                var line = plot.Add.Scatter(epochs.Select(c => (double)c.Epoch).ToArray(), epochs.Select(c => c.ValidationLogLoss).ToArray(), colors[model.Key]);
-                line.LegendText = model.Key;
-                line.MarkerSize = 4;
+                var line = plot.Add.Scatter(epochs.Select(c => (double)c.Epoch).ToArray(), epochs.Select(c => c.ValidationLogLoss).ToArray());
+                Style(line, styles[model.Key], model.Key, 5);
             }
+            IntegerTicks(plot);
             plot.ShowLegend(Edge.Right);
             figures.Add(Render(plot, Training, $"training-{Prefix(byPoint.Key)}curves".TrimEnd('-'),
                 $"Validation log loss (mean over stages, on the validation impressions) after each epoch{Where(byPoint.Key)}, repeat 0; "
@@ -193,11 +213,58 @@ public static class ReportPlots
         return chars.Length == 0 ? "_" : new string(chars);
     }
 
-    private static Dictionary<string, Color> ModelColors(IReadOnlyList<string> models)
+    /// <summary>
+    /// The style of series <paramref name="index"/>: 20 colours that differ at a glance (CIE76 ΔE ≥ 27 between any two),
+    /// filled circles for the first ten series and filled squares for the next ten, then the colours again with other
+    /// markers; no two of the first 80 series look alike. The 17 models of the catalog and the two reference rows need
+    /// 19: Category20, used before, pairs each colour with a light tint, and its light blues (#aec7e8, #9edae5: ΔE 17)
+    /// could not be told apart. Line patterns are not used: Skia's SVG backend draws dashes solid (and logs "Unsupported path effect").
+    /// </summary>
+    internal static SeriesStyle SeriesStyleOf(int index)
     {
-        var palette = new ScottPlot.Palettes.Category20();
-        return models.Select((m, i) => (m, i)).ToDictionary(x => x.m, x => palette.GetColor(x.i), StringComparer.Ordinal);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        return new SeriesStyle(SeriesColors[index % SeriesColors.Length], SeriesMarkers[index / 10 % SeriesMarkers.Length]);
     }
+
+    /// <summary>
+    /// Category10 (matplotlib, Vega, Tableau), then ten colours chosen greedily, each as far (CIELAB distance) from those
+    /// before as possible, from Kelly's 22 colours of maximum contrast and Trubetskoy's 20 distinct colours, leaving out
+    /// the very light ones (L* ≥ 75) that vanish on white.
+    /// </summary>
+    private static readonly Color[] SeriesColors = Color.FromHex(
+    [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+        "#000000", "#000075", "#f032e6", "#f99379", "#c2b280", "#008856", "#2b3d26", "#911eb4", "#b3446c", "#800000",
+    ]);
+
+    private static readonly MarkerShape[] SeriesMarkers =
+    [
+        MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond,
+        MarkerShape.OpenCircle, MarkerShape.OpenSquare, MarkerShape.OpenTriangleUp, MarkerShape.OpenDiamond,
+    ];
+
+    private static Dictionary<string, SeriesStyle> ModelStyles(IReadOnlyList<string> models) =>
+        models.Select((m, i) => (m, i)).ToDictionary(x => x.m, x => SeriesStyleOf(x.i), StringComparer.Ordinal);
+
+    private static void Style(ScottPlot.Plottables.Scatter line, SeriesStyle style, string legend, float markerSize)
+    {
+        line.Color = style.Color;
+        line.MarkerShape = style.Marker;
+        line.MarkerSize = markerSize;
+        line.LegendText = legend;
+    }
+
+    /// <summary>Labelled ticks on whole numbers only (epochs, deciles): never 1.5 or 2.5.</summary>
+    private static void IntegerTicks(Plot plot) =>
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+
+    /// <summary>
+    /// The click stage (stage 1): the first of <see cref="RunReportData.Stages"/>, or, without them, the first stage in
+    /// the metrics (the evaluator writes each model's stages in funnel order), then in the deciles.
+    /// </summary>
+    private static string? FirstStage(RunReportData data) =>
+        data.Stages.Count > 0 ? data.Stages[0]
+            : data.Metrics.Select(m => m.Stage).Concat(data.Summaries.Select(s => s.Stage)).Concat(data.Deciles.Select(d => d.Stage)).FirstOrDefault();
 
     private static int ModelOrder(RunReportData data, string model)
     {
@@ -214,12 +281,12 @@ public static class ReportPlots
         return plot;
     }
 
-    private static ReportFigure Render(Plot plot, string section, string name, string caption, bool wide = false)
+    private static (ReportFigure, Plot) Render(Plot plot, string section, string name, string caption, bool wide = false)
     {
         var width = wide ? Width + 200 : Width;
         var png = plot.GetImageBytes(width, Height, ImageFormat.Png);
         var svg = plot.GetSvgXml(width, Height);
-        return new ReportFigure(section, name, caption, png, svg);
+        return (new ReportFigure(section, name, caption, png, svg), plot);
     }
 
     private static double Weighted(IEnumerable<ReliabilityBin> bins, Func<ReliabilityBin, double> value)

@@ -1,0 +1,87 @@
+using AdAuctionSim.Reports.Plots;
+using ScottPlot;
+
+namespace AdAuctionSim.Reports.Tests;
+
+/// <summary>The figures as a reader sees them: series told apart, whole-number axes where the values are whole numbers.</summary>
+public sealed class ReportPlotsTests
+{
+    /// <summary>The 17 models of the catalog and the truth and logging reference rows.</summary>
+    private const int CatalogSeries = 19;
+
+    [Fact]
+    public void Nineteen_series_get_colours_that_differ_at_a_glance_and_no_two_of_80_series_look_alike()
+    {
+        var styles = Enumerable.Range(0, CatalogSeries).Select(ReportPlots.SeriesStyleOf).ToList();
+
+        // Distinct values are not enough: Category20's light blues #aec7e8 and #9edae5 differ, by ΔE 17, and looked the same.
+        for (var i = 0; i < styles.Count; i++)
+        {
+            for (var j = i + 1; j < styles.Count; j++)
+            {
+                Assert.True(DeltaE(styles[i].Color, styles[j].Color) >= 25,
+                    $"series {i} ({styles[i].Color.ToHex()}) and {j} ({styles[j].Color.ToHex()}) differ only by a shade");
+            }
+        }
+        Assert.True(DeltaE(Color.FromHex("#aec7e8"), Color.FromHex("#9edae5")) < 25);
+        Assert.Equal(80, Enumerable.Range(0, 80).Select(ReportPlots.SeriesStyleOf).Distinct().Count());
+    }
+
+    [Fact]
+    public void In_a_nineteen_model_report_every_series_of_a_figure_looks_different()
+    {
+        var figures = ReportPlots.DrawPlots(SyntheticRun.Create(repeats: 2, models: SyntheticRun.ManyModels(CatalogSeries)));
+
+        var checkedFigures = 0;
+        foreach (var (figure, plot) in figures.Where(f => f.Figure.Section is ReportPlots.Deciles or ReportPlots.CounterfactualDeciles
+                     or ReportPlots.Training or ReportPlots.Sweep))
+        {
+            var series = plot.GetPlottables<ScottPlot.Plottables.Scatter>().ToList();
+            Assert.Equal(CatalogSeries, series.Count);
+            var colours = series.Select(s => s.Color).ToList();
+            Assert.True(colours.All(c => colours.Count(d => DeltaE(c, d) < 25) == 1), $"{figure.Name}: two series' colours look alike");
+            checkedFigures++;
+        }
+        Assert.True(checkedFigures >= 4, $"only {checkedFigures} figures checked");
+    }
+
+    [Fact]
+    public void Epoch_and_decile_axes_have_whole_number_ticks_only()
+    {
+        var figures = ReportPlots.DrawPlots(SyntheticRun.Create());
+
+        var axes = 0;
+        foreach (var (figure, plot) in figures.Where(f => f.Figure.Section is ReportPlots.Training or ReportPlots.Deciles or ReportPlots.CounterfactualDeciles))
+        {
+            // The ticks of the last render (the SVG, at the figure's size).
+            var ticks = plot.Axes.Bottom.TickGenerator.Ticks.Where(t => t.IsMajor && !string.IsNullOrEmpty(t.Label)).ToList();
+            Assert.True(ticks.Count >= 2, $"{figure.Name}: {ticks.Count} labelled ticks");
+            Assert.All(ticks, t => Assert.True(t.Position == Math.Round(t.Position), $"{figure.Name}: a tick at {t.Position} ({t.Label})"));
+            axes++;
+        }
+        Assert.True(axes > 0);
+    }
+
+    /// <summary>CIE76 colour difference: Euclidean distance in CIELAB (sRGB, D65).</summary>
+    private static double DeltaE(Color a, Color b)
+    {
+        var (l1, a1, b1) = Lab(a);
+        var (l2, a2, b2) = Lab(b);
+        return Math.Sqrt(((l1 - l2) * (l1 - l2)) + ((a1 - a2) * (a1 - a2)) + ((b1 - b2) * (b1 - b2)));
+    }
+
+    private static (double L, double A, double B) Lab(Color c)
+    {
+        static double Linear(byte v)
+        {
+            var x = v / 255.0;
+            return x <= 0.04045 ? x / 12.92 : Math.Pow((x + 0.055) / 1.055, 2.4);
+        }
+        static double F(double t) => t > 0.008856 ? Math.Cbrt(t) : (7.787 * t) + (16.0 / 116);
+        var (r, g, b) = (Linear(c.R), Linear(c.G), Linear(c.B));
+        var x = ((0.4124 * r) + (0.3576 * g) + (0.1805 * b)) / 0.95047;
+        var y = (0.2126 * r) + (0.7152 * g) + (0.0722 * b);
+        var z = ((0.0193 * r) + (0.1192 * g) + (0.9505 * b)) / 1.08883;
+        return ((116 * F(y)) - 16, 500 * (F(x) - F(y)), 200 * (F(y) - F(z)));
+    }
+}
