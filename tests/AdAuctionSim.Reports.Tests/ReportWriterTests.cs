@@ -173,6 +173,7 @@ public sealed partial class ReportWriterTests
         Assert.DoesNotContain("post-click", clickPart, StringComparison.Ordinal);
         Assert.Contains("decile-bias-p00-convert.png", counterfactualPart, StringComparison.Ordinal);
         Assert.DoesNotContain("-click.png", counterfactualPart, StringComparison.Ordinal);
+        Assert.Contains("the counterfactual CVR bias", counterfactualPart, StringComparison.Ordinal);
         Assert.Contains("the counterfactual CVR error", counterfactualPart, StringComparison.Ordinal);
     }
 

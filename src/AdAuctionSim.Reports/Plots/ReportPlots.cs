@@ -124,8 +124,8 @@ public static class ReportPlots
                     postClick
                         ? $"{measure} of the {stage} prediction q̂_k against its true conditional rate q_k on D (every request, lost bids and "
                           + $"unclicked impressions included) by decile of the true click-through rate{Where(byPointStage.Key.Point)}: the "
-                          + "counterfactual CVR error, mean over repeats."
-                        : $"{measure} of the {stage} (click-through) prediction q̂_1 against the true click-through rate q_1 on D (every "
+                          + $"counterfactual CVR {(what == "bias" ? "bias" : "error")}, mean over repeats."
+                        : $"{measure} of the {stage}-stage prediction q̂_1 against the true click-through rate q_1 on D (every "
                           + $"request, lost bids included) by decile of that rate{Where(byPointStage.Key.Point)}, mean over repeats.", wide: true));
             }
         }
