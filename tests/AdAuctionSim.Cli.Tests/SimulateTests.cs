@@ -44,6 +44,32 @@ public sealed class SimulateTests
     }
 
     [Fact]
+    public void The_bias_table_prints_the_two_means_the_click_selection_ratio_divides()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("tiny.json", Scenarios.Tiny);
+
+        var result = sandbox.Run("simulate", "tiny.json", "--threads", "1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var header = Assert.Single(result.OutLines, l => l.TrimStart().StartsWith("stage ", StringComparison.Ordinal));
+        Assert.Contains("mean q (C)", header, StringComparison.Ordinal);
+        Assert.Contains("mean q (all D)", header, StringComparison.Ordinal);
+        // Post-click rows end in: mean q (C), mean q (all D), ratio, each to 4 decimals; the ratio must be their quotient.
+        var rows = result.OutLines.SkipWhile(l => l != header).Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).TakeWhile(f => f.Length == 10 && f[4].StartsWith('['))
+            .Where(f => f[^1] != "-").ToList();
+        Assert.NotEmpty(rows);
+        foreach (var f in rows)
+        {
+            double N(string v) => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture);
+            var (c, d, ratio) = (N(f[^3]), N(f[^2]), N(f[^1]));
+            const double half = 0.00005;   // half a unit of the fourth decimal
+            Assert.InRange(ratio, (c - half) / (d + half) - half, (c + half) / (d - half) + half);
+        }
+    }
+
+    [Fact]
     public void Writes_csv_into_the_directory_given_by_out()
     {
         using var sandbox = new CliSandbox();
