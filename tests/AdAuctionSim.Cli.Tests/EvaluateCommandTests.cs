@@ -36,17 +36,23 @@ public sealed class EvaluateRunFixture : IDisposable
     {
         var sandbox = new CliSandbox();
         var from = _sandbox.PathOf("sim");
-        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-        {
-            var to = Path.Combine(sandbox.PathOf("sim"), Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(file, to);
-        }
+        CopyTree(from, sandbox.PathOf("sim"));
         // train.json names the fixture's folder; point the copy at its own simulation.
         var trainJson = sandbox.PathOf("sim/runs/train/train.json");
         File.WriteAllText(trainJson, File.ReadAllText(trainJson).Replace(System.Text.Json.JsonEncodedText.Encode(from).ToString(),
             System.Text.Json.JsonEncodedText.Encode(sandbox.PathOf("sim")).ToString(), StringComparison.Ordinal));
         return sandbox;
+    }
+
+    /// <summary>Copies every file under <paramref name="from"/> to the same place under <paramref name="to"/>.</summary>
+    internal static void CopyTree(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
     }
 
     public void Dispose() => _sandbox.Dispose();
@@ -134,14 +140,8 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
     public void A_named_simulation_folder_is_scored_against_its_own_truth_even_when_train_json_names_another()
     {
         using var sandbox = run.NewSandbox();
-        var original = sandbox.PathOf("sim");
         var copy = sandbox.PathOf("copy");
-        foreach (var file in Directory.GetFiles(original, "*", SearchOption.AllDirectories))
-        {
-            var to = Path.Combine(copy, Path.GetRelativePath(original, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(file, to);
-        }
+        EvaluateRunFixture.CopyTree(sandbox.PathOf("sim"), copy);
         // The copy's train.json still names sim/; the copy's truth is damaged, which only scoring the copy can notice.
         var truth = Path.Combine(copy, "truth.parquet");
         File.WriteAllBytes(truth, File.ReadAllBytes(truth)[..200]);

@@ -1,7 +1,7 @@
 namespace AdAuctionSim.Evaluation.Metrics;
 
 /// <summary>
-/// The values a metric can take: an AUC, an ECE or an error of probabilities lies in [0, 1], a log loss, a normalised
+/// The values a metric (or, in the OPE report, a policy's value per request) can take: an AUC, an ECE or an error of probabilities lies in [0, 1], a log loss, a normalised
 /// entropy or a calibration ratio in [0, ∞), a bias of probabilities in [−1, 1]. A confidence interval is clipped to
 /// it: the Student t interval of two repeats is symmetric and wide, and ends outside the range (an AUC above 1, a
 /// negative MAE) say nothing the clipped interval does not.

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using AdAuctionSim.Evaluation.Metrics;
 using AdAuctionSim.Evaluation.OffPolicy;
 using AdAuctionSim.Evaluation.Statistics;
 using AdAuctionSim.Reports.Plots;
@@ -112,7 +113,7 @@ public static class OpeReport
         var figures = new List<ReportFigure>();
         var palette = new ScottPlot.Palettes.Category10();
         var estimators = EstimatorIds.All;
-        var (floor, ceiling) = ValueRange(data.Reward);
+        var range = ValueRange(data.Reward);
         for (var pi = 0; pi < data.Points.Count; pi++)
         {
             var point = data.Points[pi];
@@ -153,7 +154,7 @@ public static class OpeReport
                 figures.Add(Render(plot, $"ope-{(data.Points.Count > 1 ? $"p{pi:D2}-" : "")}{ReportPlots.Slug(policy)}",
                     $"Off-policy estimates of {policy}{Where(point)} ({data.Reward} per request on the {data.Split} split) against its true value (dashed): "
                     + (repeats > 1 ? $"mean over {repeats} repeats with the 95% Student-t interval across repeats" : "the estimate with its 95% interval as in ope.csv")
-                    + $". Bars are clipped to the range a policy's {data.Reward} per request can take, {RangeText(floor, ceiling)}"
+                    + $". Bars are clipped to the range a policy's {data.Reward} per request can take, {range}"
                     + (repeats > 1 ? " (a t interval across few repeats can reach beyond it); markers and ope.csv's per-repeat intervals are not clipped."
                         : "; markers and ope.csv's intervals are not clipped, and an estimate without a defined interval has no bar.")));
             }
@@ -188,15 +189,12 @@ public static class OpeReport
     /// The values a policy can have per request: [0, 1] conversions (one ad shown per request at most), [0, ∞) conversion
     /// value; unbounded for any other reward (a surplus can be negative).
     /// </summary>
-    internal static (double Low, double High) ValueRange(string reward) => reward switch
+    internal static MetricRange ValueRange(string reward) => reward switch
     {
-        "conversions" => (0, 1),
-        "value" => (0, double.PositiveInfinity),
-        _ => (double.NegativeInfinity, double.PositiveInfinity),
+        "conversions" => MetricRange.Probability,
+        "value" => MetricRange.NonNegative,
+        _ => MetricRange.Unbounded,
     };
-
-    private static string RangeText(double low, double high) =>
-        $"{(double.IsNegativeInfinity(low) ? "(−∞" : "[" + N(low))}, {(double.IsPositiveInfinity(high) ? "∞)" : N(high) + "]")}";
 
     /// <summary>
     /// What the figure draws for one estimator: the mean estimate, unclipped, and its interval (<see cref="Interval"/>)
@@ -205,9 +203,9 @@ public static class OpeReport
     /// </summary>
     internal static (double Mean, double Low, double High) PlottedInterval(IReadOnlyList<OpeEstimateRow> rows, string reward)
     {
-        var (floor, ceiling) = ValueRange(reward);
         var (mean, low, high) = Interval(rows);
-        return (mean, Math.Clamp(low, floor, ceiling), Math.Clamp(high, floor, ceiling));
+        var (clippedLow, clippedHigh) = ValueRange(reward).Clip(low, high);
+        return (mean, clippedLow, clippedHigh);
     }
 
     /// <summary>Mean estimate and its interval: Student t across repeats, or the ope.csv interval of a single repeat.</summary>
