@@ -368,6 +368,41 @@ public sealed class ShippedRunScenarioTests
     /// training.winWeight and training.maxWeight reach the trainer, the models' options, the heading and the run's identity
     /// (only when set, so older runs keep theirs); at-bid weights with the oracle source are refused naming the field.
     /// </summary>
+    /// <summary>
+    /// training.earlyStopping and training.patience reach the trainer, the heading and the run's identity (only when they
+    /// differ from the defaults, so that runs recorded before they existed keep theirs).
+    /// </summary>
+    [Fact]
+    public void The_early_stopping_settings_reach_the_plan()
+    {
+        static Runs.RunPlan Plan(string training) => Runs.RunPlan.Create(Simulation.Scenarios.ScenarioLoader.ParseFile(
+            $$"""{ "models": ["esmm"], "training": { {{training}} } }""", "e.json"), "e.json");
+
+        var plain = Plan("\"epochs\": 3");
+        Assert.Equal((true, 2), (plain.Trainer.EarlyStopping, plain.Trainer.Patience));
+        Assert.Contains("up to 3 epochs (early stopping, patience 2)", plain.Describe(), StringComparison.Ordinal);
+        Assert.DoesNotContain("earlyStopping", plain.ResolvedJson, StringComparison.Ordinal);
+        Assert.DoesNotContain("patience", plain.ResolvedJson, StringComparison.Ordinal);
+        Assert.Contains("\"earlyStopping\": true", plain.CompleteJson, StringComparison.Ordinal);
+        Assert.Contains("\"patience\": 2", plain.CompleteJson, StringComparison.Ordinal);
+        Assert.Equal(plain.ResolvedJson, Plan("\"epochs\": 3, \"patience\": 2, \"earlyStopping\": true").ResolvedJson);
+
+        var patient = Plan("\"epochs\": 3, \"patience\": 4");
+        Assert.Equal((true, 4), (patient.Trainer.EarlyStopping, patient.Trainer.Patience));
+        Assert.Contains("(early stopping, patience 4)", patient.Describe(), StringComparison.Ordinal);
+        Assert.Contains("\"patience\": 4", patient.ResolvedJson, StringComparison.Ordinal);
+
+        var fixedEpochs = Plan("\"epochs\": 3, \"earlyStopping\": false");
+        Assert.False(fixedEpochs.Trainer.EarlyStopping);
+        Assert.Contains("; 3 epochs, the last kept (no early stopping)", fixedEpochs.Describe(), StringComparison.Ordinal);
+        Assert.Contains("\"earlyStopping\": false", fixedEpochs.ResolvedJson, StringComparison.Ordinal);
+        Assert.DoesNotContain("patience", fixedEpochs.CompleteJson, StringComparison.Ordinal);
+        Assert.NotEqual(plain.ResolvedJson, fixedEpochs.ResolvedJson);
+        // The complete form is itself a valid scenario file with the same settings.
+        var again = Simulation.Scenarios.ScenarioLoader.ParseFile(fixedEpochs.CompleteJson, "complete.json").Experiment.Training;
+        Assert.Equal((false, (int?)null), (again.EarlyStopping, again.Patience));
+    }
+
     [Fact]
     public void The_win_weight_basis_and_the_weight_cap_reach_the_plan()
     {

@@ -65,6 +65,8 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --click-propensity true", "--click-propensity", "expected one of: model, oracle")]
     [InlineData("train sim --dr-gradients detached", "--dr-gradients", "expected one of: joint-learning, paddle, label-imputation")]
     [InlineData("train sim --epoch 3", "'--epoch'", "did you mean --epochs?")]
+    [InlineData("train sim --patience 0", "--patience", "out of range")]
+    [InlineData("train sim --fixed-epochs --patience 3", "--patience", "which --fixed-epochs turns off")]
     [InlineData("train sim --stage-weights 1,x,1", "--stage-weights", "\"x\" is not a stage weight")]
     [InlineData("train sim --stage-weights 1,2e6,1", "--stage-weights", "\"2e6\" is not a stage weight; expected numbers from 0 to 1e6")]
     [InlineData("train sim --stage-weights 0,0,0", "--stage-weights", "weighs every stage 0")]
@@ -209,6 +211,29 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
             && l.Contains("samples/s (cpu, 1 thread, batch 1024)", StringComparison.Ordinal));
         Assert.Contains("Run: sim/runs/train", result.OutLines);
         Assert.DoesNotContain(sandbox.Entries(), e => e.Contains(".partial-", StringComparison.Ordinal));
+    }
+
+    /// <summary>--fixed-epochs trains every epoch and keeps the last: the heading, the summary line and train.json say so.</summary>
+    [Fact]
+    public void Fixed_epochs_train_every_epoch_and_say_so()
+    {
+        if (CheapModel is not { } model)
+        {
+            return; // The catalog is empty: nothing the command line could train.
+        }
+        using var sandbox = simulation.NewSandbox();
+
+        var result = sandbox.Run("train", "sim", "--models", model, "--epochs", "2", "--fixed-epochs", "--batch", "1024", "--threads", "1", "--device", "cpu");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains(result.OutLines, l => l.Contains(", batch 1024, 2 epochs, the last kept (no early stopping), ", StringComparison.Ordinal));
+        using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sandbox.PathOf("sim/runs/train/train.json")));
+        Assert.False(manifest.RootElement.GetProperty("trainer").GetProperty("earlyStopping").GetBoolean());
+        var training = manifest.RootElement.GetProperty("models")[0].GetProperty("training");
+        Assert.Equal(2, training.GetProperty("epochsRun").GetInt32());
+        Assert.Equal(2, training.GetProperty("keptEpoch").GetInt32());
+        var best = training.GetProperty("bestEpoch").GetInt32();
+        Assert.Contains(result.OutLines, l => l.StartsWith($"{model}: 2 epochs (best {best}{(best == 2 ? "" : "; epoch 2 kept")})", StringComparison.Ordinal));
     }
 
     [Fact]

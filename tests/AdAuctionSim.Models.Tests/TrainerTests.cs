@@ -141,6 +141,41 @@ public sealed class TrainerTests
         Assert.Equal(result.BestValidationLogLoss, Trainer.ValidationLogLoss(model, data), 6);
     }
 
+    [Fact]
+    public void Patience_sets_how_many_epochs_without_improvement_training_waits()
+    {
+        using var data = Load();
+        using var model = new DriftTestModel(TestEntries.Context(data));
+
+        var result = Trainer.Fit(model, data, Small with { Epochs = 10, LearningRate = 0.05, Patience = 3 });
+
+        Assert.Equal((4, 1, 1, true), (result.EpochsRun, result.BestEpoch, result.KeptEpoch, result.StoppedEarly));
+        Assert.Equal("4 epochs (best 1, stopped early)", result.DescribeEpochs());
+    }
+
+    /// <summary>
+    /// Without early stopping every epoch is trained although the validation log loss rises after the first, and the
+    /// model keeps the last epoch's state, not the best one's; the best epoch is still reported.
+    /// </summary>
+    [Fact]
+    public void Without_early_stopping_every_epoch_is_trained_and_the_last_state_kept()
+    {
+        using var data = Load();
+        using var model = new DriftTestModel(TestEntries.Context(data));
+        var states = new List<float[]>();
+
+        var result = Trainer.Fit(model, data, Small with { Epochs = 4, LearningRate = 0.05, EarlyStopping = false },
+            e => states.Add(model.Bias()));
+
+        Assert.Equal((4, 1, 4, false), (result.EpochsRun, result.BestEpoch, result.KeptEpoch, result.StoppedEarly));
+        Assert.True(result.KeptLast);
+        Assert.Equal("4 epochs (best 1; epoch 4 kept)", result.DescribeEpochs());
+        Assert.True(result.Curve[3].ValidationLogLoss > result.Curve[0].ValidationLogLoss);
+        Assert.Equal(states[3], model.Bias());
+        Assert.NotEqual(states[0], model.Bias());
+        Assert.Equal(result.Curve[3].ValidationLogLoss, Trainer.ValidationLogLoss(model, data), 6);
+    }
+
     [Theory]
     [InlineData(50)]
     [InlineData(1)]

@@ -62,6 +62,18 @@ public sealed class ReportPlotsTests
         Assert.True(axes > 0);
     }
 
+    [Theory]
+    [InlineData(true, "early stopping keeps the best epoch.")]
+    [InlineData(false, "no early stopping: every epoch is trained and the last one kept.")]
+    public void The_training_curve_caption_says_which_epoch_the_models_kept(bool earlyStopping, string says)
+    {
+        var figures = ReportPlots.DrawPlots(SyntheticRun.Create() with { EarlyStopping = earlyStopping });
+
+        var training = figures.Where(f => f.Figure.Section == ReportPlots.Training).Select(f => f.Figure.Caption).ToList();
+        Assert.NotEmpty(training);
+        Assert.All(training, caption => Assert.EndsWith(says, caption, StringComparison.Ordinal));
+    }
+
     /// <summary>CIE76 colour difference: Euclidean distance in CIELAB (sRGB, D65).</summary>
     private static double DeltaE(Color a, Color b)
     {

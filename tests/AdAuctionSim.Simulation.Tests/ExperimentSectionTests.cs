@@ -31,6 +31,11 @@ public sealed class ExperimentSectionTests
         var capped = ScenarioLoader.ParseFile("""{ "training": { "winWeight": "at-bid", "maxWeight": 50 } }""", "cap.json").Experiment.Training;
         Assert.Equal(("at-bid", 50.0), (capped.WinWeight, capped.MaxWeight!.Value));
         Assert.Equal(("policy", (double?)null), (file.Experiment.Training.WinWeight, file.Experiment.Training.MaxWeight));
+        Assert.Equal((true, (int?)null), (file.Experiment.Training.EarlyStopping, file.Experiment.Training.Patience));
+        var fixedEpochs = ScenarioLoader.ParseFile("""{ "training": { "epochs": 4, "earlyStopping": false } }""", "fixed.json").Experiment.Training;
+        Assert.Equal((4, false, (int?)null), (fixedEpochs.Epochs, fixedEpochs.EarlyStopping, fixedEpochs.Patience));
+        var patient = ScenarioLoader.ParseFile("""{ "training": { "earlyStopping": true, "patience": 5 } }""", "patient.json").Experiment.Training;
+        Assert.Equal((true, (int?)5), (patient.EarlyStopping, patient.Patience));
         Assert.Equal(4, file.Experiment.Evaluation.Repeats);
         var dial = Assert.Single(file.Experiment.Sweep!.Dials);
         Assert.Equal([0, 0.5, 1], dial.Values);
@@ -53,6 +58,9 @@ public sealed class ExperimentSectionTests
     [InlineData("""{ "training": { "maxWeight": "big" } }""", "training.maxWeight", "expected a number")]
     [InlineData("""{ "training": { "stageWeights": [1, -0.5] } }""", "training.stageWeights[1]", "out of range")]
     [InlineData("""{ "training": { "stageWeights": [] } }""", "training.stageWeights", "expected 1 to 16")]
+    [InlineData("""{ "training": { "earlyStopping": "no" } }""", "training.earlyStopping", "is the string \"no\"; expected true or false")]
+    [InlineData("""{ "training": { "patience": 0 } }""", "training.patience", "expected an integer from 1 to 10000")]
+    [InlineData("""{ "training": { "earlyStopping": false, "patience": 3 } }""", "training.patience", "earlyStopping is false")]
     [InlineData("""{ "evaluation": { "repeats": 0 } }""", "evaluation.repeats", "out of range")]
     [InlineData("""{ "sweep": { "values": [0, 1] } }""", "sweep.path", "is missing")]
     [InlineData("""{ "sweep": { "path": "bias.nope", "values": [0] } }""", "sweep.path", "bias.nope does not exist")]

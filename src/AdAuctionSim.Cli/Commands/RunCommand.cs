@@ -97,6 +97,7 @@ internal sealed class RunCommand(
                 Reliability = outcome.Reliability,
                 Deciles = outcome.Deciles,
                 Curves = outcome.Curves,
+                EarlyStopping = plan.Trainer.EarlyStopping,
                 Ope = plan.Ope is { } ope
                     ? new OpeReportData(ope.Options.Reward, ope.Options.Split, [.. plan.Points.Select(p => p.Label)], outcome.OpeEstimates, outcome.OpeTruths)
                     : null,

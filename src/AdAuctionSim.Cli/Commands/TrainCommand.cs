@@ -41,6 +41,8 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             Device = arguments.Device,
             BatchSize = arguments.BatchSize,
             Epochs = arguments.Epochs,
+            EarlyStopping = !arguments.FixedEpochs,
+            Patience = arguments.Patience ?? new TrainerOptions().Patience,
             LearningRate = arguments.LearningRate,
             Seed = arguments.Seed,
             Threads = arguments.Threads,
@@ -86,8 +88,11 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             terminal.WriteLine($"  data: {data.Count} requests ({data.CountOf(DatasetSplit.Train, false)} train / "
                 + $"{data.CountOf(DatasetSplit.Validation, false)} validation impressions), depth {data.Depth} ({string.Join(", ", data.Stages)}), "
                 + $"{data.Schema.Count} fields, {data.Schema.TotalRows} embedding rows; loaded in {S(loadTime.TotalSeconds)}");
+            var schedule = trainer.EarlyStopping
+                ? $"up to {trainer.Epochs} epoch{(trainer.Epochs == 1 ? "" : "s")} (early stopping, patience {trainer.Patience})"
+                : $"{trainer.Epochs} epoch{(trainer.Epochs == 1 ? "" : "s")}, the last kept (no early stopping)";
             terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {Describe(runtime)}, batch {trainer.BatchSize}, up to {trainer.Epochs} epoch{(trainer.Epochs == 1 ? "" : "s")} (patience {trainer.Patience}), "
+                $"  {Describe(runtime)}, batch {trainer.BatchSize}, {schedule}, "
                 + $"Adam lr {trainer.LearningRate:R}, seed {trainer.Seed}, label mode {mode}, win propensity {WinPropensitySources.Id(trainer.WinPropensity)} "
                 + $"(weights 1/{(trainer.WinWeight == WinWeightBasis.AtBid ? "Ŵ(b | x) at the bid" : "π(x)")}), "
                 + $"{(options.Model.MaxWeight is { } cap ? $"max weight {cap:R}, " : "")}"
@@ -124,11 +129,12 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
 
             terminal.WriteLine();
             terminal.Heading($"Run: {terminal.Display(result.Directory)}");
-            var table = new TextTable("model", "epochs", "best epoch", "best validation log loss", "seconds", "samples/s").RightAlign(1, 2, 3, 4, 5);
+            var table = new TextTable("model", "epochs", "best epoch", "kept epoch", "best validation log loss", "seconds", "samples/s").RightAlign(1, 2, 3, 4, 5, 6);
             foreach (var m in result.Models)
             {
                 var t = m.Training;
                 table.Add(m.ModelId, t.EpochsRun.ToString(CultureInfo.InvariantCulture), t.BestEpoch.ToString(CultureInfo.InvariantCulture),
+                    t.KeptEpoch.ToString(CultureInfo.InvariantCulture),
                     t.BestValidationLogLoss.ToString("F5", CultureInfo.InvariantCulture), t.Seconds.ToString("F1", CultureInfo.InvariantCulture),
                     t.SamplesPerSecond.ToString("F0", CultureInfo.InvariantCulture));
             }
@@ -213,7 +219,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
     }
 
     private static string Summary(TrainingResult t, TorchRuntimeInfo runtime) => string.Create(CultureInfo.InvariantCulture,
-        $"{t.ModelId}: {t.EpochsRun} epoch{(t.EpochsRun == 1 ? "" : "s")} (best {t.BestEpoch}{(t.StoppedEarly ? ", stopped early" : "")}), "
+        $"{t.ModelId}: {t.DescribeEpochs()}, "
         + $"best validation log loss {t.BestValidationLogLoss:F5}, {S(t.Seconds)}, {t.SamplesPerSecond:F0} samples/s "
         + $"({Describe(runtime)}, batch {t.BatchSize})");
 

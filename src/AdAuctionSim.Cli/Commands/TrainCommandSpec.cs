@@ -16,6 +16,8 @@ internal sealed record TrainArguments(
     IReadOnlyList<string>? Models,
     string Device,
     int Epochs,
+    bool FixedEpochs,
+    int? Patience,
     int BatchSize,
     double LearningRate,
     int Threads,
@@ -55,8 +57,13 @@ internal static class TrainCommandSpec
         [
             new OptionSpec("models", OptionKind.Text, "Comma-separated model ids") { ValueName = "A,B,...", Default = "every model of the catalog" },
             new OptionSpec("device", OptionKind.Choice, "Device to train on") { ValueName = "DEVICE", Choices = ["auto", "cpu", "cuda"], Default = "auto (cuda when available)" },
-            new OptionSpec("epochs", OptionKind.Integer, "Most epochs (early stopping, patience 2, may stop sooner)")
+            new OptionSpec("epochs", OptionKind.Integer, "Most epochs (early stopping may stop sooner; every one with --fixed-epochs)")
                 { ValueName = "N", Min = 1, Max = MaxEpochs, Default = Defaults.Epochs.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("patience", OptionKind.Integer, "Epochs without a better validation log loss before training stops; the best epoch's weights are kept")
+                { ValueName = "N", Min = 1, Max = MaxEpochs, Default = Defaults.Patience.ToString(CultureInfo.InvariantCulture) },
+            new OptionSpec("fixed-epochs", OptionKind.Flag, "Train every one of --epochs epochs and keep the last epoch's weights (no early stopping), "
+                + "to read every model at the same epoch; as training.earlyStopping: false in a scenario")
+                { Default = "off: early stopping keeps the best epoch" },
             new OptionSpec("batch", OptionKind.Integer, "Rows per training batch")
                 { ValueName = "N", Min = 1, Max = MaxBatch, Default = Defaults.BatchSize.ToString(CultureInfo.InvariantCulture) },
             new OptionSpec("lr", OptionKind.Text, "Adam learning rate") { ValueName = "X", Default = Defaults.LearningRate.ToString("R", CultureInfo.InvariantCulture) },
@@ -101,6 +108,10 @@ internal static class TrainCommandSpec
         p.Text("models") is { } list ? ModelList(list) : null,
         p.Text("device") ?? "auto",
         (int)(p.Integer("epochs") ?? Defaults.Epochs),
+        p.Flag("fixed-epochs"),
+        p.Integer("patience") is { } patience ? (p.Flag("fixed-epochs")
+            ? throw Usage("option --patience: patience applies to early stopping, which --fixed-epochs turns off; give one of the two")
+            : (int)patience) : null,
         (int)(p.Integer("batch") ?? Defaults.BatchSize),
         p.Text("lr") is { } lr ? LearningRate(lr) : Defaults.LearningRate,
         (int)(p.Integer("threads") ?? Environment.ProcessorCount),

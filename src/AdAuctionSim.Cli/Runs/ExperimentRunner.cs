@@ -228,8 +228,10 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             var t = model.Training;
             var unit = $"{label}, {entry.Id}";
             // The phase table sums the units of a phase under the first unit's text, so the per-model epochs go in the unit.
-            timings.Add(new PhaseTiming("train", $"{unit} ({t.EpochsRun} epochs, best {t.BestEpoch})", t.Seconds,
-                $"up to {options.Trainer.Epochs} epochs each with validation (batch {options.Trainer.EvaluationBatchSize}) and early stopping; {covers}"));
+            timings.Add(new PhaseTiming("train", $"{unit}, {t.DescribeEpochs()}", t.Seconds,
+                options.Trainer.EarlyStopping
+                    ? $"up to {options.Trainer.Epochs} epochs each with validation (batch {options.Trainer.EvaluationBatchSize}) and early stopping; {covers}"
+                    : $"{options.Trainer.Epochs} epochs each with validation (batch {options.Trainer.EvaluationBatchSize}), no early stopping; {covers}"));
             timings.Add(new PhaseTiming("predict", unit, model.PredictSeconds, $"scoring every request of D and writing predictions; {predictCovers}"));
             if (result.WinPropensity is { Fitted: true } win && !ReferenceEquals(win, settled))
             {
@@ -237,7 +239,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
                 timings.Add(new PhaseTiming("win propensity", unit, win.FitSeconds, $"fitting the {win.Source} win model on the train split (1 thread){(win.CrossFitted ? $", {win.Folds} out-of-fold fits" : "")} and scoring every request; cpu"));
             }
             progress.UnitDone(string.Create(CultureInfo.InvariantCulture,
-                $"{label}: trained {entry.Id}: {t.EpochsRun} epochs (best {t.BestEpoch}), validation log loss {t.BestValidationLogLoss:F5}, "
+                $"{label}: trained {entry.Id}: {t.DescribeEpochs()}, best validation log loss {t.BestValidationLogLoss:F5}, "
                 + $"{t.Seconds:F1} s ({covers}) + {model.PredictSeconds:F1} s predict (batch {options.Trainer.EvaluationBatchSize})"));
         }
     }

@@ -184,6 +184,8 @@ internal sealed record RunPlan(
         {
             Device = t.Device,
             Epochs = t.Epochs ?? defaults.Epochs,
+            EarlyStopping = t.EarlyStopping,
+            Patience = t.Patience ?? defaults.Patience,
             BatchSize = t.BatchSize ?? defaults.BatchSize,
             LearningRate = t.LearningRate ?? defaults.LearningRate,
             Seed = t.Seed,
@@ -202,6 +204,7 @@ internal sealed record RunPlan(
             Training = t with
             {
                 Epochs = trainer.Epochs, BatchSize = trainer.BatchSize, LearningRate = trainer.LearningRate, Threads = threads,
+                Patience = trainer.EarlyStopping ? trainer.Patience : null,
             },
             Evaluation = experiment.Evaluation with { Baseline = baseline },
         };
@@ -259,6 +262,14 @@ internal sealed record RunPlan(
         if (complete || t.MaxWeight is not null)
         {
             root["training"]!["maxWeight"] = t.MaxWeight;
+        }
+        if (complete || !t.EarlyStopping)
+        {
+            root["training"]!["earlyStopping"] = t.EarlyStopping;
+        }
+        if (complete ? t.EarlyStopping : t.Patience is { } p && p != new TrainerOptions().Patience)
+        {
+            root["training"]!["patience"] = t.Patience;
         }
         if (complete || t.IpsNormalizer != defaults.IpsNormalizer)
         {
@@ -318,7 +329,8 @@ internal sealed record RunPlan(
     /// <summary>A short description of the plan for the run's heading.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Points.Count} point{(Points.Count == 1 ? "" : "s")} × {Repeats} repeat{(Repeats == 1 ? "" : "s")} × {Models.Count} model{(Models.Count == 1 ? "" : "s")}"
-        + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; up to {Trainer.Epochs} epoch{(Trainer.Epochs == 1 ? "" : "s")}, batch {Trainer.BatchSize}"
+        + $" ({string.Join(", ", Models.Select(m => m.Id))}); baseline {Baseline}; "
+        + $"{(Trainer.EarlyStopping ? $"up to {Trainer.Epochs} epoch{(Trainer.Epochs == 1 ? "" : "s")} (early stopping, patience {Trainer.Patience})" : $"{Trainer.Epochs} epoch{(Trainer.Epochs == 1 ? "" : "s")}, the last kept (no early stopping)")}, batch {Trainer.BatchSize}"
         + $"{(Model.StageWeights is { } w ? $"; stage weights {string.Join(", ", w.Select(x => x.ToString(CultureInfo.InvariantCulture)))}" : "")}"
         + $"{(Trainer.WinWeight != WinWeightBasis.Policy ? $"; win weight {WinWeightBases.Id(Trainer.WinWeight)}" : "")}"
         + $"{(Model.MaxWeight is { } cap ? $"; max weight {cap}" : "")}"

@@ -25,7 +25,8 @@ public static class Trainer
 {
     /// <summary>
     /// Trains <paramref name="model"/> in place (moving it to the dataset's device) and leaves it in its best epoch's
-    /// state. <paramref name="onEpoch"/> is called after each epoch, on the training thread.
+    /// state, or in its last epoch's without <see cref="TrainerOptions.EarlyStopping"/> (<see cref="TrainingResult.KeptEpoch"/>).
+    /// <paramref name="onEpoch"/> is called after each epoch, on the training thread.
     /// </summary>
     /// <exception cref="ArgumentException">Invalid options, or a model built for another funnel depth or schema.</exception>
     /// <exception cref="InvalidDataException">The train or the validation split has no impressions.</exception>
@@ -94,15 +95,18 @@ public static class Trainer
                 {
                     best = validation;
                     bestEpoch = epoch;
-                    var previous = bestState;
-                    bestState = Snapshot(model);
-                    DisposeState(previous);
+                    if (options.EarlyStopping)
+                    {
+                        var previous = bestState;
+                        bestState = Snapshot(model);
+                        DisposeState(previous);
+                    }
                 }
                 var record = new EpochRecord(model.Id, epoch, trainLoss, validation, byStage, clock.Elapsed.TotalSeconds,
                     epochTrainSeconds, rows, improved, diagnostics);
                 curve.Add(record);
                 onEpoch?.Invoke(record);
-                if (epoch - bestEpoch >= options.Patience)
+                if (options.EarlyStopping && epoch - bestEpoch >= options.Patience)
                 {
                     break;
                 }
@@ -117,7 +121,10 @@ public static class Trainer
             DisposeState(bestState);
         }
         return new TrainingResult(model.Id, curve.Count, bestEpoch, best, curve.Count < options.Epochs, total.Elapsed.TotalSeconds,
-            trainSeconds, samples, rows, data.Device.ToString(), get_num_threads(), options.BatchSize, curve);
+            trainSeconds, samples, rows, data.Device.ToString(), get_num_threads(), options.BatchSize, curve)
+        {
+            KeptEpoch = options.EarlyStopping ? bestEpoch : curve.Count,
+        };
     }
 
     /// <summary>

@@ -150,7 +150,7 @@ public sealed record TrainerOptions
     /// </summary>
     public int BatchSize { get; init; } = 2048;
 
-    /// <summary>Most epochs; early stopping may end training sooner.</summary>
+    /// <summary>Most epochs; early stopping may end training sooner (every one of them is trained without it).</summary>
     public int Epochs { get; init; } = 10;
 
     /// <summary>Adam learning rate (β = 0.9, 0.999, ε = 1e-8, as PyTorch).</summary>
@@ -159,8 +159,16 @@ public sealed record TrainerOptions
     /// <summary>L2 weight decay of Adam on the embedding tables only; every other parameter has none (models.md §16.3).</summary>
     public double EmbeddingWeightDecay { get; init; } = 1e-6;
 
-    /// <summary>Epochs without a better validation log loss before training stops.</summary>
+    /// <summary>Epochs without a better validation log loss before training stops (with <see cref="EarlyStopping"/>).</summary>
     public int Patience { get; init; } = 2;
+
+    /// <summary>
+    /// Whether training stops after <see cref="Patience"/> epochs without a better validation log loss and keeps the state
+    /// of the best epoch (default), or trains every one of <see cref="Epochs"/> and keeps the last epoch's state: a fixed
+    /// schedule, as papers report (ESMM trains 2 epochs), and the way to read models at one epoch, since early stopping on
+    /// a log loss picks a different epoch per model and per repeat.
+    /// </summary>
+    public bool EarlyStopping { get; init; } = true;
 
     /// <summary>Seed of torch's generators: parameter initialisation and batch order.</summary>
     public long Seed { get; init; } = 1;

@@ -9,7 +9,8 @@ namespace AdAuctionSim.Models.Training;
 /// <param name="Seconds">Wall time of the epoch: training steps and validation.</param>
 /// <param name="TrainSeconds">Wall time of the training steps alone.</param>
 /// <param name="Samples">Rows the training steps went through.</param>
-/// <param name="Improved">Whether this epoch set a new best validation log loss (its state is the one kept).</param>
+/// <param name="Improved">Whether this epoch set a new best validation log loss (with early stopping, the state kept is
+/// the last such epoch's).</param>
 /// <param name="Diagnostics">What the model reported for the epoch (<see cref="Core.MultiTaskModel.Diagnostics"/>).</param>
 public sealed record EpochRecord(
     string ModelId,
@@ -23,7 +24,10 @@ public sealed record EpochRecord(
     bool Improved,
     IReadOnlyDictionary<string, double> Diagnostics);
 
-/// <summary>What <see cref="Trainer.Fit"/> did. The model holds the state of <see cref="BestEpoch"/> afterwards.</summary>
+/// <summary>
+/// What <see cref="Trainer.Fit"/> did. The model holds the state of <see cref="KeptEpoch"/> afterwards: the best epoch
+/// with early stopping, the last one without (<see cref="TrainerOptions.EarlyStopping"/>).
+/// </summary>
 /// <param name="ModelId">The model's stable id.</param>
 /// <param name="EpochsRun">Epochs trained (fewer than asked when early stopping ended training).</param>
 /// <param name="BestEpoch">1-based epoch with the lowest validation log loss.</param>
@@ -52,6 +56,20 @@ public sealed record TrainingResult(
     int BatchSize,
     IReadOnlyList<EpochRecord> Curve)
 {
+    /// <summary>
+    /// 1-based epoch whose state the model holds after the fit: <see cref="BestEpoch"/> with early stopping,
+    /// <see cref="EpochsRun"/> (the last) without.
+    /// </summary>
+    public int KeptEpoch { get; init; }
+
+    /// <summary>Whether the model holds the last epoch's state rather than the best one's (training without early stopping).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool KeptLast => KeptEpoch != BestEpoch;
+
+    /// <summary>"3 epochs (best 1, stopped early)", or "8 epochs (best 5; last kept)" when the model holds the last epoch's state.</summary>
+    public string DescribeEpochs() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{EpochsRun} epoch{(EpochsRun == 1 ? "" : "s")} (best {BestEpoch}{(StoppedEarly ? ", stopped early" : "")}{(KeptLast ? $"; epoch {KeptEpoch} kept" : "")})");
+
     /// <summary>Training throughput: rows per second of training steps.</summary>
     public double SamplesPerSecond => TrainSeconds > 0 ? Samples / TrainSeconds : double.NaN;
 }

@@ -150,7 +150,7 @@ public sealed record TrainingRunResult(string Directory, IReadOnlyList<ModelRunR
 
 /// <summary>
 /// Trains a list of models on one dataset and writes the run folder:
-/// <c>checkpoints/&lt;model&gt;.bin</c> (best epoch's state dict), <c>curves/&lt;model&gt;.csv</c> (one row per epoch),
+/// <c>checkpoints/&lt;model&gt;.bin</c> (the kept epoch's state dict: the best, or the last without early stopping), <c>curves/&lt;model&gt;.csv</c> (one row per epoch),
 /// <c>predictions/&lt;model&gt;.parquet</c> (q̂_k and r̂_k for every request of D) and <c>train.json</c> (resolved
 /// options, runtime and results). Everything is written into a temporary sibling folder and renamed into place at the
 /// end, like a simulation output: the folder appears complete or not at all.

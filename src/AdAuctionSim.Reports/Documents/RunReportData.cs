@@ -55,6 +55,8 @@ public sealed record RunReportData
     public IReadOnlyList<ReliabilityBin> Reliability { get; init; } = [];
     public IReadOnlyList<DecileError> Deciles { get; init; } = [];
     public IReadOnlyList<TrainingCurvePoint> Curves { get; init; } = [];
+    /// <summary>Whether training stopped early and kept each model's best epoch (true) or trained every epoch and kept the last.</summary>
+    public bool EarlyStopping { get; init; } = true;
     /// <summary>Off-policy evaluation (the scenario's <c>ope</c> section); null when the run has none.</summary>
     public OpeReportData? Ope { get; init; }
 }

@@ -200,7 +200,7 @@ public static class ReportPlots
             plot.ShowLegend(Edge.Right);
             figures.Add(Render(plot, Training, $"training-{Prefix(byPoint.Key)}curves".TrimEnd('-'),
                 $"Validation log loss (mean over stages, on the validation impressions) after each epoch{Where(byPoint.Key)}, repeat 0; "
-                + "early stopping keeps the best epoch.", wide: true));
+                + (data.EarlyStopping ? "early stopping keeps the best epoch." : "no early stopping: every epoch is trained and the last one kept."), wide: true));
         }
         return figures;
     }

@@ -36,6 +36,13 @@ public sealed record RunTrainingOptions
     public const double MaxWeightCap = 1e6;
 
     public int? Epochs { get; init; }
+    /// <summary>
+    /// Whether training stops early on the validation log loss and keeps the best epoch (default), or trains every epoch
+    /// and keeps the last (as <c>adsim train --fixed-epochs</c>).
+    /// </summary>
+    public bool EarlyStopping { get; init; } = true;
+    /// <summary>Epochs without a better validation log loss before training stops (as <c>adsim train --patience</c>); null for the trainer's default.</summary>
+    public int? Patience { get; init; }
     public int? BatchSize { get; init; }
     public double? LearningRate { get; init; }
     /// <summary>Training seed of repeat 0; repeat r trains with seed + r.</summary>

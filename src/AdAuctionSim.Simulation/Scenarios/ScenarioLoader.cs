@@ -147,6 +147,8 @@ public static partial class ScenarioLoader
         var t = new RunTrainingOptions
         {
             Epochs = o.Has("epochs") ? (int)o.Long("epochs", 10, 1, 10_000) : null,
+            EarlyStopping = o.Bool("earlyStopping", d.EarlyStopping),
+            Patience = o.HasValue("patience") ? (int)o.Long("patience", 2, 1, 10_000) : null,
             BatchSize = o.Has("batchSize") ? (int)o.Long("batchSize", 2048, 1, 1 << 24) : null,
             LearningRate = o.Has("learningRate") ? o.Double("learningRate", 0.001, 0, 10, minExclusive: true) : null,
             Seed = o.Long("seed", d.Seed, 0, long.MaxValue - 1000),
@@ -161,6 +163,10 @@ public static partial class ScenarioLoader
             Device = o.Enum("device", d.Device, ["auto", "cpu", "cuda"]),
             Threads = (int)o.Long("threads", d.Threads, 0, 1024),
         };
+        if (!t.EarlyStopping && t.Patience is not null)
+        {
+            o.Error("patience", "is set, but earlyStopping is false (every epoch is trained, the last one kept); remove patience or set earlyStopping to true");
+        }
         o.Done();
         return t;
     }
@@ -682,6 +688,20 @@ public static partial class ScenarioLoader
                 return fallback;
             }
             return s;
+        }
+
+        public bool Bool(string name, bool fallback)
+        {
+            if (!TryGet(name, out var e))
+            {
+                return fallback;
+            }
+            if (e.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+            {
+                Error(name, $"is {Describe(e)}; expected true or false");
+                return fallback;
+            }
+            return e.GetBoolean();
         }
 
         public long Long(string name, long fallback, long min, long max)
