@@ -1,3 +1,4 @@
+using System.Globalization;
 using AdAuctionSim.Evaluation.Metrics;
 using AdAuctionSim.Evaluation.Runs;
 using AdAuctionSim.Models.Core;
@@ -105,6 +106,27 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         // The truth reference row has no error against itself; O\C has no conditional labels and says so.
         Assert.Equal("0", metrics[(RunEvaluator.TruthModel, "convert", "D", MetricIds.Bias)].Value);
         Assert.Equal("1", metrics[(RunEvaluator.TruthModel, "convert", "D", MetricIds.CalibrationRatio)].Value);
+        // The dependence ratio (post-click stages, every space): 1 for the truth; for a model it closes the cumulative
+        // calibration ratio from the parent stage's cumulative one and the stage's own, on the same rows (so not on C,
+        // whose rows differ between stages). The tiny scenario keeps the built-in funnel: click, authorize, convert.
+        Assert.False(metrics.ContainsKey((run.Models[0], "click", "D", MetricIds.DependenceRatio)));
+        Assert.Equal(1, double.Parse(metrics[(RunEvaluator.TruthModel, "convert", "D", MetricIds.DependenceRatio)].Value, CultureInfo.InvariantCulture), 12);
+        foreach (var model in run.Models)
+        {
+            foreach (var space in new[] { "D", "O", "D\\O" })
+            {
+                double Value(string stage, string metric) => double.Parse(metrics[(model, stage, space, metric)].Value, CultureInfo.InvariantCulture);
+                var parent = Value("click", MetricIds.CalibrationRatio);
+                foreach (var stage in new[] { "authorize", "convert" })
+                {
+                    var (cumulative, own, dependence) = (Value(stage, MetricIds.CalibrationRatio + MetricIds.CumulativeSuffix),
+                        Value(stage, MetricIds.CalibrationRatio), Value(stage, MetricIds.DependenceRatio));
+                    Assert.True(Math.Abs(cumulative - (parent * own * dependence)) <= 1e-9 * cumulative,
+                        $"{model} {stage} on {space}: cumulative calibration ratio {cumulative:R}, parent {parent:R} × own {own:R} × dependence {dependence:R}");
+                    parent = cumulative;
+                }
+            }
+        }
         var unobserved = metrics[(run.Models[0], "convert", "O\\C", MetricIds.AucObserved)];
         Assert.Equal("NaN", unobserved.Value);
         Assert.Contains("0 by construction", unobserved.Note, StringComparison.Ordinal);

@@ -108,6 +108,66 @@ public sealed class CalibrationTests
         Assert.Equal(0.15, error.Bias.Value, 1e-15);
     }
 
+    /// <summary>
+    /// The dependence ratio closes the cumulative calibration ratio: Σr̂_2/Σr_2 = (Σr̂_1/Σr_1)·(Σq̂_2/Σq_2)·ratio, for
+    /// any predictions; the truth scores exactly 1 against itself.
+    /// </summary>
+    [Fact]
+    public void The_dependence_ratio_closes_the_cumulative_calibration_ratio_and_is_1_for_the_truth()
+    {
+        var random = new Random(5);
+        const int n = 5_000;
+        // True click rates and conversion rates that rise with them (a click–conversion correlation), and a model whose
+        // stage-2 prediction is noisy and only partly follows the click rate.
+        var q1 = Enumerable.Range(0, n).Select(_ => 0.01 + (0.2 * random.NextDouble())).ToArray();
+        var q2 = q1.Select(c => 0.05 + c + (0.1 * random.NextDouble())).ToArray();
+        var r2 = q1.Zip(q2, (a, b) => a * b).ToArray();
+        var p1 = q1.Select(c => c * (0.8 + (0.4 * random.NextDouble()))).ToArray();
+        var p2 = q2.Select(c => (0.5 * c) + 0.1 + (0.05 * random.NextDouble())).ToArray();
+        var pr2 = p1.Zip(p2, (a, b) => a * b).ToArray();
+
+        var ratio = BinaryMetrics.DependenceRatio(p1, p2, pr2, q1, q2, r2);
+
+        var cumulative = BinaryMetrics.ErrorAgainstTruth(pr2, r2).CalibrationRatio.Value;
+        var parent = BinaryMetrics.ErrorAgainstTruth(p1, q1).CalibrationRatio.Value;
+        var stage = BinaryMetrics.ErrorAgainstTruth(p2, q2).CalibrationRatio.Value;
+        Assert.Equal(cumulative, parent * stage * ratio.Value, 1e-12);
+        // The model's q̂_2 follows the click rate at half the truth's slope, so it under-states the dependence.
+        Assert.InRange(ratio.Value, 0.9, 0.999);
+        Assert.Equal(1.0, BinaryMetrics.DependenceRatio(q1, q2, r2, q1, q2, r2).Value, 1e-15);
+    }
+
+    /// <summary>
+    /// A q̂_2 that ignores the click rate has a selection ratio of exactly 1, so its dependence ratio is 1 over the truth's
+    /// selection ratio Σr_2 ÷ (Σq_1 · mean q_2).
+    /// </summary>
+    [Fact]
+    public void A_stage_prediction_independent_of_the_parent_scores_the_inverse_of_the_true_selection_ratio()
+    {
+        double[] q1 = [0.1, 0.3, 0.05, 0.2];
+        double[] q2 = [0.2, 0.5, 0.1, 0.3];
+        var r2 = q1.Zip(q2, (a, b) => a * b).ToArray();
+        double[] p2 = [0.25, 0.25, 0.25, 0.25];
+        var pr2 = q1.Zip(p2, (a, b) => a * b).ToArray();
+        var trueSelection = r2.Sum() / (q1.Sum() * q2.Average());
+
+        var ratio = BinaryMetrics.DependenceRatio(q1, p2, pr2, q1, q2, r2);
+
+        Assert.True(trueSelection > 1.2, $"the example's true selection ratio is {trueSelection}");
+        Assert.Equal(1 / trueSelection, ratio.Value, 1e-12);
+    }
+
+    [Fact]
+    public void The_dependence_ratio_is_undefined_without_rows_or_with_zero_sums_and_says_why()
+    {
+        Assert.Equal(MetricValue.NoRows, BinaryMetrics.DependenceRatio([], [], [], [], [], []).Note);
+        var noTruth = BinaryMetrics.DependenceRatio([0.1], [0.2], [0.02], [0.1], [0.0], [0.0]);
+        Assert.True(double.IsNaN(noTruth.Value));
+        Assert.Contains("true cumulative rates sum to 0", noTruth.Note, StringComparison.Ordinal);
+        Assert.Contains("model's parent-stage or stage predictions sum to 0", BinaryMetrics.DependenceRatio([0.0], [0.2], [0.0], [0.1], [0.2], [0.02]).Note,
+            StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Log_loss_and_normalised_entropy_match_their_definitions()
     {

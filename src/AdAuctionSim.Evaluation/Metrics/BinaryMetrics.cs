@@ -105,6 +105,60 @@ public static class BinaryMetrics
     }
 
     /// <summary>
+    /// The dependence ratio of stage k ≥ 2 on some rows (<see cref="MetricIds.DependenceRatio"/>): the model's selection
+    /// ratio Σr̂_k ÷ (Σr̂_{k−1} · Σq̂_k / n) over the truth's Σr_k ÷ (Σr_{k−1} · Σq_k / n), so that
+    /// Σr̂_k / Σr_k = (Σr̂_{k−1} / Σr_{k−1}) · (Σq̂_k / Σq_k) · ratio exactly: the cumulative calibration ratio is the parent's
+    /// times the stage's own times this. A selection ratio above 1 says that the rows likely to reach stage k − 1 are
+    /// also likelier to go on to stage k (the click–conversion correlation that makes click-space CVR biased); a model
+    /// that predicts q̂_k independently of r̂_{k−1} has a selection ratio of 1, and this ratio then falls to 1 over the
+    /// truth's. Undefined when a sum in a denominator is 0.
+    /// </summary>
+    /// <param name="parent">r̂_{k−1}, the model's cumulative prediction of the parent stage.</param>
+    /// <param name="stage">q̂_k, its conditional prediction of stage k.</param>
+    /// <param name="cumulative">r̂_k, its cumulative prediction of stage k.</param>
+    /// <param name="trueParent">r_{k−1}.</param>
+    /// <param name="trueStage">q_k.</param>
+    /// <param name="trueCumulative">r_k.</param>
+    public static MetricValue DependenceRatio(ReadOnlySpan<double> parent, ReadOnlySpan<double> stage, ReadOnlySpan<double> cumulative,
+        ReadOnlySpan<double> trueParent, ReadOnlySpan<double> trueStage, ReadOnlySpan<double> trueCumulative)
+    {
+        var n = parent.Length;
+        CheckLengths(stage, n);
+        CheckLengths(cumulative, n);
+        CheckLengths(trueParent, n);
+        CheckLengths(trueStage, n);
+        CheckLengths(trueCumulative, n);
+        double sp = 0, ss = 0, sc = 0, tp = 0, ts = 0, tc = 0;
+        for (var i = 0; i < n; i++)
+        {
+            sp += parent[i];
+            ss += stage[i];
+            sc += cumulative[i];
+            tp += trueParent[i];
+            ts += trueStage[i];
+            tc += trueCumulative[i];
+        }
+        return DependenceRatioOfSums(n, sp, ss, sc, tp, ts, tc);
+    }
+
+    /// <summary><see cref="DependenceRatio(ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double})"/> from the six sums over <paramref name="n"/> rows.</summary>
+    internal static MetricValue DependenceRatioOfSums(long n, double sp, double ss, double sc, double tp, double ts, double tc)
+    {
+        if (n == 0)
+        {
+            return MetricValue.Undefined(MetricValue.NoRows);
+        }
+        if (!(tc > 0 && sp > 0 && ss > 0))
+        {
+            return MetricValue.Undefined(tc > 0
+                ? "the model's parent-stage or stage predictions sum to 0, so its selection ratio is undefined"
+                : "the true cumulative rates sum to 0, so the true selection ratio is undefined");
+        }
+        // (Σr̂_k / (Σr̂_{k−1}·Σq̂_k)) / (Σr_k / (Σr_{k−1}·Σq_k)); the row count cancels.
+        return MetricValue.Of(sc / sp / ss * (tp * ts / tc));
+    }
+
+    /// <summary>
     /// AUC, log loss, normalised entropy and ECE against the labels from one radix sort of the scores; the log loss
     /// runs on a second thread while the sort runs on the other cores, when <paramref name="parallel"/> is set. Results are identical
     /// either way (fixed-block reduction).

@@ -27,6 +27,12 @@ public static class MetricIds
     public const string Mae = "mae";
     public const string Rmse = "rmse";
 
+    /// <summary>
+    /// Stages k ≥ 2: how much of the true dependence between reaching stage k − 1 and reaching stage k from there the
+    /// model reproduces (<see cref="BinaryMetrics.DependenceRatio"/>).
+    /// </summary>
+    public const string DependenceRatio = "dependence_ratio";
+
     /// <summary>Suffix of the ids that score the cumulative prediction r̂_k.</summary>
     public const string CumulativeSuffix = "_cumulative";
 
@@ -52,8 +58,16 @@ public static class MetricIds
             d.ObservedLabels, true, d.Range))
         .ToArray();
 
-    /// <summary>Every metric, conditional then cumulative.</summary>
-    public static IReadOnlyList<MetricDefinition> All { get; } = [.. Conditional, .. Cumulative];
+    /// <summary>The metric that ties stage k's cumulative calibration to its parent's and its own (stages k ≥ 2).</summary>
+    public static MetricDefinition Dependence { get; } = new(DependenceRatio,
+        "the model's selection ratio over the truth's, where a selection ratio is Σr̂_k ÷ (Σr̂_{k−1} · mean q̂_k): the stage-k rate among "
+        + "the rows expected to reach stage k − 1 over the rate on all rows (for the convert stage, how much likelier a click is to "
+        + "convert than an average request); 1 reproduces the true dependence, below 1 under-states it; "
+        + "calibration_ratio_cumulative = calibration_ratio_cumulative of stage k − 1 × calibration_ratio × this",
+        false, true, MetricRange.NonNegative);
+
+    /// <summary>Every metric, conditional then cumulative, then the dependence ratio.</summary>
+    public static IReadOnlyList<MetricDefinition> All { get; } = [.. Conditional, .. Cumulative, Dependence];
 
     /// <summary>The definition of an id, or null.</summary>
     public static MetricDefinition? Find(string id) => All.FirstOrDefault(d => d.Id == id);

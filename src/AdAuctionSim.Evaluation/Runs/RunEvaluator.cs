@@ -165,6 +165,9 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
                     n = buffers.Gather(rows, r[k], trueCumulative[k], potentialCumulative[k], data.S[k], data.RequestIds, data.Q[0]);
                     figures = SpaceMetrics.Compute(ranking, buffers.P(n), buffers.Q(n), buffers.Y(n), buffers.S(n), hasLabels, null);
                     AddRows(metrics, request, model, stage, space, MetricIds.Cumulative, figures);
+                    var dependence = Dependence(rows, r[k - 1], q[k], r[k], trueCumulative[k - 1], data.Q[k], trueCumulative[k]);
+                    metrics.Add(new MetricRow(request.Point, request.Repeat, request.Seed, model, stage, space, MetricIds.DependenceRatio,
+                        dependence.Value, rows.Length, dependence.Note));
                 }
             }
         }
@@ -197,6 +200,23 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
                 c == 0 || !figures.ObservedLabels ? double.NaN : sums.SumLabel[b] / c,
                 (long)c));
         }
+    }
+
+    /// <summary><see cref="BinaryMetrics.DependenceRatio"/> on the given rows of six per-request arrays.</summary>
+    private static MetricValue Dependence(int[] rows, double[] parent, double[] stage, double[] cumulative, double[] trueParent,
+        double[] trueStage, double[] trueCumulative)
+    {
+        double sp = 0, ss = 0, sc = 0, tp = 0, ts = 0, tc = 0;
+        foreach (var t in rows)
+        {
+            sp += parent[t];
+            ss += stage[t];
+            sc += cumulative[t];
+            tp += trueParent[t];
+            ts += trueStage[t];
+            tc += trueCumulative[t];
+        }
+        return BinaryMetrics.DependenceRatioOfSums(rows.Length, sp, ss, sc, tp, ts, tc);
     }
 
     /// <summary>Running products over the stages: r_k = Π_{j≤k} q_j.</summary>
