@@ -43,8 +43,12 @@ public sealed class SimulateTests
         Assert.Equal(["simulations", "simulations/tiny", "tiny.json"], sandbox.Entries().Where(e => e.Count(c => c == '/') < 2));
     }
 
+    /// <summary>
+    /// The selection table prints the three means the ratios divide: win part O/D, funnel part C/O, and their product, the
+    /// click selection ratio C/D, each the quotient of the printed means (to the rounding of four decimals).
+    /// </summary>
     [Fact]
-    public void The_bias_table_prints_the_two_means_the_click_selection_ratio_divides()
+    public void The_selection_table_prints_the_means_each_ratio_divides_and_the_ratio_is_the_product_of_its_parts()
     {
         using var sandbox = new CliSandbox();
         sandbox.Write("tiny.json", Scenarios.Tiny);
@@ -52,20 +56,25 @@ public sealed class SimulateTests
         var result = sandbox.Run("simulate", "tiny.json", "--threads", "1");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        var header = Assert.Single(result.OutLines, l => l.TrimStart().StartsWith("stage ", StringComparison.Ordinal));
-        Assert.Contains("mean q (C)", header, StringComparison.Ordinal);
-        Assert.Contains("mean q (all D)", header, StringComparison.Ordinal);
-        // Post-click rows end in: mean q (C), mean q (all D), ratio, each to 4 decimals; the ratio must be their quotient.
+        var header = Assert.Single(result.OutLines, l => l.TrimStart().StartsWith("stage ", StringComparison.Ordinal) && l.Contains("mean q (O)", StringComparison.Ordinal));
+        Assert.Contains("win part O/D", header, StringComparison.Ordinal);
+        Assert.Contains("funnel part C/O", header, StringComparison.Ordinal);
+        Assert.Contains("click selection ratio C/D", header, StringComparison.Ordinal);
+        // Rows: stage, mean q (D), mean q (O), mean q (C), win part, funnel part, ratio; the tiny scenario's funnel has two post-click stages.
         var rows = result.OutLines.SkipWhile(l => l != header).Skip(1)
-            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).TakeWhile(f => f.Length == 10 && f[4].StartsWith('['))
-            .Where(f => f[^1] != "-").ToList();
-        Assert.NotEmpty(rows);
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).TakeWhile(f => f.Length == 7).ToList();
+        Assert.Equal(["authorize", "convert"], rows.Select(f => f[0]));
+        const double half = 0.00005;   // half a unit of the fourth decimal
+        static void Quotient(double ratio, double top, double bottom) =>
+            Assert.InRange(ratio, (top - half) / (bottom + half) - half, (top + half) / (bottom - half) + half);
         foreach (var f in rows)
         {
-            double N(string v) => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture);
-            var (c, d, ratio) = (N(f[^3]), N(f[^2]), N(f[^1]));
-            const double half = 0.00005;   // half a unit of the fourth decimal
-            Assert.InRange(ratio, (c - half) / (d + half) - half, (c + half) / (d - half) + half);
+            double N(int i) => double.Parse(f[i], System.Globalization.CultureInfo.InvariantCulture);
+            var (d, o, c, win, funnel, ratio) = (N(1), N(2), N(3), N(4), N(5), N(6));
+            Quotient(win, o, d);
+            Quotient(funnel, c, o);
+            Quotient(ratio, c, d);
+            Assert.InRange(ratio, ((win - half) * (funnel - half)) - half, ((win + half) * (funnel + half)) + half);
         }
     }
 

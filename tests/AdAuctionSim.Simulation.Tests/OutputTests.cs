@@ -231,7 +231,19 @@ public sealed class OutputTests(SmallOutputFixture small) : IClassFixture<SmallO
         Assert.Equal(3, read.World.Examination.Count);
         Assert.Equal(small.Result.Summary.Bias.WinSelectionRatio, read.RealisedBias!.WinSelectionRatio);
         Assert.Equal(small.Result.Summary.Bias.Stages[2].ClickSelectionRatio, read.RealisedBias.Stages[2].ClickSelectionRatio);
-        foreach (var name in new[] { "\"clickSelectionRatio\"", "\"winSelectionRatio\"", "\"winRate\"", "\"clickRate\"", "\"clickRateBySlot\"",
+        // The click selection ratio C/D splits into the auction's part O/D and the funnel's part C/O.
+        foreach (var stage in read.RealisedBias.Stages)
+        {
+            Assert.Equal(stage.Stage == "click", stage.ClickSelectionRatio is null);
+            Assert.Equal(stage.ClickSelectionRatio is null, stage.WinSelectionPart is null || stage.FunnelSelectionPart is null);
+            Assert.InRange(stage.ImpressionMeanQ, 1e-6, 1);
+            if (stage.ClickSelectionRatio is { } ratio)
+            {
+                Assert.Equal(ratio, stage.WinSelectionPart!.Value * stage.FunnelSelectionPart!.Value, 1e-12);
+                Assert.Equal(stage.ImpressionMeanQ / stage.CounterfactualMeanQ, stage.WinSelectionPart.Value, 1e-15);
+            }
+        }
+        foreach (var name in new[] { "\"clickSelectionRatio\"", "\"winSelectionPart\"", "\"funnelSelectionPart\"", "\"impressionMeanQ\"", "\"winSelectionRatio\"", "\"winRate\"", "\"clickRate\"", "\"clickRateBySlot\"",
             "\"inverseWinPropensityEss\"", "\"inverseWinPropensityEssShare\"", "\"realisedBias\"", "\"codeVersion\"", "\"sha256\"" })
         {
             Assert.Contains(name, text, StringComparison.Ordinal);

@@ -40,22 +40,31 @@ internal static class SimulationReport
         terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  click rate (logged) {R(bias.ClickRate)}; inverse-win-propensity ESS {bias.InverseWinPropensityEss:F0} "
             + $"= {R(bias.InverseWinPropensityEssShare)} of impressions"));
-        var stages = new TextTable("stage", "target", "mean q (D)", "realised on D", "95% CI", "logged", "mean q (C)", "mean q (all D)", "click selection ratio")
-            .RightAlign(1, 2, 3, 4, 5, 6, 7, 8);
+        var stages = new TextTable("stage", "target", "mean q (D, parent reached)", "realised on D", "95% CI", "logged")
+            .RightAlign(1, 2, 3, 4, 5);
         foreach (var s in bias.Stages)
         {
-            var selected = s.ClickSelectionRatio is not null;
             stages.Add(s.Stage, ScenarioFiles.F(s.TargetRate), R(s.EntireSpaceMeanQ), R(s.EntireSpaceRate.Rate),
-                $"[{R(s.EntireSpaceRate.Lower)}, {R(s.EntireSpaceRate.Upper)}]", R(s.LoggedRate.Rate),
-                selected ? R(s.LoggedParentMeanQ) : "-", selected ? R(s.CounterfactualMeanQ) : "-",
-                s.ClickSelectionRatio is { } ratio ? R(ratio) : "-");
+                $"[{R(s.EntireSpaceRate.Lower)}, {R(s.EntireSpaceRate.Upper)}]", R(s.LoggedRate.Rate));
         }
         stages.Write(terminal);
         terminal.WriteLine("  Rates are conditional on the stage before (click: per request). target: the mean of q_k the world is built to have over");
-        terminal.WriteLine("  the requests of D whose parent stage happened; mean q (D): what it has there. Realised on D: the stage's outcome rate");
-        terminal.WriteLine("  on those requests, as if every request had been shown; logged: the label rate the logs show (C, the logged parents).");
-        terminal.WriteLine("  Click selection ratio = mean q (C) / mean q (all D): the true rate over the logged parent impressions against the");
-        terminal.WriteLine("  counterfactual rate over every request of D (DESIGN.md §3), so it is not logged / realised on D.");
+        terminal.WriteLine("  the requests of D whose parent stage happened (their potential outcomes); mean q (D, parent reached): what it has there.");
+        terminal.WriteLine("  Realised on D: the stage's outcome rate on those requests, as if every request had been shown; logged: the label rate");
+        terminal.WriteLine("  the logs show (C, the impressions that reached the stage before).");
+        terminal.WriteLine();
+        var selection = new TextTable("stage", "mean q (D)", "mean q (O)", "mean q (C)", "win part O/D", "funnel part C/O", "click selection ratio C/D")
+            .RightAlign(1, 2, 3, 4, 5, 6);
+        foreach (var s in bias.Stages.Where(s => s.ClickSelectionRatio is not null))
+        {
+            selection.Add(s.Stage, R(s.CounterfactualMeanQ), R(s.ImpressionMeanQ), R(s.LoggedParentMeanQ),
+                s.WinSelectionPart is { } win ? R(win) : "-", s.FunnelSelectionPart is { } funnel ? R(funnel) : "-", R(s.ClickSelectionRatio!.Value));
+        }
+        selection.Write(terminal);
+        terminal.WriteLine("  Selection a click-space model of a post-click stage sees: mean q_k over all of D (the counterfactual rate under");
+        terminal.WriteLine("  do(stage k-1 reached)), over the impressions O and over C. Click selection ratio C/D (DESIGN.md §3) = win part O/D");
+        terminal.WriteLine("  (which requests the auction let us show: the logging bidder's value estimate, win-value correlation) x funnel part C/O");
+        terminal.WriteLine("  (which impressions reached the stage before: click-CVR correlation, hidden confounding). 1 = no selection.");
     }
 
     /// <summary>A rate or ratio with four decimals; n/a where undefined.</summary>

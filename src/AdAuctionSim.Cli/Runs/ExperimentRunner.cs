@@ -290,6 +290,11 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             {
                 yield return new(point, repeat, $"clickSelectionRatio[{s.Stage}]", ratio);
             }
+            if (s.WinSelectionPart is { } win && s.FunnelSelectionPart is { } funnel)
+            {
+                yield return new(point, repeat, $"winSelectionPart[{s.Stage}]", win);
+                yield return new(point, repeat, $"funnelSelectionPart[{s.Stage}]", funnel);
+            }
         }
     }
 

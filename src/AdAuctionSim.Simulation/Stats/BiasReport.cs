@@ -20,7 +20,11 @@ public sealed record RateEstimate(long Trials, long Successes, double Rate, doub
     }
 }
 
-/// <summary>One funnel stage: its target, what D really has, and what the logs show.</summary>
+/// <summary>
+/// One funnel stage: its target, what D really has, and what the logs show. For a post-click stage the selection ratio
+/// C ÷ D splits exactly into the part the auction makes (O ÷ D: which requests were won) and the part the funnel makes
+/// (C ÷ O: which impressions reached the stage before).
+/// </summary>
 public sealed record StageRealization(
     string Stage,
     double TargetRate,
@@ -29,7 +33,17 @@ public sealed record StageRealization(
     RateEstimate LoggedRate,
     double CounterfactualMeanQ,
     double LoggedParentMeanQ,
-    double? ClickSelectionRatio);
+    double? ClickSelectionRatio)
+{
+    /// <summary>Mean true q_k over every impression (O).</summary>
+    public double ImpressionMeanQ { get; init; } = double.NaN;
+
+    /// <summary>Post-click stages: ImpressionMeanQ ÷ CounterfactualMeanQ, the win-selection part of <see cref="ClickSelectionRatio"/>.</summary>
+    public double? WinSelectionPart { get; init; }
+
+    /// <summary>Post-click stages: LoggedParentMeanQ ÷ ImpressionMeanQ, the funnel-selection part of <see cref="ClickSelectionRatio"/>.</summary>
+    public double? FunnelSelectionPart { get; init; }
+}
 
 /// <summary>
 /// The realised effect of every bias dial (DESIGN.md §3), written into the manifest.
@@ -58,6 +72,7 @@ public sealed record BiasReport(
         {
             var counterfactual = s.EntireQ[stage] / s.Requests;
             var loggedMean = s.LoggedParentCount[stage] > 0 ? s.LoggedParentQ[stage] / s.LoggedParentCount[stage] : double.NaN;
+            var impressionMean = s.Won > 0 ? s.ImpressionQ[stage] / s.Won : double.NaN;
             stages[stage] = new StageRealization(
                 scenario.Funnel.Stages[stage].Name,
                 scenario.Funnel.Stages[stage].Rate,
@@ -66,7 +81,12 @@ public sealed record BiasReport(
                 RateEstimate.Of(s.LoggedParentLabels[stage], s.LoggedParentCount[stage]),
                 counterfactual,
                 loggedMean,
-                stage == 0 ? null : loggedMean / counterfactual);
+                stage == 0 ? null : loggedMean / counterfactual)
+            {
+                ImpressionMeanQ = impressionMean,
+                WinSelectionPart = stage == 0 ? null : impressionMean / counterfactual,
+                FunnelSelectionPart = stage == 0 ? null : loggedMean / impressionMean,
+            };
         }
         var slots = new RateEstimate[s.SlotImpressions.Length];
         for (var j = 0; j < slots.Length; j++)

@@ -21,6 +21,7 @@ public sealed class RealizedStatistics
         LoggedParentCount = new long[depth];
         LoggedParentLabels = new long[depth];
         LoggedParentQ = new double[depth];
+        ImpressionQ = new double[depth];
     }
 
     public int Depth { get; }
@@ -39,6 +40,8 @@ public sealed class RealizedStatistics
     public long[] LoggedParentCount { get; }
     public long[] LoggedParentLabels { get; }
     public double[] LoggedParentQ { get; }
+    /// <summary>Per stage: Σ q_k over every impression (O), whether or not it reached stage k−1.</summary>
+    public double[] ImpressionQ { get; }
     public double EntireFinalRate { get; private set; }
     public double LoggedFinalRate { get; private set; }
     public double InverseWinPropensitySum { get; private set; }
@@ -65,6 +68,10 @@ public sealed class RealizedStatistics
                 var y = b.Outcome[o + stage];
                 r *= q;
                 EntireQ[stage] += q;
+                if (won)
+                {
+                    ImpressionQ[stage] += q;
+                }
                 if (reachedEntire)
                 {
                     EntireParentCount[stage]++;
@@ -130,6 +137,7 @@ public sealed class RealizedStatistics
             LoggedParentCount[k] += other.LoggedParentCount[k];
             LoggedParentLabels[k] += other.LoggedParentLabels[k];
             LoggedParentQ[k] += other.LoggedParentQ[k];
+            ImpressionQ[k] += other.ImpressionQ[k];
         }
         EntireFinalRate += other.EntireFinalRate;
         LoggedFinalRate += other.LoggedFinalRate;
@@ -153,6 +161,7 @@ public sealed class RealizedStatistics
         Array.Clear(LoggedParentCount);
         Array.Clear(LoggedParentLabels);
         Array.Clear(LoggedParentQ);
+        Array.Clear(ImpressionQ);
         EntireFinalRate = LoggedFinalRate = InverseWinPropensitySum = InverseWinPropensitySquares = 0;
         WinPropensitySum = BidSum = PriceSum = ConversionValue = 0;
     }
