@@ -166,7 +166,8 @@ public sealed class ScenarioInputTests
         {
             root.Remove(run);
         }
-        Assert.Equal(System.Text.Json.Nodes.JsonNode.Parse(ScenarioJson.Serialize(shown))!.ToJsonString(), root.ToJsonString());
+        Assert.Equal(System.Text.Json.Nodes.JsonNode.Parse(ScenarioJson.Serialize(shown, allFields: true))!.ToJsonString(), root.ToJsonString());
+        Assert.Equal(0, (double)root["bias"]!["hiddenPerRequest"]!);
         // Shown again, the output is the same file.
         sandbox.Write("shown.json", result.Out);
         Assert.Equal(result.Out, sandbox.Run("scenario", "show", "shown.json").Out);

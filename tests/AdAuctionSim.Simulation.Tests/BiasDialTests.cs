@@ -54,6 +54,46 @@ public sealed class BiasDialTests
         }
     }
 
+    /// <summary>
+    /// bias.hiddenPerRequest = s redraws that share of the hidden trait's variance for every request: a user's requests
+    /// keep one trait at s = 0, and at s = 0.64 the pooled within-user variance of the trait is s (chi-square bound
+    /// from its degrees of freedom), while the funnel still selects on it.
+    /// </summary>
+    [Fact]
+    public void HiddenPerRequestRedrawsThatShareOfTheTraitForEveryRequest()
+    {
+        foreach (var share in new[] { 0.0, 0.64 })
+        {
+            var scenario = Marketplace(200_000, gamma: 1.0) with
+            {
+                Traffic = new TrafficOptions { Requests = 200_000, Users = 2_000, UserZipf = 0, Sites = 100 },
+            };
+            scenario = scenario with { Bias = scenario.Bias with { HiddenPerRequest = share } };
+            var run = InMemoryRun.Of(scenario);
+            var byUser = Enumerable.Range(0, run.Count).GroupBy(run.User).Where(g => g.Count() >= 2).ToList();
+            double squares = 0;
+            long df = 0;
+            foreach (var g in byUser)
+            {
+                var mean = g.Average(run.HiddenTrait);
+                squares += g.Sum(i => (run.HiddenTrait(i) - mean) * (run.HiddenTrait(i) - mean));
+                df += g.Count() - 1;
+            }
+            var within = squares / df;
+            if (share == 0)
+            {
+                Assert.Equal(0, within, 1e-20);
+            }
+            else
+            {
+                var bound = Bounds.Z * share * Math.Sqrt(2.0 / df);
+                Assert.True(Math.Abs(within - share) <= bound, $"s = {share}: within-user variance {within:F4} (df {df}), bound ±{bound:F4}");
+            }
+            var (ratio, se) = ClickSelection(run);
+            Assert.True(ratio - Bounds.Z * se > 1, $"s = {share}, γ = 1: ratio {ratio:F4} ± {Bounds.Z * se:F4} is not above 1");
+        }
+    }
+
     [Fact]
     public void HiddenConfoundingRaisesTheSelectionRatio()
     {

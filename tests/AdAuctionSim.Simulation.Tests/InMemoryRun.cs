@@ -16,6 +16,8 @@ internal sealed class InMemoryRun : ISimulationSink
     private readonly List<double> _winPropensity = [];
     private readonly List<double> _q = [];
     private readonly List<bool> _outcome = [];
+    private readonly List<int> _user = [];
+    private readonly List<double> _hidden = [];
 
     private InMemoryRun(WorldModel world) => World = world;
 
@@ -32,6 +34,8 @@ internal sealed class InMemoryRun : ISimulationSink
     public double WinPropensity(int i) => _winPropensity[i];
     public double Q(int i, int stage) => _q[i * Depth + stage];
     public bool Outcome(int i, int stage) => _outcome[i * Depth + stage];
+    public int User(int i) => _user[i];
+    public double HiddenTrait(int i) => _hidden[i];
 
     /// <summary>Potential outcomes of stages 0..stage−1 all 1 (the request reaches the parent of <paramref name="stage"/>).</summary>
     public bool ReachesParent(int i, int stage)
@@ -64,6 +68,8 @@ internal sealed class InMemoryRun : ISimulationSink
             _market.Add(b.MarketPrice[i]);
             _winAtBid.Add(b.WinProbabilityAtBid[i]);
             _winPropensity.Add(b.WinPropensity[i]);
+            _user.Add(b.User[i]);
+            _hidden.Add(b.HiddenTrait[i]);
             for (var k = 0; k < b.Depth; k++)
             {
                 _q.Add(b.Q[i * b.Depth + k]);

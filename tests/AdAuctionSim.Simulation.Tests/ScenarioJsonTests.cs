@@ -62,6 +62,28 @@ public sealed class ScenarioJsonTests
         Assert.Equal(24, root.GetProperty("traffic").GetProperty("hourProfile").GetArrayLength());
     }
 
+    /// <summary>
+    /// bias.hiddenPerRequest, added after the format settled, is written only when set (so that the resolved text of an
+    /// older scenario, a run's identity, does not change) or when every field is asked for; either text loads back.
+    /// </summary>
+    [Fact]
+    public void The_per_request_hidden_share_is_written_when_set_or_asked_for_and_loads_back()
+    {
+        var plain = new Scenario();
+        Assert.DoesNotContain("hiddenPerRequest", ScenarioJson.Serialize(plain), StringComparison.Ordinal);
+        var all = ScenarioJson.Serialize(plain, allFields: true);
+        Assert.Contains("\"hiddenPerRequest\": 0", all, StringComparison.Ordinal);
+        Assert.Equal(ScenarioJson.Serialize(plain), ScenarioJson.Serialize(ScenarioLoader.Parse(all, "all.json")));
+
+        var set = plain with { Bias = plain.Bias with { HiddenPerRequest = 0.25 } };
+        var json = ScenarioJson.Serialize(set);
+        Assert.Contains("\"hiddenPerRequest\": 0.25", json, StringComparison.Ordinal);
+        Assert.Equal(0.25, ScenarioLoader.Parse(json, "set.json").Bias.HiddenPerRequest);
+        // A sweep may name it although the scenario leaves it at its default.
+        Assert.Null(ScenarioSweep.PathError(plain, "bias.hiddenPerRequest"));
+        Assert.Equal(0.5, ScenarioSweep.Apply(plain, "bias.hiddenPerRequest", 0.5, "sweep.json").Bias.HiddenPerRequest);
+    }
+
     [Fact]
     public void IsDeterministicIndentedWithLineFeedsOnly()
     {

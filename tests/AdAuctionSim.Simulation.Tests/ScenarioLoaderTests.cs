@@ -45,6 +45,7 @@ public sealed class ScenarioLoaderTests
     [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "price", "rate": 0.5 } ] } }""", "funnel.stages[1].name", "reserved")]
     [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "q_buy", "rate": 0.5 } ] } }""", "funnel.stages[1].name", "reserved")]
     [InlineData("""{ "bias": { "clickCvrCorrelation": 1.5 } }""", "bias.clickCvrCorrelation", "from 0 to 1")]
+    [InlineData("""{ "bias": { "hiddenPerRequest": -0.1 } }""", "bias.hiddenPerRequest", "from 0 to 1")]
     [InlineData("""{ "auction": { "type": "vickrey" } }""", "auction.type", "\"second-price\", \"first-price\"")]
     [InlineData("""{ "auction": { "competitors": 0 } }""", "auction.competitors", "from 1 to 64")]
     [InlineData("""{ "loggingPolicy": { "multiplierProbabilities": [0.5, 0.2, 0.2, 0.2] } }""", "loggingPolicy.multiplierProbabilities", "sum to 1")]

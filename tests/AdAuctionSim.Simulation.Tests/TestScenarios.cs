@@ -53,7 +53,7 @@ internal static class TestScenarios
             Stages = [new("click", 0.05), new("visit", 1.0 / 3), new("cart", 0.25), new("buy", 0.1 + 0.2)],
             Signal = 1.25,
         },
-        Bias = new BiasOptions { ClickCvrCorrelation = 0.8, HiddenConfounding = 1e-7, WinValueCorrelation = -0.4, PositionEffect = 0.7 },
+        Bias = new BiasOptions { ClickCvrCorrelation = 0.8, HiddenConfounding = 1e-7, HiddenPerRequest = 0.3, WinValueCorrelation = -0.4, PositionEffect = 0.7 },
         Auction = new AuctionOptions
         {
             Type = AuctionType.FirstPrice,

@@ -62,7 +62,7 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
             + (arguments.Bootstrap > 0 ? $"[95% interval: {MetricStatistics.BootstrapMethod(arguments.Bootstrap, options.BootstrapSeed)}]" : "no intervals (--bootstrap 0)"));
         Table(summaries, models, train.Stages, baseline).Write(terminal);
         terminal.WriteLine($"  {evaluation.Metrics.Count} rows written to {terminal.Display(output)} "
-            + $"({MetricIds.All.Count} metric ids; see README \"Evaluating\"); Δ = difference from {baseline}");
+            + $"({MetricIds.All.Count} metric ids; see README \"Evaluating\"); Δ MAE = MAE minus {baseline}'s");
         return ExitCodes.Success;
     }
 
@@ -152,7 +152,9 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
     private static TextTable Table(IReadOnlyList<MetricSummary> summaries, IReadOnlyList<string> models, IReadOnlyList<string> stages, string baseline)
     {
         var index = summaries.ToDictionary(s => (s.Model, s.Stage, s.Space, s.Metric));
-        var table = new TextTable("model", "stage", "AUC y (D)", "bias (D) [95%]", "Δ bias", "MAE (D)", "ECE (D)", "AUC obs (C)", "log loss (C)", "bias (C)")
+        // Δ is taken of the MAE, not of the signed bias: a model that over-corrects has a negative bias, which a Δ bias
+        // would show as an improvement on a baseline that over-predicts.
+        var table = new TextTable("model", "stage", "AUC y (D)", "bias (D) [95%]", "MAE (D)", "Δ MAE", "ECE (D)", "AUC obs (C)", "log loss (C)", "bias (C)")
             .RightAlign(2, 3, 4, 5, 6, 7, 8, 9);
         foreach (var model in models)
         {
@@ -161,9 +163,10 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
                 string F(EvaluationSpace space, string metric) => index.TryGetValue((model, stage, space, metric), out var s) ? N(s.Mean) : "—";
                 var bias = index.GetValueOrDefault((model, stage, EvaluationSpace.D, MetricIds.Bias));
                 var interval = bias is not null && double.IsFinite(bias.CiLow) ? $" [{N(bias.CiLow)}, {N(bias.CiHigh)}]" : "";
-                var delta = model == baseline || bias is null ? "" : N(bias.MeanDifference);
-                table.Add(model, stage, F(EvaluationSpace.D, MetricIds.AucPotential), (bias is null ? "—" : N(bias.Mean)) + interval, delta,
-                    F(EvaluationSpace.D, MetricIds.Mae), F(EvaluationSpace.D, MetricIds.Ece), F(EvaluationSpace.C, MetricIds.AucObserved),
+                var mae = index.GetValueOrDefault((model, stage, EvaluationSpace.D, MetricIds.Mae));
+                var delta = model == baseline || mae is null ? "" : N(mae.MeanDifference);
+                table.Add(model, stage, F(EvaluationSpace.D, MetricIds.AucPotential), (bias is null ? "—" : N(bias.Mean)) + interval,
+                    F(EvaluationSpace.D, MetricIds.Mae), delta, F(EvaluationSpace.D, MetricIds.Ece), F(EvaluationSpace.C, MetricIds.AucObserved),
                     F(EvaluationSpace.C, MetricIds.LogLoss), F(EvaluationSpace.C, MetricIds.Bias));
             }
         }

@@ -236,7 +236,7 @@ internal sealed record RunPlan(
     /// </summary>
     private static string Resolve(Scenario scenario, ExperimentOptions e, bool complete = false)
     {
-        var root = JsonNode.Parse(ScenarioJson.Serialize(scenario))!.AsObject();
+        var root = JsonNode.Parse(ScenarioJson.Serialize(scenario, allFields: complete))!.AsObject();
         root["models"] = new JsonArray([.. e.Models.Select(m => (JsonNode)JsonValue.Create(m)!)]);
         var t = e.Training;
         root["training"] = new JsonObject

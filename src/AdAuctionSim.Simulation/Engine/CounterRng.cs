@@ -16,6 +16,7 @@ internal static class CounterRng
     public const ulong Slot = 3;
     public const ulong Action = 4;
     public const ulong Multiplier = 5;
+    public const ulong Hidden = 6;        // the per-request part of the hidden trait
     public const ulong Outcome = 16;      // + stage (≤ 6 stages)
     public const ulong Competitor = 32;   // + competitor index (≤ 64)
     public const ulong Candidate = 128;   // + candidate index (≤ 64)

@@ -245,7 +245,7 @@ internal sealed unsafe class RequestKernel
             lb += Math.Log(e);
         }
         sample.LogBidBase[i] = lb;
-        sample.Hidden[i] = w.UserHidden[user];
+        sample.Hidden[i] = w.HiddenTrait(w.UserHidden[user], rbase);
         sample.Slot[i] = slot;
     }
 
@@ -288,7 +288,7 @@ internal sealed unsafe class RequestKernel
         r.Action = Choose(rbase, user, hour, site, slot, r.Candidates, scores, logq, out _, r);
         var m = DrawMultiplier(rbase);
         r.Multiplier = m;
-        double hidden = w.UserRecord[user * w.RecordStride + w.RecordHidden];
+        var hidden = w.HiddenTrait(w.UserRecord[user * w.RecordStride + w.RecordHidden], rbase);
         for (var stage = 0; stage < k; stage++)
         {
             r.OutcomeUniform[stage] = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Outcome + (ulong)stage));
@@ -375,7 +375,7 @@ internal sealed unsafe class RequestKernel
 
         // Truth: stage rates with the hidden trait; the competitors key on the x-only value signal.
         ref var record = ref w.UserRecord[user * w.RecordStride + w.RecordHidden];
-        double hidden = record;
+        var hidden = w.HiddenTrait(record, rbase);
         var q = b.Q.AsSpan(row * k, k);
         var outcome = b.Outcome.AsSpan(row * k, k);
         for (var stage = 0; stage < k; stage++)

@@ -76,6 +76,12 @@ public sealed record BiasOptions
     public double ClickCvrCorrelation { get; init; } = 0.3;
     /// <summary>γ ≥ 0: weight of the hidden user trait in every stage logit (missing not at random).</summary>
     public double HiddenConfounding { get; init; } = 0.3;
+    /// <summary>
+    /// s in [0, 1]: share of the hidden trait's variance drawn afresh for every request, h = √(1 − s)·h_u + √s·ε_request
+    /// (0: a user trait, which a user-id embedding can learn for frequent users; 1: a per-request trait that no feature
+    /// can explain, missing not at random for every model).
+    /// </summary>
+    public double HiddenPerRequest { get; init; }
     /// <summary>κ: how strongly competitors' bids follow the request's true value (log-price units per sd).</summary>
     public double WinValueCorrelation { get; init; } = 0.5;
     /// <summary>η ≥ 0: examination probability of slot j (0-based) is (1 + j)^−η, multiplying the click probability.</summary>

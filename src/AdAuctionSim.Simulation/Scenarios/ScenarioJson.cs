@@ -26,21 +26,25 @@ public static class ScenarioJson
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>The scenario as indented JSON with the loader's camelCase field names.</summary>
+    /// <summary>
+    /// The scenario as indented JSON with the loader's camelCase field names. Fields added after the format settled
+    /// (<c>bias.hiddenPerRequest</c>) are written when they differ from their defaults, or always with
+    /// <paramref name="allFields"/> (what a sweep walks and what <c>adsim scenario show</c> prints).
+    /// </summary>
     /// <exception cref="ArgumentException">A number is NaN or infinite (no valid scenario has one).</exception>
-    public static string Serialize(Scenario scenario)
+    public static string Serialize(Scenario scenario, bool allFields = false)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var buffer = new ArrayBufferWriter<byte>(4096);
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
-            Write(w, scenario);
+            Write(w, scenario, allFields);
         }
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     /// <summary>Writes the scenario as one JSON object at the writer's current position (used to embed it in manifests).</summary>
-    public static void Write(Utf8JsonWriter w, Scenario s)
+    public static void Write(Utf8JsonWriter w, Scenario s, bool allFields = false)
     {
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(s);
@@ -83,6 +87,11 @@ public static class ScenarioJson
         w.WriteStartObject("bias");
         Number(w, "clickCvrCorrelation", b.ClickCvrCorrelation);
         Number(w, "hiddenConfounding", b.HiddenConfounding);
+        if (allFields || b.HiddenPerRequest != 0)
+        {
+            // Written when set (or asked for), so that scenarios resolved before the dial existed keep their text.
+            Number(w, "hiddenPerRequest", b.HiddenPerRequest);
+        }
         Number(w, "winValueCorrelation", b.WinValueCorrelation);
         Number(w, "positionEffect", b.PositionEffect);
         w.WriteEndObject();

@@ -409,6 +409,7 @@ public static partial class ScenarioLoader
         {
             ClickCvrCorrelation = o.Double("clickCvrCorrelation", d.ClickCvrCorrelation, 0, 1),
             HiddenConfounding = o.Double("hiddenConfounding", d.HiddenConfounding, 0, 3),
+            HiddenPerRequest = o.Double("hiddenPerRequest", d.HiddenPerRequest, 0, 1),
             WinValueCorrelation = o.Double("winValueCorrelation", d.WinValueCorrelation, -3, 3),
             PositionEffect = o.Double("positionEffect", d.PositionEffect, 0, 3),
         };

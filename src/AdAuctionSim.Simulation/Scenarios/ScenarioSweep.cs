@@ -82,7 +82,7 @@ public static partial class ScenarioSweep
             }
             return scenario with { Funnel = scenario.Funnel with { Stages = scenario.Funnel.Stages.Take((int)value).ToList() } };
         }
-        var root = JsonNode.Parse(ScenarioJson.Serialize(scenario))!;
+        var root = JsonNode.Parse(ScenarioJson.Serialize(scenario, allFields: true))!;
         if (PathError(root, path) is { } error)
         {
             throw new ScenarioValidationException(file, [new ScenarioError(path, error)]);
@@ -112,7 +112,7 @@ public static partial class ScenarioSweep
     public static string? PathError(Scenario scenario, string path)
     {
         ArgumentNullException.ThrowIfNull(scenario);
-        return path == DepthPath ? null : PathError(JsonNode.Parse(ScenarioJson.Serialize(scenario))!, path);
+        return path == DepthPath ? null : PathError(JsonNode.Parse(ScenarioJson.Serialize(scenario, allFields: true))!, path);
     }
 
     private static string? PathError(JsonNode root, string path)

@@ -96,6 +96,9 @@ public sealed class WorldModel
     internal double[] Beta = [];
     internal double Signal;
     internal double Gamma;
+    /// <summary>Weights of the user's trait and of the request's own draw in the hidden trait: √(1 − s) and √s.</summary>
+    internal double HiddenUserWeight = 1;
+    internal double HiddenRequestWeight;
 
     // Logging policy.
     internal double Quality;
@@ -232,6 +235,8 @@ public sealed class WorldModel
 
         w.Signal = scenario.Funnel.Signal;
         w.Gamma = scenario.Bias.HiddenConfounding;
+        w.HiddenUserWeight = Math.Sqrt(1 - scenario.Bias.HiddenPerRequest);
+        w.HiddenRequestWeight = Math.Sqrt(scenario.Bias.HiddenPerRequest);
         w.Quality = scenario.LoggingPolicy.EstimateQuality;
         w.QualityNoise = Math.Sqrt(Math.Max(0, 1 - w.Quality * w.Quality));
         w.InverseTemperature = 1 / scenario.LoggingPolicy.Temperature;
@@ -665,6 +670,16 @@ public sealed class WorldModel
             return (f / totalWeight - target, df / totalWeight);
         }, Beta[stage], 1e-9 * target);
     }
+
+    /// <summary>
+    /// The hidden trait of a request: the user's h_u, or √(1 − s)·h_u + √s·ε with ε ~ N(0, 1) drawn from the request's own
+    /// stream when part of it is per request (s = <c>bias.hiddenPerRequest</c>), so replays see the same draw.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal double HiddenTrait(double userTrait, ulong requestBase) => HiddenRequestWeight == 0
+        ? userTrait
+        : (HiddenUserWeight * userTrait)
+            + (HiddenRequestWeight * Engine.NormalDistribution.InverseCdf(Engine.CounterRng.OpenUniform(Engine.CounterRng.Bits(requestBase, Engine.CounterRng.Hidden))));
 
     /// <summary>
     /// Root of an increasing function given with its slope: Newton steps, replaced by bisection whenever a step
