@@ -60,9 +60,11 @@ public sealed class SimulateTests
         Assert.Contains("win part O/D", header, StringComparison.Ordinal);
         Assert.Contains("funnel part C/O", header, StringComparison.Ordinal);
         Assert.Contains("click selection ratio C/D", header, StringComparison.Ordinal);
-        // Rows: stage, mean q (D), mean q (O), mean q (C), win part, funnel part, ratio; the tiny scenario's funnel has two post-click stages.
+        // Rows: stage, mean q (D), mean q (O), mean q (C), win part, funnel part, ratio, part not explained by x; the tiny
+        // scenario's funnel has two post-click stages, and its hidden trait is a user trait, which x (user id) explains.
         var rows = result.OutLines.SkipWhile(l => l != header).Skip(1)
-            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).TakeWhile(f => f.Length == 7).ToList();
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).TakeWhile(f => f.Length == 8).ToList();
+        Assert.All(rows, f => Assert.Equal("1.0000", f[7]));
         Assert.Equal(["authorize", "convert"], rows.Select(f => f[0]));
         const double half = 0.00005;   // half a unit of the fourth decimal
         static void Quotient(double ratio, double top, double bottom) =>

@@ -91,6 +91,51 @@ public sealed class BiasDialTests
             }
             var (ratio, se) = ClickSelection(run);
             Assert.True(ratio - Bounds.Z * se > 1, $"s = {share}, γ = 1: ratio {ratio:F4} ± {Bounds.Z * se:F4} is not above 1");
+
+            // E[q | x] averages the rate over the per-request part: equal to q without one; with one, its mean over D is
+            // the mean of q (tower property) within the bound of the per-request differences, and the features leave a
+            // part of the funnel's selection unexplained.
+            var stage = run.Summary.Bias.Stages[1];
+            if (share == 0)
+            {
+                Assert.All(Enumerable.Range(0, run.Count), i => Assert.Equal(run.Q(i, 1), run.ExplainedQ(i, 1)));
+                Assert.Equal(1.0, stage.HiddenSelectionPart);
+            }
+            else
+            {
+                var (meanGap, gapSe) = Bounds.MeanSe(Enumerable.Range(0, run.Count).Select(i => run.Q(i, 1) - run.ExplainedQ(i, 1)));
+                Assert.True(Math.Abs(meanGap) <= Bounds.Z * gapSe, $"mean q − E[q | x] over D {meanGap:E3}, bound ±{Bounds.Z * gapSe:E3}");
+                var (clickedGap, clickedSe) = Bounds.MeanSe(Enumerable.Range(0, run.Count).Where(i => run.Won(i) && run.Outcome(i, 0))
+                    .Select(i => run.Q(i, 1) - run.ExplainedQ(i, 1)));
+                Assert.True(clickedGap - Bounds.Z * clickedSe > 0, $"on C, q exceeds E[q | x] by {clickedGap:E3} ± {Bounds.Z * clickedSe:E3}: not above 0");
+                Assert.True(stage.HiddenSelectionPart > 1.05, $"hidden selection part {stage.HiddenSelectionPart}");
+            }
+        }
+    }
+
+    /// <summary>Gauss–Hermite weights integrate the standard normal's moments exactly, and E_ε[σ(a + cε)] matches a fine trapezoid rule.</summary>
+    [Fact]
+    public void The_explained_rate_is_the_logistic_rate_averaged_over_a_standard_normal()
+    {
+        var (nodes, weights) = World.GaussHermite.Standard(World.WorldModel.ExplainedRateNodes);
+        Assert.Equal(1, weights.Sum(), 1e-13);
+        Assert.Equal(0, nodes.Zip(weights, (x, w) => w * x).Sum(), 1e-13);
+        Assert.Equal(1, nodes.Zip(weights, (x, w) => w * x * x).Sum(), 1e-12);
+        Assert.Equal(3, nodes.Zip(weights, (x, w) => w * Math.Pow(x, 4)).Sum(), 1e-11);
+        Assert.Equal(15, nodes.Zip(weights, (x, w) => w * Math.Pow(x, 6)).Sum(), 1e-10);
+
+        var world = World.WorldModel.Build(Marketplace(1_000, gamma: 1.2) with { Bias = new BiasOptions { HiddenConfounding = 1.2, HiddenPerRequest = 0.5 } });
+        var c = 1.2 * Math.Sqrt(0.5);
+        foreach (var a in new[] { -4.0, -1.5, 0.0, 2.0 })
+        {
+            // Trapezoid over [−12, 12] with step 1e-3: error far below 1e-9 for this smooth, rapidly decaying integrand.
+            var h = 1e-3;
+            var sum = 0.0;
+            for (var e = -12.0; e <= 12.0 + (h / 2); e += h)
+            {
+                sum += Math.Exp(-0.5 * e * e) / Math.Sqrt(2 * Math.PI) / (1 + Math.Exp(-(a + (c * e))));
+            }
+            Assert.Equal(sum * h, world.ExplainedRate(a), 1e-9);
         }
     }
 

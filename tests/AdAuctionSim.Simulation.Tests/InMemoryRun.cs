@@ -18,6 +18,7 @@ internal sealed class InMemoryRun : ISimulationSink
     private readonly List<bool> _outcome = [];
     private readonly List<int> _user = [];
     private readonly List<double> _hidden = [];
+    private readonly List<double> _explained = [];
 
     private InMemoryRun(WorldModel world) => World = world;
 
@@ -36,6 +37,7 @@ internal sealed class InMemoryRun : ISimulationSink
     public bool Outcome(int i, int stage) => _outcome[i * Depth + stage];
     public int User(int i) => _user[i];
     public double HiddenTrait(int i) => _hidden[i];
+    public double ExplainedQ(int i, int stage) => _explained[i * Depth + stage];
 
     /// <summary>Potential outcomes of stages 0..stage−1 all 1 (the request reaches the parent of <paramref name="stage"/>).</summary>
     public bool ReachesParent(int i, int stage)
@@ -73,6 +75,7 @@ internal sealed class InMemoryRun : ISimulationSink
             for (var k = 0; k < b.Depth; k++)
             {
                 _q.Add(b.Q[i * b.Depth + k]);
+                _explained.Add(b.ExplainedQ[i * b.Depth + k]);
                 _outcome.Add(b.Outcome[i * b.Depth + k]);
             }
         }

@@ -295,6 +295,10 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
                 yield return new(point, repeat, $"winSelectionPart[{s.Stage}]", win);
                 yield return new(point, repeat, $"funnelSelectionPart[{s.Stage}]", funnel);
             }
+            if (s.HiddenSelectionPart is { } hidden)
+            {
+                yield return new(point, repeat, $"hiddenSelectionPart[{s.Stage}]", hidden);
+            }
         }
     }
 

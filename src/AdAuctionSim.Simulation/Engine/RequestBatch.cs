@@ -53,6 +53,7 @@ public sealed class RequestBatch
         Price = new double[capacity];
         MarketPrice = new double[capacity];
         Q = new double[capacity * depth];
+        ExplainedQ = new double[capacity * depth];
         Outcome = new bool[capacity * depth];
         HiddenTrait = new double[capacity];
     }
@@ -119,6 +120,12 @@ public sealed class RequestBatch
     public double[] MarketPrice { get; }
     /// <summary>True conditional rate q_k (K per request).</summary>
     public double[] Q { get; }
+    /// <summary>
+    /// E[q_k | x]: the true rate averaged over the per-request part of the hidden trait, what the logged features
+    /// (user id included) can explain (equal to <see cref="Q"/> when the trait is a pure user trait or has no weight).
+    /// Feeds the realised-bias statistics; not written.
+    /// </summary>
+    public double[] ExplainedQ { get; }
     /// <summary>Potential outcome of stage k under do(stage k−1 reached), common random numbers (K per request).</summary>
     public bool[] Outcome { get; }
     public double[] HiddenTrait { get; }

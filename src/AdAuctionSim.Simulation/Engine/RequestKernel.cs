@@ -377,15 +377,20 @@ internal sealed unsafe class RequestKernel
         ref var record = ref w.UserRecord[user * w.RecordStride + w.RecordHidden];
         var hidden = w.HiddenTrait(record, rbase);
         var q = b.Q.AsSpan(row * k, k);
+        var explained = b.ExplainedQ.AsSpan(row * k, k);
         var outcome = b.Outcome.AsSpan(row * k, k);
         for (var stage = 0; stage < k; stage++)
         {
-            var p = WorldModel.Sigmoid(w.Beta[stage] + w.Signal * scores[stage] + w.Gamma * hidden);
+            var logit = w.Beta[stage] + w.Signal * scores[stage];
+            var p = WorldModel.Sigmoid(logit + w.Gamma * hidden);
+            var e = w.HasRequestHidden ? w.ExplainedRate(logit + w.Gamma * w.HiddenUserWeight * record) : p;
             if (stage == 0)
             {
                 p *= w.SlotExamination[slot];
+                e *= w.SlotExamination[slot];
             }
             q[stage] = p;
+            explained[stage] = e;
             outcome[stage] = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Outcome + (ulong)stage)) < p;
         }
         var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot, w.Gamma == 0 ? q : default) - w.ValueMean) / w.ValueSd;

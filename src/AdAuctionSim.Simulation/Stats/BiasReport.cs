@@ -43,6 +43,14 @@ public sealed record StageRealization(
 
     /// <summary>Post-click stages: LoggedParentMeanQ ÷ ImpressionMeanQ, the funnel-selection part of <see cref="ClickSelectionRatio"/>.</summary>
     public double? FunnelSelectionPart { get; init; }
+
+    /// <summary>
+    /// Post-click stages: the part of <see cref="FunnelSelectionPart"/> that the logged features cannot explain,
+    /// FunnelSelectionPart ÷ (the same ratio of E[q_k | x]): 1 when the hidden trait is a user trait (user id is a
+    /// feature) or has no weight; above 1 as far as the per-request part of the trait (bias.hiddenPerRequest) drives
+    /// the stage before and this one together. No model of x, however good, can recover this part from the logs.
+    /// </summary>
+    public double? HiddenSelectionPart { get; init; }
 }
 
 /// <summary>
@@ -73,6 +81,9 @@ public sealed record BiasReport(
             var counterfactual = s.EntireQ[stage] / s.Requests;
             var loggedMean = s.LoggedParentCount[stage] > 0 ? s.LoggedParentQ[stage] / s.LoggedParentCount[stage] : double.NaN;
             var impressionMean = s.Won > 0 ? s.ImpressionQ[stage] / s.Won : double.NaN;
+            var explainedFunnel = s.LoggedParentCount[stage] > 0 && s.Won > 0
+                ? s.LoggedParentExplainedQ[stage] / s.LoggedParentCount[stage] / (s.ImpressionExplainedQ[stage] / s.Won)
+                : double.NaN;
             stages[stage] = new StageRealization(
                 scenario.Funnel.Stages[stage].Name,
                 scenario.Funnel.Stages[stage].Rate,
@@ -86,6 +97,7 @@ public sealed record BiasReport(
                 ImpressionMeanQ = impressionMean,
                 WinSelectionPart = stage == 0 ? null : impressionMean / counterfactual,
                 FunnelSelectionPart = stage == 0 ? null : loggedMean / impressionMean,
+                HiddenSelectionPart = stage == 0 ? null : loggedMean / impressionMean / explainedFunnel,
             };
         }
         var slots = new RateEstimate[s.SlotImpressions.Length];

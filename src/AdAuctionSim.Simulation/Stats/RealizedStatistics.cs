@@ -22,6 +22,8 @@ public sealed class RealizedStatistics
         LoggedParentLabels = new long[depth];
         LoggedParentQ = new double[depth];
         ImpressionQ = new double[depth];
+        ImpressionExplainedQ = new double[depth];
+        LoggedParentExplainedQ = new double[depth];
     }
 
     public int Depth { get; }
@@ -42,6 +44,10 @@ public sealed class RealizedStatistics
     public double[] LoggedParentQ { get; }
     /// <summary>Per stage: Σ q_k over every impression (O), whether or not it reached stage k−1.</summary>
     public double[] ImpressionQ { get; }
+    /// <summary>Per stage: Σ E[q_k | x] over every impression (<see cref="RequestBatch.ExplainedQ"/>).</summary>
+    public double[] ImpressionExplainedQ { get; }
+    /// <summary>Per stage k: Σ E[q_k | x] over the impressions that reached stage k−1.</summary>
+    public double[] LoggedParentExplainedQ { get; }
     public double EntireFinalRate { get; private set; }
     public double LoggedFinalRate { get; private set; }
     public double InverseWinPropensitySum { get; private set; }
@@ -65,12 +71,14 @@ public sealed class RealizedStatistics
             for (var stage = 0; stage < k; stage++)
             {
                 var q = b.Q[o + stage];
+                var explained = b.ExplainedQ[o + stage];
                 var y = b.Outcome[o + stage];
                 r *= q;
                 EntireQ[stage] += q;
                 if (won)
                 {
                     ImpressionQ[stage] += q;
+                    ImpressionExplainedQ[stage] += explained;
                 }
                 if (reachedEntire)
                 {
@@ -85,6 +93,7 @@ public sealed class RealizedStatistics
                 {
                     LoggedParentCount[stage]++;
                     LoggedParentQ[stage] += q;
+                    LoggedParentExplainedQ[stage] += explained;
                     if (y)
                     {
                         LoggedParentLabels[stage]++;
@@ -138,6 +147,8 @@ public sealed class RealizedStatistics
             LoggedParentLabels[k] += other.LoggedParentLabels[k];
             LoggedParentQ[k] += other.LoggedParentQ[k];
             ImpressionQ[k] += other.ImpressionQ[k];
+            ImpressionExplainedQ[k] += other.ImpressionExplainedQ[k];
+            LoggedParentExplainedQ[k] += other.LoggedParentExplainedQ[k];
         }
         EntireFinalRate += other.EntireFinalRate;
         LoggedFinalRate += other.LoggedFinalRate;
@@ -162,6 +173,8 @@ public sealed class RealizedStatistics
         Array.Clear(LoggedParentLabels);
         Array.Clear(LoggedParentQ);
         Array.Clear(ImpressionQ);
+        Array.Clear(ImpressionExplainedQ);
+        Array.Clear(LoggedParentExplainedQ);
         EntireFinalRate = LoggedFinalRate = InverseWinPropensitySum = InverseWinPropensitySquares = 0;
         WinPropensitySum = BidSum = PriceSum = ConversionValue = 0;
     }

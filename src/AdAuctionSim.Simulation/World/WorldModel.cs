@@ -99,6 +99,11 @@ public sealed class WorldModel
     /// <summary>Weights of the user's trait and of the request's own draw in the hidden trait: √(1 − s) and √s.</summary>
     internal double HiddenUserWeight = 1;
     internal double HiddenRequestWeight;
+    /// <summary>Whether a per-request part of the hidden trait enters the rates (γ ≠ 0 and s > 0).</summary>
+    internal bool HasRequestHidden;
+    /// <summary>Gauss–Hermite nodes (×γ√s) and weights of E over the per-request part ε ~ N(0, 1).</summary>
+    private double[] _explainedNodes = [];
+    private double[] _explainedWeights = [];
 
     // Logging policy.
     internal double Quality;
@@ -237,6 +242,13 @@ public sealed class WorldModel
         w.Gamma = scenario.Bias.HiddenConfounding;
         w.HiddenUserWeight = Math.Sqrt(1 - scenario.Bias.HiddenPerRequest);
         w.HiddenRequestWeight = Math.Sqrt(scenario.Bias.HiddenPerRequest);
+        w.HasRequestHidden = w.Gamma != 0 && w.HiddenRequestWeight != 0;
+        if (w.HasRequestHidden)
+        {
+            var (nodes, weights) = GaussHermite.Standard(ExplainedRateNodes);
+            w._explainedNodes = [.. nodes.Select(x => x * w.Gamma * w.HiddenRequestWeight)];
+            w._explainedWeights = weights;
+        }
         w.Quality = scenario.LoggingPolicy.EstimateQuality;
         w.QualityNoise = Math.Sqrt(Math.Max(0, 1 - w.Quality * w.Quality));
         w.InverseTemperature = 1 / scenario.LoggingPolicy.Temperature;
@@ -680,6 +692,25 @@ public sealed class WorldModel
         ? userTrait
         : (HiddenUserWeight * userTrait)
             + (HiddenRequestWeight * Engine.NormalDistribution.InverseCdf(Engine.CounterRng.OpenUniform(Engine.CounterRng.Bits(requestBase, Engine.CounterRng.Hidden))));
+
+    /// <summary>Gauss–Hermite nodes of <see cref="ExplainedRate"/>: exact for polynomials of degree 63, far below the
+    /// rounding of double for a logistic rate.</summary>
+    internal const int ExplainedRateNodes = 32;
+
+    /// <summary>
+    /// E_ε[σ(<paramref name="logit"/> + γ√s·ε)], ε ~ N(0, 1): a rate averaged over the per-request part of the hidden
+    /// trait (<paramref name="logit"/> holds everything else, the user's part of the trait included), by Gauss–Hermite
+    /// quadrature.
+    /// </summary>
+    internal double ExplainedRate(double logit)
+    {
+        var sum = 0.0;
+        for (var j = 0; j < _explainedNodes.Length; j++)
+        {
+            sum += _explainedWeights[j] * Sigmoid(logit + _explainedNodes[j]);
+        }
+        return sum;
+    }
 
     /// <summary>
     /// Root of an increasing function given with its slope: Newton steps, replaced by bisection whenever a step
