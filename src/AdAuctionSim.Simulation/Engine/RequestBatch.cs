@@ -121,9 +121,9 @@ public sealed class RequestBatch
     /// <summary>True conditional rate q_k (K per request).</summary>
     public double[] Q { get; }
     /// <summary>
-    /// E[q_k | x]: the true rate averaged over the per-request part of the hidden trait, what the logged features
-    /// (user id included) can explain (equal to <see cref="Q"/> when the trait is a pure user trait or has no weight).
-    /// Feeds the realised-bias statistics; not written.
+    /// E[q_k | x] on impressions: the true rate averaged over the per-request part of the hidden trait, what the logged
+    /// features (user id included) can explain (equal to <see cref="Q"/> when the trait is a pure user trait or has no
+    /// weight). Feeds the realised-bias statistics, which read it on impressions only; a lost bid holds its q. Not written.
     /// </summary>
     public double[] ExplainedQ { get; }
     /// <summary>Potential outcome of stage k under do(stage k−1 reached), common random numbers (K per request).</summary>

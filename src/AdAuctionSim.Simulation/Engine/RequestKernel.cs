@@ -381,16 +381,13 @@ internal sealed unsafe class RequestKernel
         var outcome = b.Outcome.AsSpan(row * k, k);
         for (var stage = 0; stage < k; stage++)
         {
-            var logit = w.Beta[stage] + w.Signal * scores[stage];
-            var p = WorldModel.Sigmoid(logit + w.Gamma * hidden);
-            var e = w.HasRequestHidden ? w.ExplainedRate(logit + w.Gamma * w.HiddenUserWeight * record) : p;
+            var p = WorldModel.Sigmoid(w.Beta[stage] + w.Signal * scores[stage] + w.Gamma * hidden);
             if (stage == 0)
             {
                 p *= w.SlotExamination[slot];
-                e *= w.SlotExamination[slot];
             }
             q[stage] = p;
-            explained[stage] = e;
+            explained[stage] = p;
             outcome[stage] = CounterRng.Uniform(CounterRng.Bits(rbase, CounterRng.Outcome + (ulong)stage)) < p;
         }
         var shift = w.Kappa == 0 ? 0 : w.Kappa * (w.LogValueSignal(scores[..k], slot, w.Gamma == 0 ? q : default) - w.ValueMean) / w.ValueSd;
@@ -407,6 +404,15 @@ internal sealed unsafe class RequestKernel
         }
         var market = Math.Exp(maxLog);
         var won = logBid > maxLog && logBid >= w.LogReserve;
+        if (won && w.HasRequestHidden)
+        {
+            // E[q_k | x] feeds only the impressions' statistics, so it is computed for them alone (32 rates a stage).
+            for (var stage = 0; stage < k; stage++)
+            {
+                explained[stage] = w.ExplainedRate(w.Beta[stage] + w.Signal * scores[stage] + w.Gamma * w.HiddenUserWeight * record)
+                    * (stage == 0 ? w.SlotExamination[slot] : 1);
+            }
+        }
 
         b.RequestId[row] = requestId;
         b.Timestamp[row] = timestamp;

@@ -693,8 +693,8 @@ public sealed class WorldModel
         : (HiddenUserWeight * userTrait)
             + (HiddenRequestWeight * Engine.NormalDistribution.InverseCdf(Engine.CounterRng.OpenUniform(Engine.CounterRng.Bits(requestBase, Engine.CounterRng.Hidden))));
 
-    /// <summary>Gauss–Hermite nodes of <see cref="ExplainedRate"/>: exact for polynomials of degree 63, far below the
-    /// rounding of double for a logistic rate.</summary>
+    /// <summary>Gauss–Hermite nodes of <see cref="ExplainedRate"/>: exact for polynomials of degree 63; against a fine
+    /// trapezoid rule the relative error is below 1e-9 at γ√s ≈ 0.85 and below 1e-4 at γ√s = 3, the dials' largest.</summary>
     internal const int ExplainedRateNodes = 32;
 
     /// <summary>
