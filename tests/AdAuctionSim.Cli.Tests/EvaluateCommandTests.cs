@@ -110,6 +110,9 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         // calibration ratio from the parent stage's cumulative one and the stage's own, on the same rows (so not on C,
         // whose rows differ between stages). The tiny scenario keeps the built-in funnel: click, authorize, convert.
         Assert.False(metrics.ContainsKey((run.Models[0], "click", "D", MetricIds.DependenceRatio)));
+        var onC = metrics[(run.Models[0], "convert", "C", MetricIds.DependenceRatio)];
+        Assert.Equal("NaN", onC.Value);
+        Assert.Contains("the rows depend on the stage", onC.Note, StringComparison.Ordinal);
         Assert.Equal(1, double.Parse(metrics[(RunEvaluator.TruthModel, "convert", "D", MetricIds.DependenceRatio)].Value, CultureInfo.InvariantCulture), 12);
         foreach (var model in run.Models)
         {

@@ -37,6 +37,23 @@ public sealed class ScenarioDifferencesTests
         Assert.Equal(new ScenarioDifferences.Difference("m", "[1]", "[1, 2]"), difference);
     }
 
+    /// <summary>
+    /// A field a resolved scenario leaves out at its default reads as that default, and equals it written out: an early
+    /// stopping run against a fixed-epoch one differs in training.earlyStopping "true (default) → false", not "(absent)".
+    /// </summary>
+    [Fact]
+    public void An_omitted_default_reads_as_its_value_and_equals_it_written_out()
+    {
+        var difference = Assert.Single(ScenarioDifferences.Between("""{ "training": { "epochs": 3 } }""",
+            """{ "training": { "epochs": 3, "earlyStopping": false } }"""));
+        Assert.Equal(new ScenarioDifferences.Difference("training.earlyStopping", "true (default)", "false"), difference);
+
+        Assert.Empty(ScenarioDifferences.Between("""{ "bias": { "hiddenConfounding": 0.3 }, "training": { } }""",
+            """{ "bias": { "hiddenConfounding": 0.3, "hiddenPerRequest": 0 }, "training": { "patience": 2, "earlyStopping": true } }"""));
+        var patience = Assert.Single(ScenarioDifferences.Between("""{ "training": { } }""", """{ "training": { "patience": 4 } }"""));
+        Assert.Equal(("2 (default)", "4"), (patience.First, patience.Second));
+    }
+
     [Fact]
     public void Strings_are_shown_unescaped()
     {

@@ -233,7 +233,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.Equal(2, training.GetProperty("epochsRun").GetInt32());
         Assert.Equal(2, training.GetProperty("keptEpoch").GetInt32());
         var best = training.GetProperty("bestEpoch").GetInt32();
-        Assert.Contains(result.OutLines, l => l.StartsWith($"{model}: 2 epochs (best {best}{(best == 2 ? "" : "; epoch 2 kept")})", StringComparison.Ordinal));
+        Assert.Contains(result.OutLines, l => l.StartsWith($"{model}: 2 epochs (best {best}{(best == 2 ? ")" : "; epoch 2 kept, validation log loss ")}", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -169,7 +169,8 @@ public sealed class TrainerTests
 
         Assert.Equal((4, 1, 4, false), (result.EpochsRun, result.BestEpoch, result.KeptEpoch, result.StoppedEarly));
         Assert.True(result.KeptLast);
-        Assert.Equal("4 epochs (best 1; epoch 4 kept)", result.DescribeEpochs());
+        Assert.Equal(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"4 epochs (best 1; epoch 4 kept, validation log loss {result.Curve[3].ValidationLogLoss:F5})"), result.DescribeEpochs());
         Assert.True(result.Curve[3].ValidationLogLoss > result.Curve[0].ValidationLogLoss);
         Assert.Equal(states[3], model.Bias());
         Assert.NotEqual(states[0], model.Bias());

@@ -154,7 +154,8 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
         var index = summaries.ToDictionary(s => (s.Model, s.Stage, s.Space, s.Metric));
         // Δ is taken of the MAE, not of the signed bias: a model that over-corrects has a negative bias, which a Δ bias
         // would show as an improvement on a baseline that over-predicts.
-        var table = new TextTable("model", "stage", "AUC y (D)", "bias (D) [95%]", "MAE (D)", "Δ MAE", "ECE (D)", "AUC obs (C)", "log loss (C)", "bias (C)")
+        var withIntervals = summaries.Any(s => s.Metric == MetricIds.Bias && double.IsFinite(s.CiLow));
+        var table = new TextTable("model", "stage", "AUC y (D)", withIntervals ? "bias (D) [95%]" : "bias (D)", "MAE (D)", "Δ MAE", "ECE (D)", "AUC obs (C)", "log loss (C)", "bias (C)")
             .RightAlign(2, 3, 4, 5, 6, 7, 8, 9);
         foreach (var model in models)
         {

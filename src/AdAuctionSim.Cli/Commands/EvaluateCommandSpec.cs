@@ -32,7 +32,8 @@ internal static class EvaluateCommandSpec
         "Reads a training run (train.json, predictions/) and its simulation's truth and logs, and scores every model and the "
         + "reference rows truth (p̂ = q) and logging (the logging policy's estimates) on the test split: per stage and space "
         + "(D, O, C, O\\C, D\\O) AUC on logged labels and on potential outcomes, log loss, normalised entropy, ECE, calibration "
-        + "ratio, bias, MAE and RMSE against the true rates, for the conditional q̂_k and (post-click stages) the cumulative r̂_k. "
+        + "ratio, bias, MAE and RMSE against the true rates, for the conditional q̂_k and (post-click stages) the cumulative r̂_k, "
+        + "and (post-click stages, on D, O and D\\O) the dependence ratio that closes the cumulative calibration ratio. "
         + "Prints the headline figures and writes metrics.csv, one row per model × stage × space × metric; the file appears only "
         + "when complete (an existing file is kept unless --force is given).",
         [new ArgumentSpec("<run-dir>", "folder written by adsim train, or a simulation folder (then its runs/train)")],

@@ -196,6 +196,6 @@ internal sealed class CompareCommand(CompareArguments arguments, CliTerminal ter
         var listed = string.Join("; ", differences.Take(shown).Select(d => $"{d.Path} {d.First} → {d.Second}"));
         var more = differences.Count > shown ? $"; and {differences.Count - shown} more (adsim runs show prints each run's scenario)" : "";
         terminal.WriteLine($"  The runs resolved different scenarios, so each difference below mixes the scenario's effect with any "
-            + $"change of code; {differences.Count} field{(differences.Count == 1 ? "" : "s")} differ: {listed}{more}.");
+            + $"change of code; {differences.Count} field{(differences.Count == 1 ? " differs" : "s differ")}: {listed}{more}.");
     }
 }

@@ -46,8 +46,8 @@ internal static class ScenarioFiles
                 + $"{N(t.Ads)} ads ({N(t.Advertisers)} advertisers x {N(t.CampaignsPerAdvertiser)} campaigns x {N(t.AdsPerCampaign)} ads), "
                 + $"{N(t.CandidateAds)} candidates per request, {N(t.Sites)} sites (zipf {F(t.SiteZipf)}), {N(t.Slots)} slots"),
             ("funnel", string.Join(" -> ", s.Funnel.Stages.Select(st => $"{st.Name} {F(st.Rate)}")) + $"; signal {F(s.Funnel.Signal)}"),
-            ("bias", $"click-CVR correlation {F(s.Bias.ClickCvrCorrelation)}, hidden confounding {F(s.Bias.HiddenConfounding)}, "
-                + $"win-value correlation {F(s.Bias.WinValueCorrelation)}, position effect {F(s.Bias.PositionEffect)}"),
+            ("bias", $"click-CVR correlation {F(s.Bias.ClickCvrCorrelation)}, hidden confounding {F(s.Bias.HiddenConfounding)} "
+                + $"(per-request share {F(s.Bias.HiddenPerRequest)}), win-value correlation {F(s.Bias.WinValueCorrelation)}, position effect {F(s.Bias.PositionEffect)}"),
             ("auction", $"{(a.Type == AuctionType.SecondPrice ? "second-price" : "first-price")}, {N(a.Competitors)} competitors "
                 + $"(spread {F(a.CompetitorSpread)}, noise {F(a.CompetitorNoise)}), target win rate {F(a.TargetWinRate)}, reserve price {F(a.ReservePrice)}"),
             ("policy", $"estimate quality {F(p.EstimateQuality)}, temperature {F(p.Temperature)}, bid multipliers "

@@ -53,8 +53,8 @@ internal static class SimulationReport
         terminal.WriteLine("  Realised on D: the stage's outcome rate on those requests, as if every request had been shown; logged: the label rate");
         terminal.WriteLine("  the logs show (C, the impressions that reached the stage before).");
         terminal.WriteLine();
-        var selection = new TextTable("stage", "mean q (D)", "mean q (O)", "mean q (C)", "win part O/D", "funnel part C/O", "click selection ratio C/D",
-            "not explained by x").RightAlign(1, 2, 3, 4, 5, 6, 7);
+        var selection = new TextTable("stage", "mean q (all D)", "mean q (O)", "mean q (C)", "win part O/D", "funnel part C/O", "click selection ratio C/D",
+            "hidden part").RightAlign(1, 2, 3, 4, 5, 6, 7);
         foreach (var s in bias.Stages.Where(s => s.ClickSelectionRatio is not null))
         {
             selection.Add(s.Stage, R(s.CounterfactualMeanQ), R(s.ImpressionMeanQ), R(s.LoggedParentMeanQ),
@@ -62,12 +62,13 @@ internal static class SimulationReport
                 s.HiddenSelectionPart is { } hidden ? R(hidden) : "-");
         }
         selection.Write(terminal);
-        terminal.WriteLine("  Selection a click-space model of a post-click stage sees: mean q_k over all of D (the counterfactual rate under");
+        terminal.WriteLine("  Selection a click-space model of a post-click stage sees: mean q_k over all of D (every request, the counterfactual rate under");
         terminal.WriteLine("  do(stage k-1 reached)), over the impressions O and over C. Click selection ratio C/D (DESIGN.md §3) = win part O/D");
         terminal.WriteLine("  (which requests the auction let us show: the logging bidder's value estimate, win-value correlation) x funnel part C/O");
         terminal.WriteLine("  (which impressions reached the stage before: click-CVR correlation, hidden confounding). 1 = no selection.");
-        terminal.WriteLine("  Not explained by x: the funnel part over the same ratio of E[q_k | x], the rate averaged over the per-request part");
-        terminal.WriteLine("  of the hidden trait; 1 when the trait is a user trait (user id is a feature), so no x-based method can remove more.");
+        terminal.WriteLine("  Hidden part (hiddenSelectionPart): the share of the funnel part the logged features cannot explain, the funnel part");
+        terminal.WriteLine("  over the same ratio of E[q_k | x] (the rate averaged over the per-request part of the hidden trait). No x-based");
+        terminal.WriteLine("  method can remove it. It is 1 when the trait is a pure user trait (bias.hiddenPerRequest 0): user id is a feature.");
     }
 
     /// <summary>A rate or ratio with four decimals; n/a where undefined.</summary>

@@ -49,7 +49,8 @@ internal static class TrainCommandSpec
         "train",
         "Train models on a simulation's logs and score every request",
         "Reads only the logged view of a simulation folder (impressions, lost bids; never the truth), trains each model on "
-        + "the train split with early stopping on the validation impressions' log loss, and writes a run folder: "
+        + "the train split with early stopping on the validation impressions' log loss (or, with --fixed-epochs, for every "
+        + "epoch, keeping the last), and writes a run folder: "
         + "checkpoints/<model>.bin, curves/<model>.csv, predictions/<model>.parquet (q_hat_<stage> and r_hat_<stage> for "
         + "every request) and train.json. The folder appears only when every model is done." + Environment.NewLine
         + "Models: " + (ModelCatalog.Ids.Count == 0 ? "none are registered in this build." : string.Join(", ", ModelCatalog.Ids) + "."),

@@ -13,6 +13,22 @@ internal static class ScenarioDifferences
 
     public const string Absent = "(absent)";
 
+    /// <summary>
+    /// The fields a resolved scenario leaves out at their defaults (added after runs were first recorded, so that older
+    /// runs keep their identity), with those defaults as JSON: an absent one reads as "2 (default)", and is no
+    /// difference from the other run's explicit default.
+    /// </summary>
+    private static readonly Dictionary<string, string> OmittedDefaults = new(StringComparer.Ordinal)
+    {
+        ["bias.hiddenPerRequest"] = "0",
+        ["training.earlyStopping"] = "true",
+        ["training.patience"] = new Models.Training.TrainerOptions().Patience.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["training.winWeight"] = $"\"{new Simulation.Scenarios.RunTrainingOptions().WinWeight}\"",
+        ["training.ipsNormalizer"] = $"\"{new Simulation.Scenarios.RunTrainingOptions().IpsNormalizer}\"",
+        ["training.maxWeight"] = "null",
+        ["training.stageWeights"] = "null",
+    };
+
     /// <summary>The fields whose values differ, in document order (the first's fields, then those only the second has).</summary>
     /// <exception cref="JsonException">Either text is not JSON.</exception>
     public static IReadOnlyList<Difference> Between(string first, string second)
@@ -49,9 +65,9 @@ internal static class ScenarioDifferences
             }
             return;
         }
-        var left = Text(a);
-        var right = Text(b);
-        if (!string.Equals(left, right, StringComparison.Ordinal))
+        var left = Text(a, path);
+        var right = Text(b, path);
+        if (!string.Equals(Value(left), Value(right), StringComparison.Ordinal))
         {
             differences.Add(new Difference(path, left, right));
         }
@@ -59,11 +75,19 @@ internal static class ScenarioDifferences
 
     private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
-    /// <summary>The value as JSON, strings unescaped for reading ("click -> convert", not "click -\u003E convert").</summary>
-    private static string Text(JsonElement? e) => e switch
+    private const string DefaultSuffix = " (default)";
+
+    /// <summary>
+    /// The value as JSON, strings unescaped for reading ("click -> convert", not "click -\u003E convert"); an absent field
+    /// with a known default reads as that default.
+    /// </summary>
+    private static string Text(JsonElement? e, string path) => e switch
     {
-        null => Absent,
+        null => OmittedDefaults.TryGetValue(path, out var d) ? d + DefaultSuffix : Absent,
         { ValueKind: JsonValueKind.String } v => $"\"{v.GetString()}\"",
         { } v => v.GetRawText(),
     };
+
+    /// <summary>The value a text stands for (a default compares equal to the same value written out).</summary>
+    private static string Value(string text) => text.EndsWith(DefaultSuffix, StringComparison.Ordinal) ? text[..^DefaultSuffix.Length] : text;
 }

@@ -63,7 +63,8 @@ public static class MetricIds
         "the model's selection ratio over the truth's, where a selection ratio is Σr̂_k ÷ (Σr̂_{k−1} · mean q̂_k): the stage-k rate among "
         + "the rows expected to reach stage k − 1 over the rate on all rows (for the convert stage, how much likelier a click is to "
         + "convert than an average request); 1 reproduces the true dependence, below 1 under-states it; "
-        + "calibration_ratio_cumulative = calibration_ratio_cumulative of stage k − 1 × calibration_ratio × this",
+        + "calibration_ratio_cumulative = calibration_ratio_cumulative of stage k − 1 (the click stage: its calibration_ratio) × "
+        + "calibration_ratio × this, by construction; on D, O and D∖O (NaN on C and O∖C, whose rows change with the stage)",
         false, true, MetricRange.NonNegative);
 
     /// <summary>Every metric, conditional then cumulative, then the dependence ratio.</summary>

@@ -165,7 +165,10 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
                     n = buffers.Gather(rows, r[k], trueCumulative[k], potentialCumulative[k], data.S[k], data.RequestIds, data.Q[0]);
                     figures = SpaceMetrics.Compute(ranking, buffers.P(n), buffers.Q(n), buffers.Y(n), buffers.S(n), hasLabels, null);
                     AddRows(metrics, request, model, stage, space, MetricIds.Cumulative, figures);
-                    var dependence = Dependence(rows, r[k - 1], q[k], r[k], trueCumulative[k - 1], data.Q[k], trueCumulative[k]);
+                    var dependence = space is EvaluationSpace.C or EvaluationSpace.OMinusC
+                        ? MetricValue.Undefined($"on {(space == EvaluationSpace.C ? "C" : "O\\C")} the rows depend on the stage (whether the stage before was reached), "
+                            + "so the parent stage's calibration is over other rows and the ratio closes nothing; see D, O and D\\O")
+                        : Dependence(rows, r[k - 1], q[k], r[k], trueCumulative[k - 1], data.Q[k], trueCumulative[k]);
                     metrics.Add(new MetricRow(request.Point, request.Repeat, request.Seed, model, stage, space, MetricIds.DependenceRatio,
                         dependence.Value, rows.Length, dependence.Note));
                 }

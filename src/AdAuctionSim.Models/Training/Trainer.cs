@@ -10,7 +10,8 @@ namespace AdAuctionSim.Models.Training;
 /// <summary>
 /// Trains one <see cref="MultiTaskModel"/> on a <see cref="LoggedDataset"/>: mini-batches of the train split
 /// (impressions, plus lost bids when <see cref="MultiTaskModel.UsesLostBids"/>), Adam with weight decay on the
-/// embedding tables only, early stopping on the validation impressions' log loss, and the best epoch's state kept.
+/// embedding tables only, early stopping on the validation impressions' log loss with the best epoch's state kept (or,
+/// without <see cref="TrainerOptions.EarlyStopping"/>, every epoch trained and the last one's state kept).
 /// </summary>
 /// <remarks>
 /// <para>TorchSharp habits (CONVENTIONS.md): the columns stay on the device as a few large tensors and a batch is an

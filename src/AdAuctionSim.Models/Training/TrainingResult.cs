@@ -66,9 +66,13 @@ public sealed record TrainingResult(
     [System.Text.Json.Serialization.JsonIgnore]
     public bool KeptLast => KeptEpoch != BestEpoch;
 
-    /// <summary>"3 epochs (best 1, stopped early)", or "8 epochs (best 5; last kept)" when the model holds the last epoch's state.</summary>
+    /// <summary>
+    /// "3 epochs (best 1, stopped early)", or "8 epochs (best 5; epoch 8 kept, validation log loss 0.21489)" when the
+    /// model holds a later epoch's state than the best one's.
+    /// </summary>
     public string DescribeEpochs() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"{EpochsRun} epoch{(EpochsRun == 1 ? "" : "s")} (best {BestEpoch}{(StoppedEarly ? ", stopped early" : "")}{(KeptLast ? $"; epoch {KeptEpoch} kept" : "")})");
+        $"{EpochsRun} epoch{(EpochsRun == 1 ? "" : "s")} (best {BestEpoch}{(StoppedEarly ? ", stopped early" : "")}"
+        + $"{(KeptLast ? $"; epoch {KeptEpoch} kept, validation log loss {Curve[KeptEpoch - 1].ValidationLogLoss:F5}" : "")})");
 
     /// <summary>Training throughput: rows per second of training steps.</summary>
     public double SamplesPerSecond => TrainSeconds > 0 ? Samples / TrainSeconds : double.NaN;

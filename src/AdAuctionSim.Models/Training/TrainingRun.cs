@@ -140,7 +140,7 @@ public sealed class TrainingRunCallbacks
 /// <param name="ModelId">The model's stable id.</param>
 /// <param name="Training">How training went.</param>
 /// <param name="PredictSeconds">Wall time of scoring every request of D and writing the predictions.</param>
-/// <param name="Checkpoint">The best epoch's state dict, relative to the run folder.</param>
+/// <param name="Checkpoint">The kept epoch's state dict (<see cref="TrainingResult.KeptEpoch"/>), relative to the run folder.</param>
 /// <param name="Curves">The per-epoch curves file, relative to the run folder.</param>
 /// <param name="Predictions">The predictions file, relative to the run folder.</param>
 public sealed record ModelRunResult(string ModelId, TrainingResult Training, double PredictSeconds, string Checkpoint, string Curves, string Predictions);

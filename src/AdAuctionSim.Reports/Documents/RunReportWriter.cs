@@ -286,7 +286,7 @@ public static class RunReportWriter
 
     /// <summary>The ranges intervals are clipped to, from the metric catalog: "auc_observed, … to [0, 1]; …".</summary>
     private static string IntervalRanges() =>
-        string.Join("; ", MetricIds.Conditional.GroupBy(d => d.Range).Select(g => $"{string.Join(", ", g.Select(d => d.Id))} to {g.Key}"));
+        string.Join("; ", MetricIds.Conditional.Append(MetricIds.Dependence).GroupBy(d => d.Range).Select(g => $"{string.Join(", ", g.Select(d => d.Id))} to {g.Key}"));
 
     /// <summary>What the main table shows, for both report forms: rows, intervals, markers, columns and spaces.</summary>
     private static string MainTableCaption(string baseline) =>
@@ -305,7 +305,8 @@ public static class RunReportWriter
         + "paired test asks whether two models err by different amounts in the same direction; compare accuracy with mae "
         + "(a model that over-corrects shows a negative bias, not a better one). dependence_ratio (post-click stages) is "
         + "the model's selection ratio over the truth's: calibration_ratio_cumulative = the parent stage's "
-        + "calibration_ratio_cumulative × calibration_ratio × dependence_ratio on D, O and D\\O. Spaces (every space's "
+        + "calibration_ratio_cumulative (the click stage's calibration_ratio) × calibration_ratio × dependence_ratio on D, O "
+        + "and D\\O. Spaces (every space's "
         + "summaries are in summary.csv): D every request, O impressions, C impressions that reached stage k − 1, O\\C "
         + "impressions that did not, D\\O lost bids.";
 

@@ -38,7 +38,7 @@ public static class ReportPlots
 
     /// <summary>Metrics plotted against the dial, in this order, where the evaluation produced them.</summary>
     public static IReadOnlyList<string> SweepMetrics { get; } =
-        ["bias", "mae", "rmse", "auc_potential", "auc_observed", "log_loss", "ne", "ece", "calibration_ratio"];
+        ["bias", "mae", "rmse", "auc_potential", "auc_observed", "log_loss", "ne", "ece", "calibration_ratio", "dependence_ratio"];
 
     public static IReadOnlyList<ReportFigure> Draw(RunReportData data) => [.. DrawPlots(data).Select(f => f.Figure)];
 
