@@ -205,6 +205,8 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         using (var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "train.json"))))
         {
             Assert.Equal([1, 0.5, 0.25], manifest.RootElement.GetProperty("model").GetProperty("stageWeights").EnumerateArray().Select(e => e.GetDouble()));
+            Assert.Equal(2, manifest.RootElement.GetProperty("trainer").GetProperty("patience").GetInt32());
+            Assert.True(manifest.RootElement.GetProperty("trainer").GetProperty("earlyStopping").GetBoolean());
         }
         Assert.Contains(result.OutLines, l => l.StartsWith($"{model}: 1 epoch (best 1)", StringComparison.Ordinal)
             && l.Contains("best validation log loss", StringComparison.Ordinal)
@@ -229,6 +231,7 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.Contains(result.OutLines, l => l.Contains(", batch 1024, 2 epochs, the last kept (no early stopping), ", StringComparison.Ordinal));
         using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sandbox.PathOf("sim/runs/train/train.json")));
         Assert.False(manifest.RootElement.GetProperty("trainer").GetProperty("earlyStopping").GetBoolean());
+        Assert.False(manifest.RootElement.GetProperty("trainer").TryGetProperty("patience", out _), "patience plays no part without early stopping");
         var training = manifest.RootElement.GetProperty("models")[0].GetProperty("training");
         Assert.Equal(2, training.GetProperty("epochsRun").GetInt32());
         Assert.Equal(2, training.GetProperty("keptEpoch").GetInt32());

@@ -160,7 +160,13 @@ public sealed record TrainerOptions
     public double EmbeddingWeightDecay { get; init; } = 1e-6;
 
     /// <summary>Epochs without a better validation log loss before training stops (with <see cref="EarlyStopping"/>).</summary>
+    [JsonIgnore]
     public int Patience { get; init; } = 2;
+
+    /// <summary><see cref="Patience"/> as <c>train.json</c> writes it: left out without early stopping, where it plays no part.</summary>
+    [JsonPropertyName("patience")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? PatienceWhenStopping => EarlyStopping ? Patience : null;
 
     /// <summary>
     /// Whether training stops after <see cref="Patience"/> epochs without a better validation log loss and keeps the state
