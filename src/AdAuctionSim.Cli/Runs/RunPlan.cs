@@ -267,7 +267,8 @@ internal sealed record RunPlan(
         {
             root["training"]!["earlyStopping"] = t.EarlyStopping;
         }
-        if (complete ? t.EarlyStopping : t.Patience is { } p && p != new TrainerOptions().Patience)
+        // The resolved patience is null without early stopping, where it plays no part.
+        if (t.Patience is { } p && (complete || p != new TrainerOptions().Patience))
         {
             root["training"]!["patience"] = t.Patience;
         }

@@ -14,20 +14,13 @@ internal static class ScenarioDifferences
     public const string Absent = "(absent)";
 
     /// <summary>
-    /// The fields a resolved scenario leaves out at their defaults (added after runs were first recorded, so that older
-    /// runs keep their identity), with those defaults as JSON: an absent one reads as "2 (default)", and is no
-    /// difference from the other run's explicit default.
+    /// The default scenario as a run resolves it with every field written (<see cref="RunPlan.CompleteJson"/>): a field a
+    /// recorded scenario leaves out (those added after runs were first recorded are written only away from their
+    /// defaults, so that older runs keep their identity) reads as its value here, "2 (default)", and is no difference
+    /// from the other run's explicit default.
     /// </summary>
-    private static readonly Dictionary<string, string> OmittedDefaults = new(StringComparer.Ordinal)
-    {
-        ["bias.hiddenPerRequest"] = "0",
-        ["training.earlyStopping"] = "true",
-        ["training.patience"] = new Models.Training.TrainerOptions().Patience.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["training.winWeight"] = $"\"{new Simulation.Scenarios.RunTrainingOptions().WinWeight}\"",
-        ["training.ipsNormalizer"] = $"\"{new Simulation.Scenarios.RunTrainingOptions().IpsNormalizer}\"",
-        ["training.maxWeight"] = "null",
-        ["training.stageWeights"] = "null",
-    };
+    private static readonly Lazy<JsonDocument> Defaults = new(() => JsonDocument.Parse(
+        RunPlan.Create(Simulation.Scenarios.ScenarioLoader.ParseFile("{ }", "(defaults)"), "(defaults)").CompleteJson));
 
     /// <summary>The fields whose values differ, in document order (the first's fields, then those only the second has).</summary>
     /// <exception cref="JsonException">Either text is not JSON.</exception>
@@ -83,10 +76,24 @@ internal static class ScenarioDifferences
     /// </summary>
     private static string Text(JsonElement? e, string path) => e switch
     {
-        null => OmittedDefaults.TryGetValue(path, out var d) ? d + DefaultSuffix : Absent,
+        null => DefaultAt(path) is { } d ? Text(d, path) + DefaultSuffix : Absent,
         { ValueKind: JsonValueKind.String } v => $"\"{v.GetString()}\"",
         { } v => v.GetRawText(),
     };
+
+    /// <summary>The default scenario's value at a dotted path of object fields; null where it has none.</summary>
+    private static JsonElement? DefaultAt(string path)
+    {
+        var e = Defaults.Value.RootElement;
+        foreach (var name in path.Split('.'))
+        {
+            if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty(name, out e))
+            {
+                return null;
+            }
+        }
+        return e;
+    }
 
     /// <summary>The value a text stands for (a default compares equal to the same value written out).</summary>
     private static string Value(string text) => text.EndsWith(DefaultSuffix, StringComparison.Ordinal) ? text[..^DefaultSuffix.Length] : text;

@@ -128,17 +128,17 @@ public static class BinaryMetrics
         CheckLengths(trueParent, n);
         CheckLengths(trueStage, n);
         CheckLengths(trueCumulative, n);
-        double sp = 0, ss = 0, sc = 0, tp = 0, ts = 0, tc = 0;
-        for (var i = 0; i < n; i++)
+        return DependenceRatioOfSums(n, Sum(parent), Sum(stage), Sum(cumulative), Sum(trueParent), Sum(trueStage), Sum(trueCumulative));
+
+        static double Sum(ReadOnlySpan<double> values)
         {
-            sp += parent[i];
-            ss += stage[i];
-            sc += cumulative[i];
-            tp += trueParent[i];
-            ts += trueStage[i];
-            tc += trueCumulative[i];
+            var sum = 0.0;
+            foreach (var v in values)
+            {
+                sum += v;
+            }
+            return sum;
         }
-        return DependenceRatioOfSums(n, sp, ss, sc, tp, ts, tc);
     }
 
     /// <summary><see cref="DependenceRatio(ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double}, ReadOnlySpan{double})"/> from the six sums over <paramref name="n"/> rows.</summary>

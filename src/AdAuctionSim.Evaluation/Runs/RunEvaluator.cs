@@ -209,17 +209,18 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
     private static MetricValue Dependence(int[] rows, double[] parent, double[] stage, double[] cumulative, double[] trueParent,
         double[] trueStage, double[] trueCumulative)
     {
-        double sp = 0, ss = 0, sc = 0, tp = 0, ts = 0, tc = 0;
-        foreach (var t in rows)
+        return BinaryMetrics.DependenceRatioOfSums(rows.Length, Sum(parent), Sum(stage), Sum(cumulative), Sum(trueParent), Sum(trueStage),
+            Sum(trueCumulative));
+
+        double Sum(double[] values)
         {
-            sp += parent[t];
-            ss += stage[t];
-            sc += cumulative[t];
-            tp += trueParent[t];
-            ts += trueStage[t];
-            tc += trueCumulative[t];
+            var sum = 0.0;
+            foreach (var t in rows)
+            {
+                sum += values[t];
+            }
+            return sum;
         }
-        return BinaryMetrics.DependenceRatioOfSums(rows.Length, sp, ss, sc, tp, ts, tc);
     }
 
     /// <summary>Running products over the stages: r_k = Π_{j≤k} q_j.</summary>
