@@ -205,6 +205,70 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
         Assert.Contains("\"n_actions\"", File.ReadAllText(sandbox.PathOf("sim/obp/bandit_feedback.json")), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The surplus reward counts what a bid costs: its true value is the conversion value less the exact expected
+    /// payment, so the logger's 8× bid level, which buys more value than the logging policy, earns less surplus; the
+    /// exact values agree with the Monte Carlo replay, IPS of the logging policy is its logged average surplus, and the
+    /// fitted reward model subtracts the win model's expected payment.
+    /// </summary>
+    [Fact]
+    public void Ope_on_the_surplus_subtracts_what_each_bid_costs()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("surplus.json", OpeScenarios.Tiny("""
+            {
+              "reward": "surplus",
+              "bootstrap": 10,
+              "policies": [ { "name": "top-bid", "ad": "logging", "bid": "fixed", "multiplier": 8 } ]
+            }
+            """));
+
+        var result = sandbox.Run("ope", "surplus.json", "--out", "out", "--threads", "1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var values = Csv(sandbox.PathOf("out/policy_values.csv"));
+        foreach (var r in values)
+        {
+            var (value, cost, truth, mc, half) = (D(r[7]), D(r[8]), D(r[9]), D(r[10]), D(r[11]));
+            Assert.Equal(value - cost, truth, 1e-12);
+            Assert.True(Math.Abs(mc - truth) <= half, $"{r[3]}: exact {truth} outside the Monte Carlo interval {mc} ± {half}");
+        }
+        var logging = values.Single(r => r[3] == "logging");
+        var top = values.Single(r => r[3] == "top-bid");
+        Assert.True(D(top[7]) > D(logging[7]), $"the 8x bids buy {top[7]} value per request against the logger's {logging[7]}");
+        Assert.True(D(top[9]) < D(logging[9]), $"the 8x bids earn a surplus of {top[9]} against the logger's {logging[9]}");
+        var ips = Csv(sandbox.PathOf("out/ope.csv")).Single(r => r[3] == "logging" && r[4] == "ips");
+        Assert.Equal(D(logging[10]), D(ips[5]), 1e-12);
+        var fact = Assert.Single(File.ReadAllLines(sandbox.PathOf("out/report.md")), l => l.StartsWith("| reward model |", StringComparison.Ordinal));
+        Assert.Contains("less the expected payment Ĉ(b_a", fact, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Export_obp_with_the_surplus_reward_subtracts_the_price_of_every_won_request()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("tiny.json", Scenarios.Tiny);
+        var simulate = sandbox.Run("simulate", "tiny.json", "--out", "sim", "--requests", "3000", "--threads", "1");
+        Assert.True(simulate.ExitCode == 0, simulate.ToString());
+
+        var export = sandbox.Run("export-obp", "sim", "--reward", "surplus");
+
+        Assert.True(export.ExitCode == 0, export.ToString());
+        var lines = File.ReadAllLines(sandbox.PathOf("sim/obp/bandit_feedback.csv"));
+        var header = lines[0].Split(',');
+        int Column(string name) => Array.IndexOf(header, name);
+        var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+        foreach (var r in rows)
+        {
+            var won = r[Column("won")] == "1";
+            var converted = r[Column("conversion")] == "1";
+            var expected = (converted ? D(r[Column("value_per_conversion")]) : 0) - (won ? D(r[Column("price")]) : 0);
+            Assert.Equal(expected, D(r[Column("reward")]), 1e-9);
+        }
+        Assert.Contains(rows, r => D(r[Column("reward")]) < 0);
+        Assert.Contains("surplus", File.ReadAllText(sandbox.PathOf("sim/obp/bandit_feedback.json")), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Export_obp_of_a_missing_folder_exits_2_and_writes_nothing()
     {

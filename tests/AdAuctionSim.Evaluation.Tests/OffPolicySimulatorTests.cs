@@ -21,6 +21,7 @@ public sealed class OffPolicySimulatorTests
         public List<int> Action { get; } = [];
         public List<double> Pscore { get; } = [];
         public List<double> Reward { get; } = [];
+        public List<double> Surplus { get; } = [];
 
         public void Write(RequestBatch b)
         {
@@ -32,6 +33,7 @@ public sealed class OffPolicySimulatorTests
                 Action.Add(b.Action[i] * Multipliers + b.MultiplierIndex[i]);
                 Pscore.Add(b.PscoreAd[i] * b.PscoreMultiplier[i]);
                 Reward.Add(b.Reached(i, depth - 1) ? b.ValuePerConversion[i] : 0);
+                Surplus.Add(Reward[^1] - (b.Won[i] ? b.Price[i] : 0));
             }
         }
     }
@@ -57,17 +59,25 @@ public sealed class OffPolicySimulatorTests
     });
 
     /// <summary>Block b's rounds as bandit feedback for a target distribution and a reward model over the whole table.</summary>
-    private static BanditFeedback Block(int start, int length, double[] target, double[] model, double[] logging, int actions)
+    private static BanditFeedback Block(int start, int length, double[] target, double[] model, double[] logging, int actions,
+        OpeReward reward = OpeReward.Value)
     {
         var (logs, _) = Simulated.Value;
+        var rewards = reward == OpeReward.Surplus ? logs.Surplus : logs.Reward;
         return new BanditFeedback(
-            [.. logs.RequestId.Skip(start).Take(length)], actions, [.. logs.Action.Skip(start).Take(length)], [.. logs.Reward.Skip(start).Take(length)],
+            [.. logs.RequestId.Skip(start).Take(length)], actions, [.. logs.Action.Skip(start).Take(length)], [.. rewards.Skip(start).Take(length)],
             [.. logs.Pscore.Skip(start).Take(length)], target.AsSpan(start * actions, length * actions).ToArray(),
             model.AsSpan(start * actions, length * actions).ToArray(), logging.AsSpan(start * actions, length * actions).ToArray());
     }
 
-    [Fact]
-    public void Ips_and_dr_are_unbiased_on_the_simulators_logs_across_independent_request_blocks()
+    /// <summary>
+    /// Also for the surplus, whose logged reward subtracts the second price actually paid and whose truth subtracts the
+    /// exact expected payment: IPS is unbiased for it with no payment model at all.
+    /// </summary>
+    [Theory]
+    [InlineData(OpeReward.Value)]
+    [InlineData(OpeReward.Surplus)]
+    public void Ips_and_dr_are_unbiased_on_the_simulators_logs_across_independent_request_blocks(OpeReward reward)
     {
         var (logs, table) = Simulated.Value;
         Assert.Equal(Multipliers, table.Multipliers);
@@ -75,22 +85,24 @@ public sealed class OffPolicySimulatorTests
         var target = new TargetPolicy("softmax-truth", TargetPolicy.TruthScores, AdRule.Softmax, Temperature: 0.7, Bid: BidRule.Logging).Distribution(table, table.TrueRate);
         var logging = TargetPolicy.Logging.Distribution(table, null);
         // A deliberately wrong reward model: half the true expected reward. DR must stay unbiased regardless.
-        var model = table.ExpectedReward(OpeReward.Value).Select(q => 0.5 * q).ToArray();
+        var model = table.ExpectedReward(reward).Select(q => 0.5 * q).ToArray();
         const int Blocks = 80;
         var length = table.Rounds / Blocks;
+        var truths = new double[Blocks];
         var errors = new Dictionary<string, double[]> { [EstimatorIds.Ips] = new double[Blocks], [EstimatorIds.Dr] = new double[Blocks], [EstimatorIds.Dm] = new double[Blocks] };
         for (var b = 0; b < Blocks; b++)
         {
-            var feedback = Block(b * length, length, target, model, logging, table.Actions);
+            var feedback = Block(b * length, length, target, model, logging, table.Actions, reward);
             var truth = 0.0;
             for (var i = b * length; i < (b + 1) * length; i++)
             {
                 for (var a = 0; a < table.Actions; a++)
                 {
-                    truth += target[i * table.Actions + a] * table.ExpectedReward(OpeReward.Value, i, a);
+                    truth += target[i * table.Actions + a] * table.ExpectedReward(reward, i, a);
                 }
             }
             truth /= length;
+            truths[b] = truth;
             var result = OffPolicyEstimators.Estimate(feedback, new EstimatorOptions { BootstrapResamples = 0 });
             foreach (var (id, e) in errors)
             {
@@ -102,8 +114,10 @@ public sealed class OffPolicySimulatorTests
             var (low, high) = MetricStatistics.StudentTInterval(errors[id]);
             Assert.True(low <= 0 && 0 <= high, $"{id}: mean error {errors[id].Average():G4}, 95% interval [{low:G4}, {high:G4}]");
         }
+        // Half the true reward pulls DM towards 0: low for a positive value, high for a negative surplus.
         var (dmLow, dmHigh) = MetricStatistics.StudentTInterval(errors[EstimatorIds.Dm]);
-        Assert.True(dmHigh < 0, $"DM with half the true reward should be biased low: [{dmLow:G4}, {dmHigh:G4}]");
+        Assert.True(truths.Average() > 0 ? dmHigh < 0 : dmLow > 0,
+            $"DM with half the true reward should be biased towards 0 from {truths.Average():G4}: [{dmLow:G4}, {dmHigh:G4}]");
     }
 
     [Fact]

@@ -51,6 +51,20 @@ public sealed class OpeReportTests
     }
 
     [Fact]
+    public void A_surplus_can_be_negative_so_its_bars_are_not_clipped_and_the_caption_says_so()
+    {
+        var rows = EstimatorIds.All.SelectMany(e => new[] { Row(0, e, -0.64, -1.2, -0.2, truth: -0.3), Row(1, e, 0.27, 0.04, 0.57, truth: -0.3) }).ToList();
+        var (tLow, tHigh) = MetricStatistics.StudentTInterval([-0.64, 0.27]);
+
+        var (mean, low, high) = OpeReport.PlottedInterval(rows.Where(r => r.Estimator == EstimatorIds.Ips).ToList(), "surplus");
+        var figure = Assert.Single(OpeReport.Figures(new OpeReportData("surplus", "test", [""], rows, [])));
+
+        Assert.Equal((-0.185, tLow, tHigh), (Math.Round(mean, 12), low, high));
+        Assert.Contains("Bars are not clipped: a policy's surplus per request can take either sign", figure.Caption, StringComparison.Ordinal);
+        Assert.DoesNotContain("clipped to the range", figure.Caption, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Rows_warned_for_too_few_rewarded_rounds_count_in_the_warned_share_and_the_report()
     {
         const string warning = "rewarded rounds: none of the 571 rounds the target policy matches";

@@ -40,7 +40,7 @@ internal sealed class ExportObpCommand(ExportObpArguments arguments, CliTerminal
             "test" => 2,
             _ => null,
         };
-        var reward = arguments.Reward == "conversions" ? OpeReward.Conversions : OpeReward.Value;
+        var reward = OpeRewards.Parse(arguments.Reward);
         LoggedFeedback feedback;
         try
         {

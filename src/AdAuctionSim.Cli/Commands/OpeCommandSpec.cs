@@ -1,6 +1,7 @@
 using System.Globalization;
 using AdAuctionSim.Cli.CommandLine;
 using AdAuctionSim.Cli.Runs;
+using AdAuctionSim.Simulation.OffPolicy;
 
 namespace AdAuctionSim.Cli.Commands;
 
@@ -49,7 +50,7 @@ internal static class OpeCommandSpec
         [
             new OptionSpec("out", OptionKind.Text, "Output directory") { ValueName = "DIR", Default = $"<simulation-dir>/{ExportFolder}" },
             new OptionSpec("split", OptionKind.Choice, "Only the requests of this split") { ValueName = "SPLIT", Choices = ["train", "validation", "test"], Default = "every request" },
-            new OptionSpec("reward", OptionKind.Choice, "What the reward column holds") { ValueName = "REWARD", Choices = ["value", "conversions"], Default = "value" },
+            new OptionSpec("reward", OptionKind.Choice, "What the reward column holds") { ValueName = "REWARD", Choices = [.. OpeRewards.Ids], Default = "value" },
             new OptionSpec("force", OptionKind.Flag, "Replace the output directory if it exists") { Default = "off: an existing directory is an error" },
         ],
         typeof(ExportObpCommand),

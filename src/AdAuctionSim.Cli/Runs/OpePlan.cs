@@ -98,7 +98,7 @@ internal sealed record OpePlan(
             SwitchThreshold = options.Switch,
             BootstrapResamples = options.Bootstrap,
         };
-        var reward = options.Reward == "conversions" ? OpeReward.Conversions : OpeReward.Value;
+        var reward = OpeRewards.Parse(options.Reward);
         return new OpePlan(options, policies, reward, estimators, models);
     }
 
@@ -114,9 +114,13 @@ internal sealed record OpePlan(
         get
         {
             var value = Reward == OpeReward.Conversions ? "" : "·value_j";
-            return TruthRewardModel
-                ? $"the simulator's true E[R | x, a] = P(win | x, b_a)·r_K(x, j){value} (rewardModel \"truth\": an oracle reference, nothing is fitted)"
-                : $"Ŵ(b_a | x) of the {Options.WinModel} win model fitted on the train split's auctions × r̂_K(x, j) from {Options.RewardModel}{value}";
+            if (TruthRewardModel)
+            {
+                var cost = Reward == OpeReward.Surplus ? " − E[price·1{win} | x, b_a]" : "";
+                return $"the simulator's true E[R | x, a] = P(win | x, b_a)·r_K(x, j){value}{cost} (rewardModel \"truth\": an oracle reference, nothing is fitted)";
+            }
+            var payment = Reward == OpeReward.Surplus ? ", less the expected payment Ĉ(b_a | x) that the same win model implies" : "";
+            return $"Ŵ(b_a | x) of the {Options.WinModel} win model fitted on the train split's auctions × r̂_K(x, j) from {Options.RewardModel}{value}{payment}";
         }
     }
 

@@ -194,7 +194,10 @@ internal static class OpeUnit
         return rows;
     }
 
-    /// <summary>q̂(x, a) = Ŵ(b_a | x)·r̂_K(x, j)·(value_j for the value reward), [round × A].</summary>
+    /// <summary>
+    /// q̂(x, a) = Ŵ(b_a | x)·r̂_K(x, j)·(value_j for the value and surplus rewards), less the win model's expected payment
+    /// Ĉ(b_a | x) for the surplus, [round × A].
+    /// </summary>
     private static double[] RewardModel(OpePlan plan, ActionTable table, LoggedDataset data, int[] rows, double[] rate, CancellationToken cancellation)
     {
         var bids = new double[table.Actions][];
@@ -206,7 +209,8 @@ internal static class OpeUnit
                 bids[a][i] = Math.Exp(table.LogBid[i * table.Actions + a]);
             }
         }
-        var win = CandidatePredictions.WinProbabilities(data, plan.Options.WinModel, rows, bids, cancellation);
+        var curves = CandidatePredictions.WinCurves(data, plan.Options.WinModel, rows, bids, payments: plan.Reward == OpeReward.Surplus, cancellation);
+        var win = curves.Win;
         var model = new double[table.Rounds * table.Actions];
         for (var i = 0; i < table.Rounds; i++)
         {
@@ -214,7 +218,12 @@ internal static class OpeUnit
             {
                 var c = i * table.Candidates + a / table.Multipliers;
                 var conversions = win[a][i] * rate[c];
-                model[i * table.Actions + a] = plan.Reward == OpeReward.Conversions ? conversions : conversions * table.Value[c];
+                model[i * table.Actions + a] = plan.Reward switch
+                {
+                    OpeReward.Conversions => conversions,
+                    OpeReward.Value => conversions * table.Value[c],
+                    _ => (conversions * table.Value[c]) - curves.Payment![a][i],
+                };
             }
         }
         return model;

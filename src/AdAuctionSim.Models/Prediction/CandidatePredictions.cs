@@ -87,14 +87,17 @@ public static class CandidatePredictions
 
     /// <summary>
     /// Ŵ(b | x_i) of a win model fitted on the train split's requests (impressions and lost bids), at each of
-    /// <paramref name="bids"/>' bid vectors for the dataset rows <paramref name="rows"/>: result [set][row].
+    /// <paramref name="bids"/>' bid vectors for the dataset rows <paramref name="rows"/>, and with
+    /// <paramref name="payments"/> the expected payment Ĉ(b | x_i) it implies
+    /// (<see cref="IWinPropensityModel.ExpectedPayment"/>): each [set][row].
     /// </summary>
     /// <param name="data">The logged dataset.</param>
     /// <param name="winModel">A win model id of <see cref="WinPropensityModels.Ids"/>.</param>
     /// <param name="rows">Dataset rows to score.</param>
     /// <param name="bids">Bid vectors, one per action, each with one bid per row.</param>
+    /// <param name="payments">Also compute the expected payments (null otherwise).</param>
     /// <param name="cancellation">Cancels the fit.</param>
-    public static double[][] WinProbabilities(LoggedDataset data, string winModel, int[] rows, IReadOnlyList<double[]> bids,
+    public static WinCurves WinCurves(LoggedDataset data, string winModel, int[] rows, IReadOnlyList<double[]> bids, bool payments,
         CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -110,14 +113,29 @@ public static class CandidatePredictions
         using var model = WinPropensityModels.Create(winModel);
         model.Fit(all.Select(trainRows), cancellation);
         var scored = all.Select(rows);
-        var result = new double[bids.Count][];
+        var win = new double[bids.Count][];
         for (var s = 0; s < bids.Count; s++)
         {
-            result[s] = model.WinProbability(scored, bids[s]);
+            win[s] = model.WinProbability(scored, bids[s]);
         }
-        return result;
+        double[][]? payment = null;
+        if (payments)
+        {
+            payment = new double[bids.Count][];
+            for (var s = 0; s < bids.Count; s++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                payment[s] = model.ExpectedPayment(scored, [bids[s]])[0];
+            }
+        }
+        return new WinCurves(win, payment);
     }
 }
+
+/// <summary>What <see cref="CandidatePredictions.WinCurves"/> returns: Ŵ(b | x) and, when asked, Ĉ(b | x), each [set][row].</summary>
+/// <param name="Win">Win probability of each bid.</param>
+/// <param name="Payment">Expected payment of each bid, or null when not asked for.</param>
+public sealed record WinCurves(double[][] Win, double[][]? Payment);
 
 /// <summary>The ad catalogue as the advertiser knows it (the <c>ads</c> product): each ad id's campaign, advertiser, category and creative.</summary>
 /// <param name="Campaign">Campaign of each ad id.</param>

@@ -170,6 +170,46 @@ internal sealed class CensoredLognormalWinModel : WinPropensityModelBase
         return result;
     }
 
+    /// <summary>
+    /// Closed form of the second-price payment: with m = βᵀx and d(p) = (ln p − m)/σ, the price max(z, r) gives
+    /// Ĉ(b) = r·Φ(d(r)) + e^{m + σ²/2}·[Φ(d(b) − σ) − Φ(d(r) − σ)] for b ≥ r (the reserve's terms vanish at r = 0), and 0
+    /// below r: the partial mean of a log-normal, E[z·1{r ≤ z &lt; b}] = e^{m + σ²/2}·[Φ(d(b) − σ) − Φ(d(r) − σ)].
+    /// </summary>
+    protected override double[][] SecondPricePayment(WinLogData rows, IReadOnlyList<double[]> bidSets)
+    {
+        var mu = Locations(rows);
+        var center = _encoding!.LogBidCenter;
+        var reserve = rows.ReservePrice;
+        var sigma = _sigma;
+        var result = new double[bidSets.Count][];
+        for (var s = 0; s < bidSets.Count; s++)
+        {
+            var bids = bidSets[s];
+            var payment = new double[rows.Count];
+            for (var i = 0; i < payment.Length; i++)
+            {
+                if (bids[i] < reserve || !(bids[i] > 0))
+                {
+                    continue;
+                }
+                var m = center + mu[i];
+                var scale = Math.Exp(m + (sigma * sigma / 2));
+                var atBid = NormalFunctions.Cdf(((Math.Log(bids[i]) - m) / sigma) - sigma);
+                var atReserve = 0.0;
+                var reserveMass = 0.0;
+                if (reserve > 0)
+                {
+                    var d = (Math.Log(reserve) - m) / sigma;
+                    atReserve = NormalFunctions.Cdf(d - sigma);
+                    reserveMass = reserve * NormalFunctions.Cdf(d);
+                }
+                payment[i] = reserveMass + (scale * Math.Max(0, atBid - atReserve));
+            }
+            result[s] = payment;
+        }
+        return result;
+    }
+
     /// <summary>βᵀx_i on the centred log scale, a chunk of rows at a time.</summary>
     internal double[] Locations(WinLogData rows)
     {

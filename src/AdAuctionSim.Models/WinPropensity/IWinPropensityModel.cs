@@ -30,4 +30,12 @@ public interface IWinPropensityModel : IDisposable
     /// an exact finite sum over the discrete multiplier set (models.md §14.3).
     /// </summary>
     double[] WinPropensity(WinLogData rows);
+
+    /// <summary>
+    /// Ĉ(b | x_i) = Ê[price·1{win} | x_i, b], the expected payment the win function implies, at each bid vector of
+    /// <paramref name="bidSets"/> (one bid per row; result [set][row]). First price: b·Ŵ(b | x). Second price with
+    /// reserve r: the price is max(z, r), so Ĉ(b) = b·Ŵ(b) − ∫_r^b Ŵ(p | x) dp for b ≥ r, and 0 below r. What a direct
+    /// method needs to value a bid by its surplus (value − payment) rather than by what it buys.
+    /// </summary>
+    double[][] ExpectedPayment(WinLogData rows, IReadOnlyList<double[]> bidSets);
 }

@@ -14,12 +14,21 @@ internal sealed class KaplanMeierCurve
 {
     private readonly double[] _times;
     private readonly double[] _win;
+    private readonly double[] _paid;
 
     private KaplanMeierCurve(double[] times, double[] win, double weight)
     {
         _times = times;
         _win = win;
         Weight = weight;
+        // Σ_{i ≤ j} t_i·(Ŵ_i − Ŵ_{i−1}): the partial mean of the price up to and including t_j.
+        _paid = new double[times.Length];
+        var paid = 0.0;
+        for (var j = 0; j < times.Length; j++)
+        {
+            paid += times[j] * (win[j] - (j == 0 ? 0 : win[j - 1]));
+            _paid[j] = paid;
+        }
     }
 
     /// <summary>Total weight of the rows (pseudo-wins included) the curve was fitted on.</summary>
@@ -90,6 +99,29 @@ internal sealed class KaplanMeierCurve
     /// <summary>Ŵ(b) = 1 − Π_{t_j &lt; b}(1 − d_j/n_j): 0 below the first event price.</summary>
     public double WinProbability(double bid)
     {
+        var below = EventsBelow(bid);
+        return below == 0 ? 0 : _win[below - 1];
+    }
+
+    /// <summary>
+    /// The second-price payment the curve implies for a bid b ≥ r: Σ_{t_j &lt; b} max(t_j, r)·(Ŵ_j − Ŵ_{j−1}), the price
+    /// being max(z, r); exact for the step function (equal to b·Ŵ(b) − ∫_r^b Ŵ(p) dp). The caller returns 0 below r.
+    /// </summary>
+    public double ExpectedPayment(double bid, double reserve)
+    {
+        var below = EventsBelow(bid);
+        if (below == 0)
+        {
+            return 0;
+        }
+        var underReserve = reserve > 0 ? Math.Min(EventsBelow(reserve), below) : 0;
+        var paid = _paid[below - 1] - (underReserve == 0 ? 0 : _paid[underReserve - 1]);
+        return (underReserve == 0 ? 0 : reserve * _win[underReserve - 1]) + paid;
+    }
+
+    /// <summary>The number of event prices t_j strictly below <paramref name="bid"/>.</summary>
+    private int EventsBelow(double bid)
+    {
         // Index of the first t_j ≥ b; the events strictly below b are those before it.
         int lo = 0, hi = _times.Length;
         while (lo < hi)
@@ -104,6 +136,6 @@ internal sealed class KaplanMeierCurve
                 hi = mid;
             }
         }
-        return lo == 0 ? 0 : _win[lo - 1];
+        return lo;
     }
 }

@@ -154,17 +154,7 @@ internal sealed class KaplanMeierWinModel : WinPropensityModelBase
 
     protected override double[][] Evaluate(WinLogData rows, IReadOnlyList<double[]> bidSets)
     {
-        var curves = new KaplanMeierCurve[rows.Count];
-        for (var i = 0; i < curves.Length; i++)
-        {
-            var bucket = Bucket(Math.Log(rows.BaseBid(i)));
-            KaplanMeierCurve? curve = null;
-            if (_field >= 0)
-            {
-                _segmentCurves.TryGetValue((rows.FeatureIds[i * rows.FieldCount + _field], bucket), out curve);
-            }
-            curves[i] = curve ?? _bucketCurves[bucket] ?? _global!;
-        }
+        var curves = CurvesOf(rows);
         var result = new double[bidSets.Count][];
         for (var s = 0; s < bidSets.Count; s++)
         {
@@ -177,6 +167,42 @@ internal sealed class KaplanMeierWinModel : WinPropensityModelBase
             result[s] = w;
         }
         return result;
+    }
+
+    /// <summary>Exact for the step function: <see cref="KaplanMeierCurve.ExpectedPayment"/> of each row's curve.</summary>
+    protected override double[][] SecondPricePayment(WinLogData rows, IReadOnlyList<double[]> bidSets)
+    {
+        var curves = CurvesOf(rows);
+        var reserve = rows.ReservePrice;
+        var result = new double[bidSets.Count][];
+        for (var s = 0; s < bidSets.Count; s++)
+        {
+            var bids = bidSets[s];
+            var payment = new double[rows.Count];
+            for (var i = 0; i < payment.Length; i++)
+            {
+                payment[i] = bids[i] < reserve ? 0 : curves[i].ExpectedPayment(bids[i], reserve);
+            }
+            result[s] = payment;
+        }
+        return result;
+    }
+
+    /// <summary>The curve each row is scored with: its segment's, else its bid bucket's, else the global one.</summary>
+    private KaplanMeierCurve[] CurvesOf(WinLogData rows)
+    {
+        var curves = new KaplanMeierCurve[rows.Count];
+        for (var i = 0; i < curves.Length; i++)
+        {
+            var bucket = Bucket(Math.Log(rows.BaseBid(i)));
+            KaplanMeierCurve? curve = null;
+            if (_field >= 0)
+            {
+                _segmentCurves.TryGetValue((rows.FeatureIds[i * rows.FieldCount + _field], bucket), out curve);
+            }
+            curves[i] = curve ?? _bucketCurves[bucket] ?? _global!;
+        }
+        return curves;
     }
 
     private int Bucket(double logBase)

@@ -154,9 +154,12 @@ public static class OpeReport
                 figures.Add(Render(plot, $"ope-{(data.Points.Count > 1 ? $"p{pi:D2}-" : "")}{ReportPlots.Slug(policy)}",
                     $"Off-policy estimates of {policy}{Where(point)} ({data.Reward} per request on the {data.Split} split) against its true value (dashed): "
                     + (repeats > 1 ? $"mean over {repeats} repeats with the 95% Student-t interval across repeats" : "the estimate with its 95% interval as in ope.csv")
-                    + $". Bars are clipped to the range a policy's {data.Reward} per request can take, {range}"
-                    + (repeats > 1 ? " (a t interval across few repeats can reach beyond it); markers and ope.csv's per-repeat intervals are not clipped."
-                        : "; markers and ope.csv's intervals are not clipped, and an estimate without a defined interval has no bar.")));
+                    + (range == MetricRange.Unbounded
+                        ? $". Bars are not clipped: a policy's {data.Reward} per request can take either sign"
+                            + (repeats > 1 ? "." : "; an estimate without a defined interval has no bar.")
+                        : $". Bars are clipped to the range a policy's {data.Reward} per request can take, {range}"
+                            + (repeats > 1 ? " (a t interval across few repeats can reach beyond it); markers and ope.csv's per-repeat intervals are not clipped."
+                                : "; markers and ope.csv's intervals are not clipped, and an estimate without a defined interval has no bar."))));
             }
         }
         if (data.Points.Count > 1)

@@ -14,6 +14,23 @@ public enum OpeReward
     Surplus,
 }
 
+/// <summary>The ids of <see cref="OpeReward"/> as scenario files and options write them.</summary>
+public static class OpeRewards
+{
+    /// <summary><c>value</c>, <c>conversions</c>, <c>surplus</c>.</summary>
+    public static IReadOnlyList<string> Ids { get; } = ["value", "conversions", "surplus"];
+
+    /// <summary>The reward of an id of <see cref="Ids"/>.</summary>
+    /// <exception cref="ArgumentException">Not one of <see cref="Ids"/>.</exception>
+    public static OpeReward Parse(string id) => id switch
+    {
+        "value" => OpeReward.Value,
+        "conversions" => OpeReward.Conversions,
+        "surplus" => OpeReward.Surplus,
+        _ => throw new ArgumentException($"unknown reward \"{id}\"; expected one of {string.Join(", ", Ids)}", nameof(id)),
+    };
+}
+
 /// <summary>
 /// The logged action space of off-policy evaluation over a set of bid requests, with the simulator's truth for every
 /// action (evaluators only: this reads the world). An action is a pair (candidate ad j, bid multiplier m), index

@@ -82,8 +82,12 @@ public static class BanditFeedbackExport
             ["len_list"] = 1,
             ["action"] = $"candidate index j × {feedback.Multipliers} + bid multiplier index m; action_ad = j, action_multiplier = m",
             ["bid_multipliers"] = multipliers,
-            ["reward"] = reward == OpeReward.Conversions ? "1 if the request was won and the final funnel stage happened, else 0"
-                : "value_per_conversion if the request was won and the final funnel stage happened, else 0",
+            ["reward"] = reward switch
+            {
+                OpeReward.Conversions => "1 if the request was won and the final funnel stage happened, else 0",
+                OpeReward.Value => "value_per_conversion if the request was won and the final funnel stage happened, else 0",
+                _ => "surplus: value_per_conversion if the request was won and the final funnel stage happened (else 0), less price if it was won; 0 for a lost bid",
+            },
             ["pscore"] = "logging probability of the action: P(ad j) × P(multiplier m); lost bids are rounds with reward 0",
             ["slot"] = "ad slot, 0 = top (the context field position); OBP's position is 0 for every round (len_list 1)",
             ["context"] = LoggedFeedback.ContextFields.Select(f => "context_" + f).ToArray(),

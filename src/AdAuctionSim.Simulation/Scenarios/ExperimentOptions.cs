@@ -103,7 +103,7 @@ public sealed record ScenarioFile(Scenario Scenario, ExperimentOptions Experimen
 /// </summary>
 public sealed record OpeOptions
 {
-    /// <summary><c>value</c> (conversion value per request) or <c>conversions</c>.</summary>
+    /// <summary><c>value</c> (conversion value per request), <c>conversions</c> or <c>surplus</c> (value less the price paid).</summary>
     public string Reward { get; init; } = "value";
 
     /// <summary>The requests the policies are valued on: <c>test</c>, <c>validation</c>, <c>train</c> or <c>all</c>.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using AdAuctionSim.Simulation.OffPolicy;
 
 namespace AdAuctionSim.Simulation.Scenarios;
 
@@ -222,7 +223,7 @@ public static partial class ScenarioLoader
         }
         var ope = new OpeOptions
         {
-            Reward = o.Enum("reward", d.Reward, ["value", "conversions"]),
+            Reward = o.Enum("reward", d.Reward, [.. OpeRewards.Ids]),
             Split = o.Enum("split", d.Split, ["test", "validation", "train", "all"]),
             RewardModel = o.String("rewardModel", d.RewardModel, ModelIdPattern(), "\"logging\", \"truth\" or a model id such as \"single-task\""),
             WinModel = o.Enum("winModel", d.WinModel, ["km", "censored-lognormal", "classifier"]),
