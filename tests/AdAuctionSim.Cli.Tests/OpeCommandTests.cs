@@ -67,6 +67,16 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
 
     private static double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
 
+    /// <summary>Simulates 3000 requests of the tiny scenario into <c>sim</c> and exports them with the given reward.</summary>
+    private static void ExportTiny(CliSandbox sandbox, string reward)
+    {
+        sandbox.Write("tiny.json", Scenarios.Tiny);
+        var simulate = sandbox.Run("simulate", "tiny.json", "--out", "sim", "--requests", "3000", "--threads", "1");
+        Assert.True(simulate.ExitCode == 0, simulate.ToString());
+        var export = sandbox.Run("export-obp", "sim", "--reward", reward);
+        Assert.True(export.ExitCode == 0, export.ToString());
+    }
+
     [Fact]
     public void Ope_writes_the_report_with_every_policy_and_estimator()
     {
@@ -182,13 +192,9 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
     public void Export_obp_writes_bandit_feedback_with_every_request_and_its_logged_pscore()
     {
         using var sandbox = new CliSandbox();
-        sandbox.Write("tiny.json", Scenarios.Tiny);
-        var simulate = sandbox.Run("simulate", "tiny.json", "--out", "sim", "--requests", "3000", "--threads", "1");
-        Assert.True(simulate.ExitCode == 0, simulate.ToString());
 
-        var export = sandbox.Run("export-obp", "sim", "--reward", "conversions");
+        ExportTiny(sandbox, "conversions");
 
-        Assert.True(export.ExitCode == 0, export.ToString());
         foreach (var file in (string[])["bandit_feedback.parquet", "bandit_feedback.csv", "bandit_feedback.json"])
         {
             Assert.True(File.Exists(sandbox.PathOf("sim/obp/" + file)), file);
@@ -247,13 +253,9 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
     public void Export_obp_with_the_surplus_reward_subtracts_the_price_of_every_won_request()
     {
         using var sandbox = new CliSandbox();
-        sandbox.Write("tiny.json", Scenarios.Tiny);
-        var simulate = sandbox.Run("simulate", "tiny.json", "--out", "sim", "--requests", "3000", "--threads", "1");
-        Assert.True(simulate.ExitCode == 0, simulate.ToString());
 
-        var export = sandbox.Run("export-obp", "sim", "--reward", "surplus");
+        ExportTiny(sandbox, "surplus");
 
-        Assert.True(export.ExitCode == 0, export.ToString());
         var lines = File.ReadAllLines(sandbox.PathOf("sim/obp/bandit_feedback.csv"));
         var header = lines[0].Split(',');
         int Column(string name) => Array.IndexOf(header, name);
