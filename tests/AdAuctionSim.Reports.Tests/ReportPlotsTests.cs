@@ -1,3 +1,4 @@
+using AdAuctionSim.Reports.Documents;
 using AdAuctionSim.Reports.Plots;
 using ScottPlot;
 
@@ -8,6 +9,21 @@ public sealed class ReportPlotsTests
 {
     /// <summary>The 17 models of the catalog and the truth and logging reference rows.</summary>
     private const int CatalogSeries = 19;
+
+    /// <summary>
+    /// The ring on a training curve: with early stopping the first epoch of the lowest validation loss (a later tie does
+    /// not replace it, as in the trainer), without it the last epoch whatever its loss.
+    /// </summary>
+    [Fact]
+    public void The_kept_epoch_is_the_first_best_with_early_stopping_and_the_last_without()
+    {
+        double[] losses = [0.30, 0.21, 0.25, 0.21, 0.27];
+        var curve = losses.Select((loss, i) => new TrainingCurvePoint("", 0, "esmm", i + 1, 0.5, loss)).ToList();
+
+        Assert.Equal(2, ReportPlots.KeptEpoch(curve, earlyStopping: true).Epoch);
+        Assert.Equal(5, ReportPlots.KeptEpoch(curve, earlyStopping: false).Epoch);
+        Assert.Equal(1, ReportPlots.KeptEpoch(curve.Take(1).ToList(), earlyStopping: true).Epoch);
+    }
 
     [Fact]
     public void Nineteen_series_get_colours_that_differ_at_a_glance_and_no_two_of_80_series_look_alike()
@@ -63,8 +79,8 @@ public sealed class ReportPlotsTests
     }
 
     [Theory]
-    [InlineData(true, "early stopping keeps the best epoch.")]
-    [InlineData(false, "no early stopping: every epoch is trained and the last one kept.")]
+    [InlineData(true, "early stopping keeps the best epoch, ringed on each line.")]
+    [InlineData(false, "no early stopping: every epoch is trained and the last one kept, ringed on each line.")]
     public void The_training_curve_caption_says_which_epoch_the_models_kept(bool earlyStopping, string says)
     {
         var figures = ReportPlots.DrawPlots(SyntheticRun.Create() with { EarlyStopping = earlyStopping });

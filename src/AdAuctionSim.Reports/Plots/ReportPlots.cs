@@ -195,14 +195,44 @@ public static class ReportPlots
                 }
                 var line = plot.Add.Scatter(epochs.Select(c => (double)c.Epoch).ToArray(), epochs.Select(c => c.ValidationLogLoss).ToArray());
                 Style(line, styles[model.Key], model.Key, 5);
+                var kept = KeptEpoch(epochs, data.EarlyStopping);
+                var ring = plot.Add.Marker(kept.Epoch, kept.ValidationLogLoss, MarkerShape.OpenCircle, 14, styles[model.Key].Color);
+                ring.LegendText = "";
             }
             IntegerTicks(plot);
             plot.ShowLegend(Edge.Right);
             figures.Add(Render(plot, Training, $"training-{Prefix(byPoint.Key)}curves".TrimEnd('-'),
                 $"Validation log loss (mean over stages, on the validation impressions) after each epoch{Where(byPoint.Key)}, repeat 0; "
-                + (data.EarlyStopping ? "early stopping keeps the best epoch." : "no early stopping: every epoch is trained and the last one kept."), wide: true));
+                + (data.EarlyStopping ? "early stopping keeps the best epoch" : "no early stopping: every epoch is trained and the last one kept")
+                + ", ringed on each line.", wide: true));
         }
         return figures;
+    }
+
+    /// <summary>
+    /// The epoch whose weights a training kept, from its curve (epochs in order, finite losses): with early stopping the
+    /// first epoch of lowest validation log loss (the trainer replaces its best only on a strictly lower loss), else the last.
+    /// </summary>
+    internal static TrainingCurvePoint KeptEpoch(IReadOnlyList<TrainingCurvePoint> epochs, bool earlyStopping)
+    {
+        ArgumentNullException.ThrowIfNull(epochs);
+        if (epochs.Count == 0)
+        {
+            throw new ArgumentException("a curve without epochs", nameof(epochs));
+        }
+        if (!earlyStopping)
+        {
+            return epochs[^1];
+        }
+        var best = epochs[0];
+        foreach (var epoch in epochs)
+        {
+            if (epoch.ValidationLogLoss < best.ValidationLogLoss)
+            {
+                best = epoch;
+            }
+        }
+        return best;
     }
 
     /// <summary>A file-name-safe form of a label.</summary>
