@@ -288,6 +288,32 @@ public sealed class OffPolicyEstimatorTests
         return target;
     }
 
+    /// <summary>
+    /// A surplus-like reward: every matched round pays a price (a nonzero reward), and only the rounds marked as events
+    /// converted. The warning counts the matched events, not the nonzero rewards, and the rule-of-three interval is not
+    /// used (the rewards are not all 0).
+    /// </summary>
+    [Theory]
+    [InlineData(3, true)]
+    [InlineData(10, false)]
+    public void With_events_given_the_rewarded_rounds_warning_counts_matched_events_not_nonzero_rewards(int converted, bool warns)
+    {
+        var kept = WithRewardedMatchedRounds(Make(seed: 33, rounds: 800).Feedback, converted);
+        var events = kept.Reward.Select(r => r != 0).ToArray();
+        var surplus = kept.Reward.Select(r => r - 0.05).ToArray();
+        var feedback = kept with { Reward = surplus, Events = events };
+
+        var result = OffPolicyEstimators.Estimate(feedback, new EstimatorOptions { BootstrapResamples = 50, BootstrapSeed = 3 });
+
+        Assert.Equal(result.Diagnostics.MatchedRounds, result.Diagnostics.RewardedRounds);
+        Assert.Equal(warns, result.Diagnostics.Warnings.Any(w => w.StartsWith($"rewarded rounds: only {converted} of", StringComparison.Ordinal)
+            && w.Contains("converted", StringComparison.Ordinal)));
+        Assert.Equal(warns, result.Diagnostics.Warnings.Any(w => w.StartsWith("rewarded rounds:", StringComparison.Ordinal)));
+        var ips = result[EstimatorIds.Ips];
+        Assert.True(ips.Low < ips.Value && ips.Value < ips.High, $"IPS {ips.Value} outside its bootstrap interval [{ips.Low}, {ips.High}]");
+        Assert.Throws<ArgumentException>(() => (feedback with { Events = new bool[3] }).Validate());
+    }
+
     [Theory]
     [InlineData(3, true)]
     [InlineData(9, true)]

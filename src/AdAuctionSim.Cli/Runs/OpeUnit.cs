@@ -115,6 +115,16 @@ internal static class OpeUnit
         clock.Restart();
         var logging = TargetPolicy.Logging.Distribution(table, null);
         var rewards = logs.Rewards(plan.Reward);
+        // The surplus is nonzero on every won round (its price): the rewarded-rounds warning counts the conversions.
+        bool[]? events = null;
+        if (plan.Reward == OpeReward.Surplus)
+        {
+            events = new bool[logs.Rounds];
+            for (var i = 0; i < events.Length; i++)
+            {
+                events[i] = logs.Won[i] && logs.Converted[i];
+            }
+        }
         var actions = new int[logs.Rounds];
         for (var i = 0; i < actions.Length; i++)
         {
@@ -134,6 +144,7 @@ internal static class OpeUnit
             var feedback = new BanditFeedback(logs.RequestId, table.Actions, actions, rewards, logs.Pscore, distribution, rewardModel, logging)
             {
                 MaxReward = maxReward,
+                Events = events,
             };
             var result = OffPolicyEstimators.Estimate(feedback, plan.Estimators with { BootstrapSeed = seed });
             var d = result.Diagnostics;

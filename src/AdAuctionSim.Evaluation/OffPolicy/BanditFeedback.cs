@@ -38,6 +38,14 @@ public sealed record BanditFeedback(
     /// </summary>
     public double? MaxReward { get; init; }
 
+    /// <summary>
+    /// The rounds whose reward holds the rare event it is scored on (a conversion), when the reward is nonzero on other
+    /// rounds too: the surplus, which every won round has (its price). The rewarded-rounds warning then counts the
+    /// matched rounds among these, the only ones the reward's value part rests on. Null: a round counts when its reward
+    /// is nonzero.
+    /// </summary>
+    public bool[]? Events { get; init; }
+
     /// <summary>Rounds n.</summary>
     public int Rounds => Action.Length;
 
@@ -49,7 +57,8 @@ public sealed record BanditFeedback(
         {
             throw new ArgumentException($"actions per round must be at least 1; got {Actions}");
         }
-        foreach (var (name, length) in (ReadOnlySpan<(string, int)>)[("requestId", RequestId.Length), ("reward", Reward.Length), ("pscore", Pscore.Length)])
+        foreach (var (name, length) in (ReadOnlySpan<(string, int)>)[("requestId", RequestId.Length), ("reward", Reward.Length), ("pscore", Pscore.Length),
+            ("events", Events?.Length ?? n)])
         {
             if (length != n)
             {

@@ -327,9 +327,10 @@ public static class OffPolicyEstimators
     {
         var n = rounds.Length;
         double sum = 0, sumSq = 0, max = 0;
-        int clipped = 0, switched = 0, matched = 0, rewarded = 0;
-        foreach (var r in rounds)
+        int clipped = 0, switched = 0, matched = 0, rewarded = 0, events = 0;
+        for (var i = 0; i < n; i++)
         {
+            var r = rounds[i];
             sum += r.Weight;
             sumSq += r.Weight * r.Weight;
             max = Math.Max(max, r.Weight);
@@ -339,6 +340,7 @@ public static class OffPolicyEstimators
             {
                 matched++;
                 rewarded += r.Reward != 0 ? 1 : 0;
+                events += data.Events is { } e && e[i] ? 1 : 0;
             }
         }
         var a = data.Actions;
@@ -380,9 +382,13 @@ public static class OffPolicyEstimators
         {
             warnings.Add(Fmt($"rewarded rounds: none of the {matched} rounds the target policy matches (weight > 0, of {n}) has a nonzero reward: IPS, clipped IPS and SNIPS are 0 by construction, and their interval is the rule-of-three bound [0, ≈3·w_max·r_max/n] with w_max = {possible:G4} (undefined without a reward bound), not a bootstrap interval; the DR-type corrections see no reward either, and their bootstrap intervals are widened upwards by that bound"));
         }
-        else if (n > 0 && rewarded < options.MinRewardedRounds)
+        else if (n > 0 && data.Events is null && rewarded < options.MinRewardedRounds)
         {
             warnings.Add(Fmt($"rewarded rounds: only {rewarded} of the {matched} rounds the target policy matches (weight > 0, of {n}) have a nonzero reward (below {options.MinRewardedRounds}): IPS, clipped IPS and SNIPS rest on them alone and their bootstrap intervals are unreliable"));
+        }
+        else if (n > 0 && data.Events is not null && events < options.MinRewardedRounds)
+        {
+            warnings.Add(Fmt($"rewarded rounds: only {events} of the {matched} rounds the target policy matches (weight > 0, of {n}) converted (below {options.MinRewardedRounds}): the value part of IPS, clipped IPS and SNIPS rests on them alone (the other won rounds add only their price) and their bootstrap intervals are unreliable"));
         }
         return new EstimateDiagnostics(n, ess, n == 0 ? double.NaN : sum / n, max, maxShare, unsupported,
             n == 0 ? 0 : (double)clipped / n, n == 0 ? 0 : (double)switched / n, matched, rewarded, possible, warnings);
