@@ -174,6 +174,32 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
         Assert.Equal(before, sandbox.Entries());
     }
 
+    /// <summary>Kaplan–Meier needs second-price prices: asked for on a first-price auction, the scenario is refused up front.</summary>
+    [Theory]
+    [InlineData("ope.winModel", """{ "winModel": "km" }""", "ipw-escm2", "censored-lognormal")]
+    [InlineData("training.winPropensity", """{ "winModel": "classifier" }""", "ipw-escm2", "km")]
+    public void Kaplan_meier_on_a_first_price_auction_is_bad_input_naming_the_field(string field, string ope, string model, string winPropensity)
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("first.json", $$"""
+            {
+              "name": "first", "seed": 3,
+              "traffic": { "requests": 5000 },
+              "auction": { "type": "first-price" },
+              "models": ["{{model}}"],
+              "training": { "winPropensity": "{{winPropensity}}" },
+              "ope": {{ope}}
+            }
+            """);
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("scenario", "validate", "first.json");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"{field}: \"km\" needs a second-price auction", result.Error + result.Out, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
     [Fact]
     public void A_scenario_without_an_ope_section_is_bad_input()
     {
@@ -221,13 +247,19 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
     public void Ope_on_the_surplus_subtracts_what_each_bid_costs()
     {
         using var sandbox = new CliSandbox();
+        // A reserve of 0.05 binds: some requests' every bid level is below it, so their lost bids log a win propensity of 0.
         sandbox.Write("surplus.json", OpeScenarios.Tiny("""
             {
               "reward": "surplus",
               "bootstrap": 10,
               "policies": [ { "name": "top-bid", "ad": "logging", "bid": "fixed", "multiplier": 8 } ]
             }
-            """));
+            """, extra: "\"auction\": { \"reservePrice\": 0.05 },"));
+        var simulate = sandbox.Run("simulate", "surplus.json", "--out", "sim", "--format", "csv", "--threads", "1");
+        Assert.True(simulate.ExitCode == 0, simulate.ToString());
+        var lost = File.ReadAllLines(sandbox.PathOf("sim/lost_bids.csv"));
+        var pi = Array.IndexOf(lost[0].Split(','), "win_propensity");
+        Assert.Contains(lost.Skip(1), l => D(l.Split(',')[pi]) == 0);
 
         var result = sandbox.Run("ope", "surplus.json", "--out", "out", "--threads", "1");
 

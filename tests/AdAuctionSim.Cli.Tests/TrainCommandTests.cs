@@ -131,6 +131,23 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     }
 
     [Fact]
+    public void Kaplan_meier_win_propensities_on_a_first_price_simulation_exit_2_naming_the_option()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("first.json", Scenarios.Tiny.Replace("\"traffic\"", "\"auction\": { \"type\": \"first-price\" },\n  \"traffic\"", StringComparison.Ordinal));
+        var simulate = sandbox.Run("simulate", "first.json", "--out", "sim", "--requests", "3000", "--threads", "1");
+        Assert.True(simulate.ExitCode == 0, simulate.ToString());
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("train", "sim", "--models", "ipw-escm2", "--win-propensity", "km", "--epochs", "1", "--out", "run");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--win-propensity km", result.Error, StringComparison.Ordinal);
+        Assert.Contains("first-price", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    [Fact]
     public void Unknown_model_ids_exit_2_listing_the_valid_ones()
     {
         using var sandbox = simulation.NewSandbox();

@@ -93,6 +93,10 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
                 double.IsNaN(s.Warned) ? "n/a" : s.Warned.ToString("P0", CultureInfo.InvariantCulture));
         }
         table.Write(terminal);
+        if (data.Reward == "surplus")
+        {
+            terminal.WriteLine("  rel. error is |estimate − truth| ÷ |truth|: for a surplus near 0 it grows without bound, so compare such policies by MSE");
+        }
         var disagree = data.Truths.Where(t => !t.Agrees).ToList();
         terminal.WriteLine(disagree.Count == 0
             ? $"  exact true values agree with the Monte Carlo cross-check ({data.Truths.Count} policy × repeat pairs)"

@@ -78,6 +78,12 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                     + $"depth {data.Depth} ({string.Join(", ", data.Stages)}) in {terminal.Display(simulation)}; expected one weight per stage; "
                     + "nothing was written");
             }
+            if (trainer.WinPropensity == WinPropensitySource.KaplanMeier && !data.SecondPrice && models.Any(m => TrainingRun.ReadsWinPropensity(m.Id)))
+            {
+                throw new CliInputException($"option --win-propensity km: Kaplan–Meier needs a second-price auction, whose won bids reveal the market "
+                    + $"price, and {terminal.Display(simulation)} was simulated with a first-price auction; expected censored-lognormal, classifier, "
+                    + "oracle or none; nothing was written");
+            }
             logger.LogInformation("Loaded {Rows} requests in {Seconds:F2} s; columns read: {Columns}", data.Count, loadTime.TotalSeconds,
                 string.Join(", ", data.ColumnsRead));
             var mode = arguments.LabelMode == LabelMode.Cumulative ? "cumulative" : "conditional";

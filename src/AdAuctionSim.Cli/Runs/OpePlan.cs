@@ -2,6 +2,7 @@ using System.Globalization;
 using AdAuctionSim.Cli.Commands;
 using AdAuctionSim.Evaluation.OffPolicy;
 using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.WinPropensity;
 using AdAuctionSim.Simulation.OffPolicy;
 using AdAuctionSim.Simulation.Scenarios;
 
@@ -92,6 +93,12 @@ internal sealed record OpePlan(
             policies.Add(new TargetPolicy(p.Name, p.Scores, ad, p.Temperature, bid, p.BidScale, p.Multiplier));
         }
         Source("ope.rewardModel", options.RewardModel);
+        if (options.RewardModel != TargetPolicy.TruthScores && options.WinModel == WinPropensityModels.KaplanMeier
+            && points.Any(p => p.Auction.Type == AuctionType.FirstPrice))
+        {
+            errors.Add(new ScenarioError("ope.winModel", "\"km\" needs a second-price auction, whose won bids reveal the market price, and "
+                + "auction.type is \"first-price\"; expected \"censored-lognormal\" or \"classifier\" (or rewardModel \"truth\", which fits no win model)"));
+        }
         var estimators = new EstimatorOptions
         {
             ClipThreshold = options.Clip,

@@ -109,6 +109,13 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("training.winPropensity", $"value \"{t.WinPropensity}\" is not allowed; expected one of {Quoted(WinPropensitySources.Ids)}"));
         }
+        else if (win == WinPropensitySource.KaplanMeier && entries.Any(e => TrainingRun.ReadsWinPropensity(e.Id))
+            && points.Any(p => p.Scenario.Auction.Type == AuctionType.FirstPrice))
+        {
+            errors.Add(new ScenarioError("training.winPropensity", "\"km\" needs a second-price auction, whose won bids reveal the market price, "
+                + $"and auction.type is \"first-price\"; expected another source for {string.Join(", ", entries.Where(e => TrainingRun.ReadsWinPropensity(e.Id)).Select(e => e.Id))}: "
+                + Quoted(WinPropensitySources.Ids.Where(id => id != WinPropensitySources.Id(WinPropensitySource.KaplanMeier)))));
+        }
         if (!WinWeightBases.TryParse(t.WinWeight, out var winWeight))
         {
             errors.Add(new ScenarioError("training.winWeight", $"value \"{t.WinWeight}\" is not allowed; expected one of {Quoted(WinWeightBases.Ids)}"));

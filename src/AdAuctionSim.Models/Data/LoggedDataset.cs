@@ -136,7 +136,7 @@ public sealed class LoggedDataset : IDisposable
     /// <summary>[N] float32: 1 for an impression, 0 for a lost bid.</summary>
     public Tensor Won { get; }
 
-    /// <summary>[N] float32 logged oracle win propensity P(win | x) (column <c>win_propensity</c>), not floored.</summary>
+    /// <summary>[N] float32 logged oracle win propensity P(win | x) (column <c>win_propensity</c>), not floored; 0 on a lost bid that could not have won (every bid level of the logger below a binding reserve).</summary>
     public Tensor WinPropensity { get; }
 
     /// <summary>
@@ -284,7 +284,8 @@ public sealed class LoggedDataset : IDisposable
                 bid[r] = lostBid[l];
                 multiplier[r] = lostMultiplier[l];
                 price[r] = double.NaN;
-                winPropensity[r] = CheckedPropensity(lostWin[l], lost.File, lostId[l]);
+                // A lost bid may have no chance at all: every bid level of the logger below a binding reserve.
+                winPropensity[r] = CheckedPropensity(lostWin[l], lost.File, lostId[l], zeroAllowed: true);
                 reach.AsSpan((int)((long)r * (k - 1)), k - 1).Fill(1f);
             }
         }
@@ -399,11 +400,11 @@ public sealed class LoggedDataset : IDisposable
         ReachPropensity.Dispose();
     }
 
-    private static float CheckedPropensity(double p, string file, long request, string column = WinPropensityColumn)
+    private static float CheckedPropensity(double p, string file, long request, string column = WinPropensityColumn, bool zeroAllowed = false)
     {
-        if (!(p > 0 && p <= 1))
+        if (!((p > 0 || (zeroAllowed && p == 0)) && p <= 1))
         {
-            throw new InvalidDataException($"{file}: request {request}: {column} is {p}; expected a probability in (0, 1]");
+            throw new InvalidDataException($"{file}: request {request}: {column} is {p}; expected a probability in {(zeroAllowed ? "[0, 1]" : "(0, 1]")}");
         }
         return (float)p;
     }

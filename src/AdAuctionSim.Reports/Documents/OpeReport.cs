@@ -291,7 +291,11 @@ public static class OpeReport
         + "t interval across repeats; MSE and relative error are Open Bandit Pipeline's meta-evaluation figures; coverage is the share of repeats "
         + "whose interval holds the truth; warned is the share of repeats with a diagnostic warning (ESS, maximum weight, support, too few rewarded "
         + "matched rounds). Every estimate "
-        + "is in ope.csv, these summaries in ope_summary.csv, the true values and their Monte Carlo cross-check in policy_values.csv.";
+        + "is in ope.csv, these summaries in ope_summary.csv, the true values and their Monte Carlo cross-check in policy_values.csv."
+        + (data.Reward == "surplus"
+            ? " Relative error is |estimate − truth| ÷ |truth|, and a policy's surplus can be near 0 (a policy that pays about what it buys), "
+                + "where the relative error grows without bound: compare such policies by bias and MSE."
+            : "");
 
     private static readonly string[] Columns =
         ["policy", "estimator", "repeats", "mean estimate", "truth", "bias [95% CI]", "MSE", "relative error", "coverage", "warned"];
