@@ -201,6 +201,19 @@ public sealed class OpeCommandTests(OpeRunFixture run) : IClassFixture<OpeRunFix
     }
 
     [Fact]
+    public void Scenario_validate_summarises_the_ope_section()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("ope.json", OpeScenarios.Tiny());
+
+        var result = sandbox.Run("scenario", "validate", "ope.json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var line = Assert.Single(result.Out.Split('\n'), l => l.TrimStart().StartsWith("ope ", StringComparison.Ordinal));
+        Assert.Contains("4 policies (logging, greedy-logging, softmax-truth, top-bid), reward value on the test split", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_scenario_without_an_ope_section_is_bad_input()
     {
         using var sandbox = new CliSandbox();

@@ -87,7 +87,28 @@ public sealed class ReportPlotsTests
 
         var training = figures.Where(f => f.Figure.Section == ReportPlots.Training).Select(f => f.Figure.Caption).ToList();
         Assert.NotEmpty(training);
-        Assert.All(training, caption => Assert.EndsWith(says, caption, StringComparison.Ordinal));
+        Assert.All(training, caption => Assert.Contains(says.TrimEnd('.'), caption, StringComparison.Ordinal));
+        Assert.All(training, caption => Assert.Contains("not metrics.csv's log_loss", caption, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A first epoch far above the rest would flatten the later differences: the axis then spans the later epochs with
+    /// margins, and says how high the first ones went. Without such an epoch, or with one epoch only, it is left alone.
+    /// </summary>
+    [Fact]
+    public void The_training_curve_axis_spans_the_later_epochs_when_the_first_lies_far_above_them()
+    {
+        static List<TrainingCurvePoint> Curve(params double[][] losses) =>
+            [.. losses.SelectMany((model, m) => model.Select((loss, e) => new TrainingCurvePoint("", 0, $"m{m}", e + 1, 0.5, loss)))];
+
+        var range = ReportPlots.LaterEpochsRange(Curve([0.62, 0.15, 0.14], [0.40, 0.145, 0.139]));
+        Assert.NotNull(range);
+        var (low, high, first) = range.Value;
+        Assert.Equal(0.62, first);
+        Assert.InRange(low, 0.139 - 0.002, 0.139 - 0.0008);
+        Assert.InRange(high, 0.15 + 0.0008, 0.15 + 0.002);
+        Assert.Null(ReportPlots.LaterEpochsRange(Curve([0.14, 0.15, 0.16])));
+        Assert.Null(ReportPlots.LaterEpochsRange(Curve([0.62], [0.40])));
     }
 
     /// <summary>CIE76 colour difference: Euclidean distance in CIELAB (sRGB, D65).</summary>

@@ -43,7 +43,7 @@ internal static class OpeCommandSpec
         "export-obp",
         "Write a simulation's logs as Open Bandit Pipeline bandit feedback (Parquet and CSV)",
         "Reads the logged view of a simulation (impressions and lost bids, never the truth) and writes bandit_feedback.parquet, "
-        + "bandit_feedback.csv (one row per request: action = candidate × bid level, position, reward, pscore, context fields, "
+        + "bandit_feedback.csv (one row per request: action = candidate × bid level, slot, reward, pscore, context fields, "
         + "candidate ads) and bandit_feedback.json (n_rounds, n_actions, what each column means), so that OBP's estimators can "
         + "be run on the same data. The folder appears only when complete.",
         [new ArgumentSpec("<simulation-dir>", "folder written by adsim simulate")],

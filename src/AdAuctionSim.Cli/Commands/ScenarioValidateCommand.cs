@@ -24,6 +24,10 @@ internal sealed class ScenarioValidateCommand(ScenarioFileArguments arguments, C
         rows.Add(("world", $"built in {elapsed.TotalSeconds:F1} s: {world.Users} users, {world.Ads} ads; "
             + $"competitors' bid level solved for target win rate {ScenarioFiles.F(scenario.Auction.TargetWinRate)}"));
         rows.Add(("run", plan.Describe() + (plan.Dials.Count == 0 ? "" : $"; sweep over {string.Join(" × ", plan.Dials)}")));
+        if (plan.Ope is { } ope)
+        {
+            rows.Add(("ope", ope.Describe().Replace("ope: ", "", StringComparison.Ordinal)));
+        }
         KeyValueList.Write(terminal, rows);
         return ExitCodes.Success;
     }

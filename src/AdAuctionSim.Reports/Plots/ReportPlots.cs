@@ -96,7 +96,7 @@ public static class ReportPlots
             var postClick = stage != clickStage;
             foreach (var (what, pick) in ((string, Func<DecileError, double>)[])[("bias", d => d.Bias), ("MAE", d => d.Mae)])
             {
-                var plot = NewPlot($"{byPointStage.Key.Stage}: {what} by true-CTR decile{Where(byPointStage.Key.Point)} (D)", "true-CTR decile",
+                var plot = NewPlot($"{byPointStage.Key.Stage}: {what} by true-CTR decile{Where(byPointStage.Key.Point)} (D)", "true-CTR decile (1 = lowest)",
                     what == "bias" ? "bias = mean(prediction − truth)" : "mean absolute error");
                 foreach (var model in byPointStage.GroupBy(d => d.Model).OrderBy(g => ModelOrder(data, g.Key)))
                 {
@@ -185,7 +185,7 @@ public static class ReportPlots
         // Validation log loss per epoch, repeat 0 of each point, one line per model.
         foreach (var byPoint in data.Curves.Where(c => c.Repeat == 0).GroupBy(c => c.Point).OrderBy(g => pointIndex.GetValueOrDefault(g.Key)))
         {
-            var plot = NewPlot($"Training: validation log loss{Where(byPoint.Key)}", "epoch", "validation log loss (impressions)");
+            var plot = NewPlot($"Training: validation log loss{Where(byPoint.Key)}", "epoch", "validation log loss (cumulative labels)");
             foreach (var model in byPoint.GroupBy(c => c.Model).OrderBy(g => ModelOrder(data, g.Key)))
             {
                 var epochs = model.OrderBy(c => c.Epoch).Where(c => double.IsFinite(c.ValidationLogLoss)).ToList();
@@ -201,12 +201,44 @@ public static class ReportPlots
             }
             IntegerTicks(plot);
             plot.ShowLegend(Edge.Right);
+            var zoom = LaterEpochsRange(byPoint.Where(c => double.IsFinite(c.ValidationLogLoss)).ToList());
+            if (zoom is { } range)
+            {
+                plot.Axes.SetLimitsY(range.Low, range.High);
+            }
             figures.Add(Render(plot, Training, $"training-{Prefix(byPoint.Key)}curves".TrimEnd('-'),
-                $"Validation log loss (mean over stages, on the validation impressions) after each epoch{Where(byPoint.Key)}, repeat 0; "
+                $"Validation log loss after each epoch{Where(byPoint.Key)}, repeat 0: the early-stopping criterion, the mean over stages of the BCE of "
+                + "each stage's cumulative label s_k against r̂_k on the validation impressions (not metrics.csv's log_loss, which is conditional and "
+                + "on each stage's own space); "
                 + (data.EarlyStopping ? "early stopping keeps the best epoch" : "no early stopping: every epoch is trained and the last one kept")
-                + ", ringed on each line.", wide: true));
+                + ", ringed on each line"
+                + (zoom is { } z ? string.Create(CultureInfo.InvariantCulture, $". The axis spans the losses from epoch 2 on; first-epoch losses up to {z.FirstEpochMax:G3} lie above it.") : "."),
+                wide: true));
         }
         return figures;
+    }
+
+    /// <summary>
+    /// The y range of a training-curve plot from the second epoch on, when some first-epoch loss lies above it (the first
+    /// epoch's losses, often several times the later ones, would flatten every later difference): the later epochs'
+    /// range with 8% margins. Null when no model trained beyond one epoch or no first-epoch loss exceeds the later ones.
+    /// </summary>
+    internal static (double Low, double High, double FirstEpochMax)? LaterEpochsRange(IReadOnlyList<TrainingCurvePoint> curves)
+    {
+        ArgumentNullException.ThrowIfNull(curves);
+        var later = curves.Where(c => c.Epoch >= 2).Select(c => c.ValidationLogLoss).ToList();
+        var first = curves.Where(c => c.Epoch == 1).Select(c => c.ValidationLogLoss).ToList();
+        if (later.Count == 0 || first.Count == 0)
+        {
+            return null;
+        }
+        double lo = later.Min(), hi = later.Max(), firstMax = first.Max();
+        if (firstMax <= hi)
+        {
+            return null;
+        }
+        var margin = 0.08 * Math.Max(hi - lo, 1e-3 * Math.Abs(hi));
+        return (lo - margin, hi + margin, firstMax);
     }
 
     /// <summary>
