@@ -4,6 +4,7 @@ using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Data;
 using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
+using AdAuctionSim.Models.WinPropensity;
 using AdAuctionSim.Simulation.Output;
 using Microsoft.Extensions.Logging;
 
@@ -78,11 +79,12 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                     + $"depth {data.Depth} ({string.Join(", ", data.Stages)}) in {terminal.Display(simulation)}; expected one weight per stage; "
                     + "nothing was written");
             }
-            if (trainer.WinPropensity == WinPropensitySource.KaplanMeier && !data.SecondPrice && models.Any(m => TrainingRun.ReadsWinPropensity(m.Id)))
+            var source = WinPropensitySources.Id(trainer.WinPropensity);
+            if (WinPropensityModels.FirstPriceProblem(source) is { } problem && !data.SecondPrice && models.Any(m => TrainingRun.ReadsWinPropensity(m.Id)))
             {
-                throw new CliInputException($"option --win-propensity km: Kaplan–Meier needs a second-price auction, whose won bids reveal the market "
-                    + $"price, and {terminal.Display(simulation)} was simulated with a first-price auction; expected censored-lognormal, classifier, "
-                    + "oracle or none; nothing was written");
+                throw new CliInputException($"option --win-propensity {source}: the {source} win model {problem}, and {terminal.Display(simulation)} was simulated with a "
+                    + $"first-price auction; expected one of {string.Join(", ", WinPropensitySources.Ids.Where(id => WinPropensityModels.FirstPriceProblem(id) is null))}; "
+                    + "nothing was written");
             }
             logger.LogInformation("Loaded {Rows} requests in {Seconds:F2} s; columns read: {Columns}", data.Count, loadTime.TotalSeconds,
                 string.Join(", ", data.ColumnsRead));

@@ -93,11 +93,12 @@ internal sealed record OpePlan(
             policies.Add(new TargetPolicy(p.Name, p.Scores, ad, p.Temperature, bid, p.BidScale, p.Multiplier));
         }
         Source("ope.rewardModel", options.RewardModel);
-        if (options.RewardModel != TargetPolicy.TruthScores && options.WinModel == WinPropensityModels.KaplanMeier
+        if (options.RewardModel != TargetPolicy.TruthScores && WinPropensityModels.FirstPriceProblem(options.WinModel) is { } problem
             && points.Any(p => p.Auction.Type == AuctionType.FirstPrice))
         {
-            errors.Add(new ScenarioError("ope.winModel", "\"km\" needs a second-price auction, whose won bids reveal the market price, and "
-                + "auction.type is \"first-price\"; expected \"censored-lognormal\" or \"classifier\" (or rewardModel \"truth\", which fits no win model)"));
+            errors.Add(new ScenarioError("ope.winModel", $"\"{options.WinModel}\" {problem}, and auction.type is \"first-price\"; expected "
+                + RunPlan.Quoted(WinPropensityModels.Ids.Where(id => WinPropensityModels.FirstPriceProblem(id) is null))
+                + " (or rewardModel \"truth\", which fits no win model)"));
         }
         var estimators = new EstimatorOptions
         {

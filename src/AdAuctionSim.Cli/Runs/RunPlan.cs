@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using AdAuctionSim.Cli.Terminal;
 using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Training;
+using AdAuctionSim.Models.WinPropensity;
 using AdAuctionSim.Simulation.Scenarios;
 
 namespace AdAuctionSim.Cli.Runs;
@@ -109,12 +110,12 @@ internal sealed record RunPlan(
         {
             errors.Add(new ScenarioError("training.winPropensity", $"value \"{t.WinPropensity}\" is not allowed; expected one of {Quoted(WinPropensitySources.Ids)}"));
         }
-        else if (win == WinPropensitySource.KaplanMeier && entries.Any(e => TrainingRun.ReadsWinPropensity(e.Id))
+        else if (WinPropensityModels.FirstPriceProblem(t.WinPropensity) is { } problem && entries.Any(e => TrainingRun.ReadsWinPropensity(e.Id))
             && points.Any(p => p.Scenario.Auction.Type == AuctionType.FirstPrice))
         {
-            errors.Add(new ScenarioError("training.winPropensity", "\"km\" needs a second-price auction, whose won bids reveal the market price, "
-                + $"and auction.type is \"first-price\"; expected another source for {string.Join(", ", entries.Where(e => TrainingRun.ReadsWinPropensity(e.Id)).Select(e => e.Id))}: "
-                + Quoted(WinPropensitySources.Ids.Where(id => id != WinPropensitySources.Id(WinPropensitySource.KaplanMeier)))));
+            errors.Add(new ScenarioError("training.winPropensity", $"\"{t.WinPropensity}\" {problem}, and auction.type is \"first-price\"; "
+                + $"expected another source for {string.Join(", ", entries.Where(e => TrainingRun.ReadsWinPropensity(e.Id)).Select(e => e.Id))}: "
+                + Quoted(WinPropensitySources.Ids.Where(id => WinPropensityModels.FirstPriceProblem(id) is null))));
         }
         if (!WinWeightBases.TryParse(t.WinWeight, out var winWeight))
         {
@@ -235,7 +236,7 @@ internal sealed record RunPlan(
         return z ^ (z >> 31);
     }
 
-    private static string Quoted(IEnumerable<string> ids) => string.Join(", ", ids.Select(i => $"\"{i}\""));
+    internal static string Quoted(IEnumerable<string> ids) => string.Join(", ", ids.Select(i => $"\"{i}\""));
 
     /// <summary>
     /// The scenario fully resolved, with the run sections as they will be used: the run's identity on resume. With

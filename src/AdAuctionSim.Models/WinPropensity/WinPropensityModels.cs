@@ -14,6 +14,13 @@ public static class WinPropensityModels
     /// <summary>Every id <see cref="Create"/> accepts.</summary>
     public static IReadOnlyList<string> Ids { get; } = [KaplanMeier, CensoredLognormal, Classifier];
 
+    /// <summary>
+    /// Why the win model <paramref name="id"/> cannot be fitted on first-price logs (for a message that goes on to name the
+    /// field and the auction), or null when it can: only Kaplan–Meier needs the prices that second-price wins reveal.
+    /// </summary>
+    public static string? FirstPriceProblem(string id) =>
+        id == KaplanMeier ? "needs a second-price auction, whose won bids reveal the market price" : null;
+
     /// <summary>An unfitted estimator.</summary>
     /// <exception cref="ArgumentException">An unknown id (the message lists the known ones) or invalid options.</exception>
     public static IWinPropensityModel Create(string id, WinPropensityOptions? options = null)
