@@ -400,6 +400,13 @@ public sealed class LoggedDataset : IDisposable
         ReachPropensity.Dispose();
     }
 
+    /// <summary>
+    /// Every request of D as a win model reads it (<see cref="WinPropensity.WinLogData"/>): features, bid, multiplier, won,
+    /// price and the auction's rules; never the logged win_propensity column.
+    /// </summary>
+    internal WinPropensity.WinLogData WinLog() => new(FeatureIds, Schema.Fields, Schema.Cardinalities, Bid, BidMultiplier,
+        IsImpression.ToArray(), Price, BidMultipliers, MultiplierProbabilities, SecondPrice, ReservePrice);
+
     private static float CheckedPropensity(double p, string file, long request, string column = WinPropensityColumn, bool zeroAllowed = false)
     {
         if (!((p > 0 || (zeroAllowed && p == 0)) && p <= 1))

@@ -103,8 +103,7 @@ public static class CandidatePredictions
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(bids);
-        var all = new WinLogData(data.FeatureIds, data.Schema.Fields, data.Schema.Cardinalities, data.Bid, data.BidMultiplier,
-            data.IsImpression.ToArray(), data.Price, data.BidMultipliers, data.MultiplierProbabilities, data.SecondPrice, data.ReservePrice);
+        var all = data.WinLog();
         var trainRows = data.Rows(DatasetSplit.Train, includeLostBids: true);
         if (trainRows.Length == 0)
         {

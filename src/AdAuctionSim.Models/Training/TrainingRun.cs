@@ -342,8 +342,7 @@ public static class TrainingRun
 
         var clock = Stopwatch.StartNew();
         options ??= new WinPropensityOptions();
-        var all = new WinLogData(data.FeatureIds, data.Schema.Fields, data.Schema.Cardinalities, data.Bid, data.BidMultiplier,
-            data.IsImpression.ToArray(), data.Price, data.BidMultipliers, data.MultiplierProbabilities, data.SecondPrice, data.ReservePrice);
+        var all = data.WinLog();
         var trainRows = data.Rows(DatasetSplit.Train, includeLostBids: true);
         if (trainRows.Length == 0)
         {

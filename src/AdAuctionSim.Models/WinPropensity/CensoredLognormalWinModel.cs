@@ -181,33 +181,21 @@ internal sealed class CensoredLognormalWinModel : WinPropensityModelBase
         var center = _encoding!.LogBidCenter;
         var reserve = rows.ReservePrice;
         var sigma = _sigma;
-        var result = new double[bidSets.Count][];
-        for (var s = 0; s < bidSets.Count; s++)
+        return PerBid(rows, bidSets, (_, i, bid) =>
         {
-            var bids = bidSets[s];
-            var payment = new double[rows.Count];
-            for (var i = 0; i < payment.Length; i++)
+            var m = center + mu[i];
+            var scale = Math.Exp(m + (sigma * sigma / 2));
+            var atBid = NormalFunctions.Cdf(((Math.Log(bid) - m) / sigma) - sigma);
+            var atReserve = 0.0;
+            var reserveMass = 0.0;
+            if (reserve > 0)
             {
-                if (bids[i] < reserve || !(bids[i] > 0))
-                {
-                    continue;
-                }
-                var m = center + mu[i];
-                var scale = Math.Exp(m + (sigma * sigma / 2));
-                var atBid = NormalFunctions.Cdf(((Math.Log(bids[i]) - m) / sigma) - sigma);
-                var atReserve = 0.0;
-                var reserveMass = 0.0;
-                if (reserve > 0)
-                {
-                    var d = (Math.Log(reserve) - m) / sigma;
-                    atReserve = NormalFunctions.Cdf(d - sigma);
-                    reserveMass = reserve * NormalFunctions.Cdf(d);
-                }
-                payment[i] = reserveMass + (scale * Math.Max(0, atBid - atReserve));
+                var d = (Math.Log(reserve) - m) / sigma;
+                atReserve = NormalFunctions.Cdf(d - sigma);
+                reserveMass = reserve * NormalFunctions.Cdf(d);
             }
-            result[s] = payment;
-        }
-        return result;
+            return reserveMass + (scale * Math.Max(0, atBid - atReserve));
+        });
     }
 
     /// <summary>βᵀx_i on the centred log scale, a chunk of rows at a time.</summary>

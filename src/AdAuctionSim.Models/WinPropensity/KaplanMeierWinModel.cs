@@ -173,19 +173,7 @@ internal sealed class KaplanMeierWinModel : WinPropensityModelBase
     protected override double[][] SecondPricePayment(WinLogData rows, IReadOnlyList<double[]> bidSets)
     {
         var curves = CurvesOf(rows);
-        var reserve = rows.ReservePrice;
-        var result = new double[bidSets.Count][];
-        for (var s = 0; s < bidSets.Count; s++)
-        {
-            var bids = bidSets[s];
-            var payment = new double[rows.Count];
-            for (var i = 0; i < payment.Length; i++)
-            {
-                payment[i] = bids[i] < reserve ? 0 : curves[i].ExpectedPayment(bids[i], reserve);
-            }
-            result[s] = payment;
-        }
-        return result;
+        return PerBid(rows, bidSets, (_, i, bid) => curves[i].ExpectedPayment(bid, rows.ReservePrice));
     }
 
     /// <summary>The curve each row is scored with: its segment's, else its bid bucket's, else the global one.</summary>

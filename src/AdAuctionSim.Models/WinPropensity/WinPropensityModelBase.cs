@@ -95,20 +95,10 @@ internal abstract class WinPropensityModelBase : IWinPropensityModel
                 throw new ArgumentException($"{Id}: {bids.Length} bids for {rows.Count} rows.", nameof(bidSets));
             }
         }
-        var reserve = rows.ReservePrice;
         if (!rows.SecondPrice)
         {
             var curves = Evaluate(rows, bidSets);
-            for (var s = 0; s < bidSets.Count; s++)
-            {
-                var bids = bidSets[s];
-                var w = curves[s];
-                for (var i = 0; i < w.Length; i++)
-                {
-                    w[i] = bids[i] < reserve ? 0 : bids[i] * w[i];
-                }
-            }
-            return curves;
+            return PerBid(rows, bidSets, (s, i, bid) => bid * curves[s][i]);
         }
         return SecondPricePayment(rows, bidSets);
     }
@@ -137,6 +127,27 @@ internal abstract class WinPropensityModelBase : IWinPropensityModel
     /// <see cref="PaymentByQuadrature"/>; a model with a closed form overrides it.
     /// </summary>
     protected virtual double[][] SecondPricePayment(WinLogData rows, IReadOnlyList<double[]> bidSets) => PaymentByQuadrature(rows, bidSets);
+
+    /// <summary>
+    /// One payment per bid of each set ([set][row]): <paramref name="payment"/>(set, row, bid) where the bid can win (b ≥ the
+    /// reserve and b &gt; 0), else 0.
+    /// </summary>
+    protected static double[][] PerBid(WinLogData rows, IReadOnlyList<double[]> bidSets, Func<int, int, double, double> payment)
+    {
+        var reserve = rows.ReservePrice;
+        var result = new double[bidSets.Count][];
+        for (var s = 0; s < bidSets.Count; s++)
+        {
+            var bids = bidSets[s];
+            var paid = new double[bids.Length];
+            for (var i = 0; i < paid.Length; i++)
+            {
+                paid[i] = bids[i] >= reserve && bids[i] > 0 ? payment(s, i, bids[i]) : 0;
+            }
+            result[s] = paid;
+        }
+        return result;
+    }
 
     /// <summary>Width in ln p below ln b over which <see cref="PaymentByQuadrature"/> integrates when the reserve is lower.</summary>
     internal const double QuadratureSpan = 12;
@@ -192,21 +203,15 @@ internal abstract class WinPropensityModelBase : IWinPropensityModel
                 }
             }
             var curves = Evaluate(rows, sets);
-            var payment = new double[n];
-            for (var i = 0; i < n; i++)
+            result[s] = PerBid(rows, [bids], (_, i, bid) =>
             {
-                if (bids[i] < reserve || !(bids[i] > 0))
-                {
-                    continue;
-                }
                 var integral = 0.0;
                 for (var g = 0; g < nodes; g++)
                 {
                     integral += LegendreWeights[g % LegendreNodes.Length] * curves[g + 1][i] * sets[g + 1][i];
                 }
-                payment[i] = Math.Max(0, (bids[i] * curves[0][i]) - (integral * width[i]));
-            }
-            result[s] = payment;
+                return Math.Max(0, (bid * curves[0][i]) - (integral * width[i]));
+            })[0];
         }
         return result;
     }
