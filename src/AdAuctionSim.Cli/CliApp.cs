@@ -2,6 +2,7 @@ using AdAuctionSim.Cli.CommandLine;
 using AdAuctionSim.Cli.Commands;
 using AdAuctionSim.Cli.Hosting;
 using AdAuctionSim.Cli.Terminal;
+using AdAuctionSim.Reports.Registry;
 using AdAuctionSim.Simulation.Output;
 using AdAuctionSim.Simulation.Scenarios;
 using Microsoft.Extensions.DependencyInjection;
@@ -75,6 +76,11 @@ internal static class CliApp
         {
             terminal.Error.WriteLine($"{name}: {e.Message}");
             terminal.Error.WriteLine("Nothing was changed. Or choose another directory with --out.");
+            return ExitCodes.BadInput;
+        }
+        catch (RegistryUnreadableException e)
+        {
+            terminal.Error.WriteLine($"{name}: {e.Message}");
             return ExitCodes.BadInput;
         }
         catch (CliInputException e)

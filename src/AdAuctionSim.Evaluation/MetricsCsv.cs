@@ -12,6 +12,23 @@ public static class MetricsCsv
 {
     public static IReadOnlyList<string> Header { get; } = ["point", "repeat", "seed", "model", "stage", "space", "metric", "value", "rows", "note"];
 
+    /// <summary>Whether the file at <paramref name="path"/> starts with this header line (a metrics file an evaluation wrote).</summary>
+    public static bool IsMetricsFile(string path)
+    {
+        try
+        {
+            using var reader = new StreamReader(path, new System.Text.UTF8Encoding(false));
+            var buffer = new char[256];
+            var read = reader.ReadBlock(buffer, 0, buffer.Length);
+            var first = new string(buffer, 0, read).Split('\n')[0];
+            return first == string.Join(',', Header);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Writes the rows to <paramref name="path"/> atomically: into a temporary file beside it, renamed over the target
     /// only when complete, so a failure never leaves a half-written file or destroys an existing one.

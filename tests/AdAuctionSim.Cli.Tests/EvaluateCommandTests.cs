@@ -145,20 +145,85 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
     public void An_existing_metrics_file_is_kept_without_force_and_replaced_with_it()
     {
         using var sandbox = run.NewSandbox();
-        var existing = sandbox.Write("sim/runs/train/metrics.csv", "an earlier file\n");
+        var existing = sandbox.Write("sim/runs/train/metrics.csv", EarlierMetrics);
         var before = sandbox.Entries();
 
         var refused = sandbox.Run("evaluate", "sim", "--bootstrap", "0");
 
         Assert.True(refused.ExitCode == 2, refused.ToString());
         Assert.Contains("sim/runs/train/metrics.csv already exists; nothing was changed. Use --force", refused.Error, StringComparison.Ordinal);
-        Assert.Equal("an earlier file\n", File.ReadAllText(existing));
+        Assert.Equal(EarlierMetrics, File.ReadAllText(existing));
         Assert.Equal(before, sandbox.Entries());
 
         var replaced = sandbox.Run("evaluate", "sim", "--bootstrap", "0", "--force");
 
         Assert.True(replaced.ExitCode == 0, replaced.ToString());
         Assert.StartsWith("point,repeat,seed,", File.ReadAllText(existing), StringComparison.Ordinal);
+        Assert.NotEqual(EarlierMetrics, File.ReadAllText(existing));
+    }
+
+    /// <summary>A metrics file as an earlier evaluation would have written it (its header, one row).</summary>
+    private const string EarlierMetrics = "point,repeat,seed,model,stage,space,metric,value,rows,note\n,0,7,esmm,click,D,auc,0.5,10,\n";
+
+    /// <summary>--force replaces a metrics file, never an input of the evaluation or another file.</summary>
+    [Fact]
+    public void Force_replaces_only_a_metrics_file()
+    {
+        using var sandbox = run.NewSandbox();
+        var notes = sandbox.Write("notes.txt", "my notes\n");
+        var truth = sandbox.PathOf("sim/truth.parquet");
+        var truthBytes = File.ReadAllBytes(truth);
+        var before = sandbox.Entries();
+
+        var overTruth = sandbox.Run("evaluate", "sim", "--out", "sim/truth.parquet", "--force");
+        var overTrainJson = sandbox.Run("evaluate", "sim", "--out", "sim/runs/train/train.json", "--force");
+        var overNotes = sandbox.Run("evaluate", "sim", "--out", "notes.txt", "--force");
+
+        foreach (var (result, file) in new[] { (overTruth, "sim/truth.parquet"), (overTrainJson, "sim/runs/train/train.json"), (overNotes, "notes.txt") })
+        {
+            Assert.True(result.ExitCode == 2, result.ToString());
+            Assert.Contains($"option --out: {file} is", result.Error, StringComparison.Ordinal);
+            Assert.Contains("nothing was changed", result.Error, StringComparison.Ordinal);
+        }
+        Assert.Contains("is an input of this command", overTrainJson.Error, StringComparison.Ordinal);
+        Assert.Contains("is not a metrics file", overNotes.Error, StringComparison.Ordinal);
+        Assert.Equal(truthBytes, File.ReadAllBytes(truth));
+        Assert.Equal("my notes\n", File.ReadAllText(notes));
+        Assert.Equal(before, sandbox.Entries());
+    }
+
+    /// <summary>
+    /// train.json records the SHA-256 of the simulation's manifest and of each predictions file: predictions copied from
+    /// a run on another simulation, or a run folder pointed at another simulation, are refused instead of scored.
+    /// </summary>
+    [Fact]
+    public void Predictions_or_a_simulation_other_than_those_train_json_records_exit_2()
+    {
+        using var sandbox = run.NewSandbox();
+        var trainJson = sandbox.PathOf("sim/runs/train/train.json");
+        Assert.Matches("\"simulationManifestSha256\": \"[0-9a-f]{64}\"", File.ReadAllText(trainJson));
+        Assert.Matches("\"predictionsSha256\": \"[0-9a-f]{64}\"", File.ReadAllText(trainJson));
+        // Another model's predictions: a valid file with the same rows, but not the one this run wrote.
+        var predictions = sandbox.PathOf("sim/runs/train/predictions");
+        var own = Path.Combine(predictions, run.Models[0] + ".parquet");
+        File.Copy(Path.Combine(predictions, run.Models[^1] + ".parquet"), own, overwrite: true);
+
+        var swapped = sandbox.Run("evaluate", "sim", "--bootstrap", "0");
+
+        Assert.True(swapped.ExitCode == 2, swapped.ToString());
+        Assert.Contains(run.Models[0] + ".parquet: corrupt or changed", swapped.Error, StringComparison.Ordinal);
+        Assert.Contains("differs from the one train.json records", swapped.Error, StringComparison.Ordinal);
+
+        // The same simulation re-written with another seed (same layout and row counts): another manifest.
+        using var other = run.NewSandbox();
+        var manifest = other.PathOf("sim/manifest.json");
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"seed\": 7", "\"seed\": 8", StringComparison.Ordinal));
+
+        var elsewhere = other.Run("evaluate", "sim", "--bootstrap", "0");
+
+        Assert.True(elsewhere.ExitCode == 2, elsewhere.ToString());
+        Assert.Contains("field simulationManifestSha256: the run was trained on another simulation", elsewhere.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(other.PathOf("sim/runs/train/metrics.csv")));
     }
 
     [Fact]
@@ -246,7 +311,7 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
     public void Corrupt_files_exit_2_naming_them_and_keep_an_existing_metrics_file()
     {
         using var sandbox = run.NewSandbox();
-        var existing = sandbox.Write("sim/runs/train/metrics.csv", "an earlier file\n");
+        var existing = sandbox.Write("sim/runs/train/metrics.csv", EarlierMetrics);
         var predictions = sandbox.PathOf("sim/runs/train/predictions/" + run.Models[0] + ".parquet");
         File.WriteAllBytes(predictions, File.ReadAllBytes(predictions)[..100]);
         var before = sandbox.Entries();
@@ -262,12 +327,12 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         var corruptTrain = sandbox.Run("evaluate", "sim", "--force");
 
         Assert.True(corruptPredictions.ExitCode == 2, corruptPredictions.ToString());
-        Assert.Contains(run.Models[0] + ".parquet: cannot be read as Parquet", corruptPredictions.Error, StringComparison.Ordinal);
+        Assert.Contains(run.Models[0] + ".parquet: corrupt or changed", corruptPredictions.Error, StringComparison.Ordinal);
         Assert.True(corruptTruth.ExitCode == 2, corruptTruth.ToString());
         Assert.Contains("truth.parquet: corrupt or changed", corruptTruth.Error, StringComparison.Ordinal);
         Assert.True(corruptTrain.ExitCode == 2, corruptTrain.ToString());
         Assert.Contains("train.json: field simulation", corruptTrain.Error, StringComparison.Ordinal);
-        Assert.Equal("an earlier file\n", File.ReadAllText(existing));
+        Assert.Equal(EarlierMetrics, File.ReadAllText(existing));
         Assert.Equal(before, sandbox.Entries());
     }
 

@@ -254,6 +254,89 @@ public sealed class RunCommandTests(SweepRunFixture sweep) : IClassFixture<Sweep
             throw new InvalidDataException("evaluator broke");
     }
 
+    /// <summary>
+    /// A sweep value can pass the field rules and still leave a world that cannot be built (a reserve price no bid
+    /// clears): scenario validate and run build every point's world first, so the file is refused before any work,
+    /// naming the point, instead of failing the run at that point's turn.
+    /// </summary>
+    [Fact]
+    public void A_sweep_point_whose_world_cannot_be_built_is_refused_before_any_work()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("reserve.json", RunCli.Scenario("reserve", "\"single-task\"",
+            """ "sweep": { "path": "auction.reservePrice", "values": [0, 1000000] }, """));
+
+        var validate = RunCli.Run(sandbox, "scenario", "validate", "reserve.json");
+        var run = RunCli.Run(sandbox, "run", "reserve.json");
+
+        foreach (var result in new[] { validate, run })
+        {
+            Assert.True(result.ExitCode == 2, result.ToString());
+            Assert.Contains("auction.reservePrice (sweep point auction.reservePrice=1000000): value 1000000 is too high", result.Error, StringComparison.Ordinal);
+        }
+        Assert.Equal(["reserve.json"], sandbox.Entries());
+    }
+
+    /// <summary>
+    /// A resumed run checks what it kept before reusing it: a damaged simulation file makes it redo that unit (the same
+    /// metrics as an uninterrupted run); the hint to resume repeats the registry given; a changed scenario is named.
+    /// </summary>
+    [Fact]
+    public void A_resumed_run_redoes_a_unit_whose_kept_simulation_is_damaged()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("one.json", RunCli.Scenario("one", "\"single-task\""));
+        var whole = RunCli.Run(sandbox, "run", "one.json", "--out", "whole", "--registry", "my.db");
+        Assert.True(whole.ExitCode == 0, whole.ToString());
+
+        using var cancel = new CancellationTokenSource();
+        var watcher = new LineWatcher(line => line.Contains("simulated 12000 requests", StringComparison.Ordinal), cancel.Cancel);
+        var cancelled = RunCli.Run(sandbox, cancel.Token, watcher, "run", "one.json", "--out", "parts", "--registry", "my.db");
+        Assert.True(cancelled.ExitCode == ExitCodes.Cancelled, cancelled.ToString());
+        var folder = Assert.Single(RunCli.RunFolders(sandbox.PathOf("parts")));
+        var id = Path.GetFileName(folder);
+        Assert.Contains($"adsim run one.json --resume {id} --registry my.db", cancelled.Error, StringComparison.Ordinal);
+        var truth = Path.Combine(folder, "work", "p00", "r00", "simulation", "truth.parquet");
+        File.WriteAllBytes(truth, File.ReadAllBytes(truth)[..1000]);
+
+        sandbox.Write("changed.json", RunCli.Scenario("one", "\"single-task\"").Replace("\"epochs\": 2", "\"epochs\": 3", StringComparison.Ordinal));
+        var changed = RunCli.Run(sandbox, "run", "changed.json", "--resume", id, "--registry", "my.db");
+        Assert.True(changed.ExitCode == 2, changed.ToString());
+        Assert.Contains("it differs in training.epochs 2 in the run, 3 now", changed.Error, StringComparison.Ordinal);
+
+        var resumed = RunCli.Run(sandbox, "run", "one.json", "--resume", id, "--registry", "my.db");
+
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Contains("truth.parquet: corrupt or changed", resumed.Out, StringComparison.Ordinal);
+        Assert.Contains("this unit is redone from its simulation", resumed.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("simulation reused", resumed.Out, StringComparison.Ordinal);
+        var wholeFolder = Assert.Single(RunCli.RunFolders(sandbox.PathOf("whole")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(wholeFolder, "metrics.csv")), File.ReadAllBytes(Path.Combine(folder, "metrics.csv")));
+    }
+
+    /// <summary>A damaged registry is bad input naming the file: listing it exits 2, and a run refuses it before making its folder.</summary>
+    [Fact]
+    public void A_damaged_registry_exits_2_naming_it_and_a_run_leaves_nothing_behind()
+    {
+        using var sandbox = new CliSandbox();
+        var registry = sweep.Sandbox.PathOf("reports/registry.db");
+        var bytes = File.ReadAllBytes(registry);
+        var damaged = sandbox.PathOf("damaged.db");
+        // The header page intact, every later page zeroed: LiteDB's header check passes and its pages do not read.
+        File.WriteAllBytes(damaged, [.. bytes[..8192], .. new byte[bytes.Length - 8192]]);
+        sandbox.Write("one.json", RunCli.Scenario("one", "\"single-task\""));
+
+        var list = RunCli.Run(sandbox, "runs", "list", "--registry", "damaged.db");
+        var run = RunCli.Run(sandbox, "run", "one.json", "--registry", "damaged.db");
+
+        foreach (var result in new[] { list, run })
+        {
+            Assert.True(result.ExitCode == 2, result.ToString());
+            Assert.Contains($"the run registry {damaged} is damaged or not a registry", result.Error, StringComparison.Ordinal);
+        }
+        Assert.Empty(RunCli.RunFolders(sandbox.PathOf("reports")));
+    }
+
     [Fact]
     public async Task Two_runs_at_once_both_land_in_the_registry()
     {

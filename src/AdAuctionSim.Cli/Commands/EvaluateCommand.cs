@@ -31,19 +31,8 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
                 + $"expected one of: {string.Join(", ", models)}");
         }
         var output = terminal.Resolve(arguments.Out ?? Path.Combine(trainDirectory, EvaluateCommandSpec.DefaultOutFile));
-        if (Directory.Exists(output))
-        {
-            throw new CliInputException($"option --out: {terminal.Display(output)} is a folder; expected a file name for metrics.csv");
-        }
-        if (Path.GetDirectoryName(output) is { } parent && !Directory.Exists(parent))
-        {
-            throw new CliInputException($"option --out: the folder {terminal.Display(parent)} does not exist");
-        }
-        if (File.Exists(output) && !arguments.Force)
-        {
-            throw new CliInputException($"{terminal.Display(output)} already exists; nothing was changed. "
-                + "Use --force to replace it, or --out to write another file.");
-        }
+        OutputTarget.CheckFile(terminal, output, arguments.Force, MetricsCsv.IsMetricsFile, "a metrics file (adsim evaluate's CSV)",
+            Path.Combine(trainDirectory, TrainRunFile.FileName), Path.Combine(simulation, LogColumns.ManifestFile));
 
         var options = new RunEvaluatorOptions { Threads = arguments.Threads, BootstrapResamples = arguments.Bootstrap };
         var request = new RunEvaluationRequest(simulation, trainDirectory, "", 0, WorldSeed(simulation));

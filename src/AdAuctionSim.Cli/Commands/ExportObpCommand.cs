@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using AdAuctionSim.Cli.Terminal;
 using AdAuctionSim.Simulation.OffPolicy;
 using AdAuctionSim.Simulation.Output;
@@ -29,10 +28,7 @@ internal sealed class ExportObpCommand(ExportObpArguments arguments, CliTerminal
             throw new CliInputException($"<simulation-dir>: {arguments.Simulation}: {e.Message}");
         }
         var target = Path.TrimEndingDirectorySeparator(terminal.Resolve(arguments.Out ?? Path.Combine(arguments.Simulation, OpeCommandSpec.ExportFolder)));
-        if (Path.Exists(target) && !arguments.Force)
-        {
-            throw new CliInputException($"output directory {terminal.Display(target)} already exists; nothing was changed. Use --force to replace it, or --out to choose another directory.");
-        }
+        OutputTarget.CheckFolder(terminal, target, OutputKind.BanditFeedback, arguments.Force, folder);
         byte? split = arguments.Split switch
         {
             "train" => 0,
@@ -51,23 +47,16 @@ internal sealed class ExportObpCommand(ExportObpArguments arguments, CliTerminal
             throw new CliInputException($"<simulation-dir>: {e.Message}");
         }
         cancellation.ThrowIfCancellationRequested();
-        var parent = Path.GetDirectoryName(target) ?? throw new CliInputException($"option --out: {target} is a root folder; expected a folder to create");
-        Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $"{Path.GetFileName(target)}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}");
-        Directory.CreateDirectory(temp);
+        var temp = OutputFolder.CreatePartial(target);
         try
         {
             BanditFeedbackExport.Write(temp, feedback, reward, view.ReadScenario().LoggingPolicy.BidMultipliers);
             cancellation.ThrowIfCancellationRequested();
-            if (Path.Exists(target))
-            {
-                Directory.Delete(target, recursive: true);
-            }
-            Directory.Move(temp, target);
+            OutputFolder.Publish(temp, target, arguments.Force);
         }
         catch
         {
-            Directory.Delete(temp, recursive: true);
+            OutputFolder.TryDelete(temp);
             throw;
         }
         terminal.Heading(string.Create(CultureInfo.InvariantCulture,

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
+using AdAuctionSim.Simulation.Output;
 using AdAuctionSim.Cli.Runs;
 using AdAuctionSim.Cli.Terminal;
 using AdAuctionSim.Reports.Documents;
@@ -23,23 +23,19 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
         var plan = RunPlan.Load(terminal, arguments.Scenario, opeOnly: true);
         var ope = plan.Ope!;
         var target = Path.TrimEndingDirectorySeparator(terminal.Resolve(arguments.Out ?? Path.Combine(RunPlan.DefaultOut, "ope-" + plan.Scenario.Name)));
-        if (Path.Exists(target) && !arguments.Force)
-        {
-            throw new CliInputException($"output directory {terminal.Display(target)} already exists; nothing was changed. Use --force to replace it, or --out to choose another directory.");
-        }
+        OutputTarget.CheckFolder(terminal, target, OutputKind.Ope, arguments.Force, terminal.Resolve(arguments.Scenario));
         plan = plan with { SimulationThreads = arguments.Threads };
         var runtime = await CliTorchRuntime.InitializeAsync(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
             $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\"", cancellation).ConfigureAwait(false);
-        var parent = Path.GetDirectoryName(target) ?? throw new CliInputException($"option --out: {target} is a root folder; expected a folder to create");
-        Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $"{Path.GetFileName(target)}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}");
-        Directory.CreateDirectory(temp);
+        var (worlds, _) = await ProgressDisplay.StatusAsync(terminal, $"building {RunCommand.Worlds(plan)} ...", () => plan.BuildWorlds(cancellation), cancellation)
+            .ConfigureAwait(false);
+        var temp = OutputFolder.CreatePartial(target);
         terminal.Heading($"Off-policy evaluation of {plan.Scenario.Name} ({arguments.Scenario}) -> {terminal.Display(target)}");
         terminal.WriteLine($"  {plan.Points.Count} point{(plan.Points.Count == 1 ? "" : "s")} × {plan.Repeats} repeat{(plan.Repeats == 1 ? "" : "s")}; "
             + (plan.Models.Count == 0 ? "no models to train" : $"models {string.Join(", ", plan.Models.Select(m => m.Id))}") + "; " + ope.Describe());
         try
         {
-            var runner = new ExperimentRunner(plan, temp, null, runtime, opeOnly: true);
+            var runner = new ExperimentRunner(plan, temp, null, runtime, opeOnly: true, worlds);
             var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => TorchThread.Invoke(() => runner.Execute(p, cancellation), cancellation), cancellation).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
             var data = new OpeReportData(ope.Options.Reward, ope.Options.Split, [.. plan.Points.Select(p => p.Label)], outcome.OpeEstimates, outcome.OpeTruths);
@@ -58,11 +54,7 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
             OpeReport.WriteReport(temp, $"Off-policy evaluation: {plan.Scenario.Name}", facts, data, timings, plan.ResolvedJson);
             Directory.Delete(Path.Combine(temp, ExperimentRunner.WorkFolder), recursive: true);
             cancellation.ThrowIfCancellationRequested();
-            if (Path.Exists(target))
-            {
-                Directory.Delete(target, recursive: true);
-            }
-            Directory.Move(temp, target);
+            OutputFolder.Publish(temp, target, arguments.Force);
             terminal.WriteLine();
             PrintSummary(data);
             var seconds = string.Create(CultureInfo.InvariantCulture, $"{total.Elapsed.TotalSeconds:F1} s (simulation, training, replay, estimates and report; report {clock.Elapsed.TotalSeconds:F1} s)");
@@ -71,13 +63,9 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
         }
         catch
         {
-            try
+            if (!OutputFolder.TryDelete(temp))
             {
-                Directory.Delete(temp, recursive: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                logger.LogWarning(e, "Could not remove {Directory}", temp);
+                logger.LogWarning("Could not remove {Directory}", temp);
             }
             throw;
         }

@@ -47,6 +47,15 @@ internal sealed class RunCommand(
             throw new CliInputException($"option --resume: there is no registry at {terminal.Display(registryPath)}; give its path with --registry");
         }
 
+        IReadOnlyList<PreparedWorld>? worlds = null;
+        if (arguments.Resume is null)
+        {
+            OutputTarget.CheckWritable(terminal, outRoot, "option --out");
+            OutputTarget.CheckWritable(terminal, Path.GetDirectoryName(registryPath)!, "option --registry");
+            // Every point's world is built before the run is recorded: a point whose world cannot be built is bad input.
+            (worlds, _) = await ProgressDisplay.StatusAsync(terminal, $"building {Worlds(plan)} ...", () => plan.BuildWorlds(cancellation), cancellation)
+                .ConfigureAwait(false);
+        }
         using var registry = new RunRegistry(registryPath);
         var (record, directory) = arguments.Resume is { } id ? Resume(registry, id, plan) : Start(registry, plan, outRoot, runtime);
         using var runLock = Lock(directory, record.Id);
@@ -62,7 +71,8 @@ internal sealed class RunCommand(
         terminal.WriteLine($"  {Describe(runtime)}; simulation on cpu, {plan.SimulationThreads} threads; code {record.CodeVersion}; registry {terminal.Display(registryPath)}");
         try
         {
-            var runner = new ExperimentRunner(plan, directory, evaluator, runtime);
+            var runner = new ExperimentRunner(plan, directory, evaluator, runtime, worlds: worlds);
+            worlds = null;
             var outcome = await LiveRunProgress.RunAsync(terminal, runner.Units, p => TorchThread.Invoke(() => runner.Execute(p, cancellation), cancellation), cancellation).ConfigureAwait(false);
             cancellation.ThrowIfCancellationRequested();
 
@@ -133,13 +143,13 @@ internal sealed class RunCommand(
         {
             Finish(registry, record, plan, directory, RunStatus.Cancelled, "cancelled by the user");
             terminal.Error.WriteLine($"adsim run: run {record.Id} cancelled; its finished phases are kept in {terminal.Display(directory)}.");
-            terminal.Error.WriteLine($"Resume it with: adsim run {arguments.Scenario} --resume {record.Id}");
+            terminal.Error.WriteLine($"Resume it with: {ResumeCommand(record.Id)}");
             return ExitCodes.Cancelled;
         }
         catch (Exception e)
         {
             Finish(registry, record, plan, directory, RunStatus.Failed, e.Message.ReplaceLineEndings(" "));
-            terminal.Error.WriteLine($"adsim run: run {record.Id} failed; its finished phases are kept: adsim run {arguments.Scenario} --resume {record.Id}");
+            terminal.Error.WriteLine($"adsim run: run {record.Id} failed; its finished phases are kept: {ResumeCommand(record.Id)}");
             throw;
         }
     }
@@ -149,7 +159,6 @@ internal sealed class RunCommand(
         var now = DateTime.UtcNow;
         var id = RunIdentity.NewId(plan.Scenario.Name, now);
         var directory = Path.Combine(outRoot, id);
-        Directory.CreateDirectory(directory);
         var record = new RunRecord
         {
             Id = id,
@@ -169,7 +178,9 @@ internal sealed class RunCommand(
             Repeats = plan.Repeats,
             Directory = directory,
         };
+        // Recorded first: a registry that cannot take the run leaves no folder behind.
         registry.Add(record);
+        Directory.CreateDirectory(directory);
         return (record, directory);
     }
 
@@ -183,7 +194,8 @@ internal sealed class RunCommand(
         if (!string.Equals(record.Scenario, plan.ResolvedJson, StringComparison.Ordinal))
         {
             throw new CliInputException($"option --resume: {arguments.Scenario} does not resolve to the scenario of run {id} (see 'adsim runs show {id}'); "
-                + "a resumed run must use the same scenario, models, training, evaluation and sweep. Nothing was changed.");
+                + $"{Differences(record.Scenario, plan.ResolvedJson)}a resumed run must use the same scenario, models, training, evaluation and sweep. "
+                + "Nothing was changed.");
         }
         if (!Directory.Exists(record.Directory))
         {
@@ -195,6 +207,35 @@ internal sealed class RunCommand(
         record.Machine = Environment.MachineName;
         record.ProcessId = Environment.ProcessId;
         return (record, record.Directory);
+    }
+
+    internal static string Worlds(RunPlan plan) => plan.Points.Count == 1 ? "the world" : $"the worlds of {plan.Points.Count} sweep points";
+
+    /// <summary>The command that resumes run <paramref name="id"/>: this one's scenario file and registry, as the user gave them.</summary>
+    private string ResumeCommand(string id) =>
+        $"adsim run {Quote(arguments.Scenario)} --resume {id}" + (arguments.Registry is { } registry ? $" --registry {Quote(registry)}" : "");
+
+    private static string Quote(string path) => path.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '$' or '&' or ';' or '|')
+        ? "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'"
+        : path;
+
+    /// <summary>"field: run value → file value; " for the first differing fields, or "" when they cannot be listed.</summary>
+    private static string Differences(string recorded, string now)
+    {
+        try
+        {
+            var differences = ScenarioDifferences.Between(recorded, now);
+            if (differences.Count == 0)
+            {
+                return "";
+            }
+            var shown = differences.Take(5).Select(d => $"{d.Path} {d.First} in the run, {d.Second} now");
+            return $"it differs in {string.Join("; ", shown)}{(differences.Count > 5 ? $" and {differences.Count - 5} more" : "")}; ";
+        }
+        catch (JsonException)
+        {
+            return "";
+        }
     }
 
     /// <summary>Holds the run folder's lock file for the process's lifetime, so that one run is never executed twice at once.</summary>
@@ -220,7 +261,7 @@ internal sealed class RunCommand(
             registry.Update(record);
             WriteRunFile(directory, record, plan);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LiteDB.LiteException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or RegistryUnreadableException or InvalidOperationException)
         {
             logger.LogWarning(e, "Could not record run {Id} as {Status}", record.Id, status);
         }

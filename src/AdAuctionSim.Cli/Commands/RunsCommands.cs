@@ -16,7 +16,7 @@ internal static class RegistryAccess
         {
             throw new CliInputException($"there is no run registry at {terminal.Display(full)}; 'adsim run' creates it, or give its path with --registry");
         }
-        return new RunRegistry(full);
+        return new RunRegistry(full, readOnly: true);
     }
 
     public static RunRecord Find(CliTerminal terminal, RunRegistry registry, string id) =>

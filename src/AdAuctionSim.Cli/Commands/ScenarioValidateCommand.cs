@@ -19,9 +19,16 @@ internal sealed class ScenarioValidateCommand(ScenarioFileArguments arguments, C
         logger.LogInformation("Loaded {File}; building its world to finish the checks", terminal.Resolve(arguments.File));
         var (world, elapsed) = await ProgressDisplay.StatusAsync(terminal, "building world ...",
             () => ScenarioFiles.BuildWorld(scenario, arguments.File, cancellation), cancellation).ConfigureAwait(false);
+        if (plan.Dials.Count > 0)
+        {
+            // Each sweep point's world too: a value can pass the field rules and still leave a world that cannot be built.
+            var (_, sweepTime) = await ProgressDisplay.StatusAsync(terminal, $"building {RunCommand.Worlds(plan)} ...", () => plan.BuildWorlds(cancellation),
+                cancellation).ConfigureAwait(false);
+            elapsed += sweepTime;
+        }
         terminal.WriteLine($"OK: {arguments.File} ({scenario.Name}, depth {scenario.Depth}, {scenario.Traffic.Requests} requests)");
         var rows = ScenarioFiles.Describe(scenario).ToList();
-        rows.Add(("world", $"built in {elapsed.TotalSeconds:F1} s: {world.Users} users, {world.Ads} ads; "
+        rows.Add(("world", $"built in {elapsed.TotalSeconds:F1} s{(plan.Dials.Count > 0 ? $" (and every sweep point's)" : "")}: {world.Users} users, {world.Ads} ads; "
             + $"competitors' bid level solved for target win rate {ScenarioFiles.F(scenario.Auction.TargetWinRate)}"));
         rows.Add(("run", plan.Describe() + (plan.Dials.Count == 0 ? "" : $"; sweep over {string.Join(" × ", plan.Dials)}")));
         if (plan.Ope is { } ope)

@@ -31,12 +31,8 @@ internal sealed class SimulateCommand(SimulateArguments arguments, CliTerminal t
         logger.LogInformation("Scenario {Name} from {File}: {Requests} requests, depth {Depth}, seed {Seed}; output {Directory} ({Format}), "
             + "{Threads} threads", scenario.Name, terminal.Resolve(arguments.Scenario), scenario.Traffic.Requests,
             scenario.Depth, scenario.Seed, directory, arguments.Format, options.Threads);
-        if (!arguments.Force && Path.Exists(directory))
-        {
-            // Checked again (atomically) by SimulationOutput; here only to fail before the world build.
-            throw new CliInputException($"output directory {terminal.Display(directory)} already exists; nothing was changed. "
-                + "Use --force to replace it, or --out to choose another directory.");
-        }
+        // An existing folder is checked again (atomically) by SimulationOutput; here to fail before the world build.
+        OutputTarget.CheckFolder(terminal, directory, OutputKind.Simulation, arguments.Force, terminal.Resolve(arguments.Scenario));
 
         terminal.Heading($"Simulating {scenario.Name} ({arguments.Scenario}): {scenario.Traffic.Requests} requests, depth {scenario.Depth}, "
             + $"seed {scenario.Seed}, {options.Threads} threads -> {terminal.Display(directory)} ({Format(arguments.Format)})");

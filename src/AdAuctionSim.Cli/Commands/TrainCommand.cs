@@ -32,11 +32,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             throw new CliInputException($"option --dr-gradients: {drConflict}; nothing was written. Run 'adsim train --help' for usage");
         }
         var directory = terminal.Resolve(arguments.Out ?? Path.Combine(arguments.Simulation, TrainCommandSpec.DefaultOut));
-        if (!arguments.Force && Path.Exists(directory))
-        {
-            throw new CliInputException($"output directory {terminal.Display(directory)} already exists; nothing was changed. "
-                + "Use --force to replace it, or --out to choose another directory.");
-        }
+        OutputTarget.CheckFolder(terminal, directory, OutputKind.Training, arguments.Force, simulation);
         var trainer = new TrainerOptions
         {
             Device = arguments.Device,

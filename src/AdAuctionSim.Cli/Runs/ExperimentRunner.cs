@@ -7,6 +7,7 @@ using System.Text.Json.Serialization;
 using AdAuctionSim.Cli.Commands;
 using AdAuctionSim.Evaluation;
 using AdAuctionSim.Evaluation.OffPolicy;
+using AdAuctionSim.Evaluation.Runs;
 using AdAuctionSim.Models.Data;
 using AdAuctionSim.Models.Runtime;
 using AdAuctionSim.Models.Training;
@@ -37,10 +38,14 @@ internal sealed record ExperimentOutcome(
 /// A folder exists only once complete (written beside and renamed), so whatever a crash or Ctrl+C leaves is either
 /// finished or absent, and <c>--resume</c> redoes exactly what is missing. Timings go to <c>work/timings.json</c>.
 /// With an <c>ope</c> section each unit also values the target policies (<c>ope.json</c>); for <c>adsim ope</c>
-/// (<paramref name="opeOnly"/>) that replaces the evaluation.
+/// (<paramref name="opeOnly"/>) that replaces the evaluation. Repeat 0 of each point simulates the point's
+/// <paramref name="worlds"/> entry when given (<see cref="RunPlan.BuildWorlds"/>), instead of building it again.
 /// </summary>
-internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEvaluator? evaluator, TorchRuntimeInfo runtime, bool opeOnly = false)
+internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEvaluator? evaluator, TorchRuntimeInfo runtime, bool opeOnly = false,
+    IReadOnlyList<PreparedWorld>? worlds = null)
 {
+    private readonly PreparedWorld?[] _worlds = worlds is null ? new PreparedWorld?[plan.Points.Count] : [.. worlds];
+
     public const string WorkFolder = "work";
     public const string SimulationFolder = "simulation";
     public const string ModelsFolder = "models";
@@ -82,10 +87,18 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
                 var trainingSeed = plan.TrainingSeed(repeat);
                 seeds.Add(new RepeatSeeds(point.Label, repeat, worldSeed, trainingSeed));
                 var folder = UnitFolder(point.Index, repeat);
+                if (Damaged(folder) is { } damage)
+                {
+                    // A resumed run's kept files are checked before reuse; the unit is deterministic, so it is simply redone.
+                    progress.Note($"{label}: a kept file is damaged ({damage}); this unit is redone from its simulation");
+                    Directory.Delete(folder, recursive: true);
+                }
                 Directory.CreateDirectory(folder);
 
                 var simulation = Path.Combine(folder, SimulationFolder);
-                Simulate(point.Scenario with { Seed = worldSeed }, simulation, label, timings, progress, cancellation);
+                var prepared = repeat == 0 ? _worlds[point.Index] : null;
+                _worlds[point.Index] = null;   // held only until its point's first simulation
+                Simulate(point.Scenario with { Seed = worldSeed }, prepared, simulation, label, timings, progress, cancellation);
                 bias.AddRange(RealisedBias(point.Label, repeat, SimulationManifest.Read(Path.Combine(simulation, LogColumns.ManifestFile))));
 
                 var train = Path.Combine(folder, TrainFolder);
@@ -134,6 +147,45 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         return new ExperimentOutcome(metrics, reliability, deciles, seeds, bias, curves, timings.All, intervals, opeEstimates, opeTruths);
     }
 
+    /// <summary>
+    /// Why a unit folder kept from an earlier attempt cannot be reused, or null when it can (or does not exist): its
+    /// simulation's products and truth must match their manifest's SHA-256, every kept training run's predictions the
+    /// SHA-256 its train.json records, and its stored evaluation and off-policy results must read.
+    /// </summary>
+    private string? Damaged(string folder)
+    {
+        if (!Directory.Exists(folder))
+        {
+            return null;
+        }
+        try
+        {
+            var simulation = Path.Combine(folder, SimulationFolder);
+            if (Directory.Exists(simulation))
+            {
+                LoggedView.Open(simulation);
+                TruthView.Open(simulation);
+            }
+            var runs = plan.Models.Select(m => Path.Combine(folder, ModelsFolder, m.Id)).Append(Path.Combine(folder, TrainFolder));
+            foreach (var run in runs.Where(Directory.Exists))
+            {
+                foreach (var model in TrainRunFile.Read(run).Models.Where(m => m.PredictionsSha256 is not null))
+                {
+                    LoggedView.VerifyHash(model.PredictionsPath, model.PredictionsSha256!, TrainRunFile.FileName);
+                }
+            }
+            foreach (var file in ((string[])[EvaluationFile, OpeFile]).Select(f => Path.Combine(folder, f)).Where(File.Exists))
+            {
+                using var json = JsonDocument.Parse(File.ReadAllText(file));
+            }
+            return null;
+        }
+        catch (Exception e) when (e is InvalidDataException or JsonException)
+        {
+            return e.Message;
+        }
+    }
+
     /// <summary>The stored result of one unit's off-policy evaluation.</summary>
     internal sealed record OpeUnitFile(IReadOnlyList<OpeEstimateRow> Estimates, IReadOnlyList<PolicyTruthRow> Truths);
 
@@ -172,7 +224,8 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
     private static string Where(SweepPoint point, int repeat) =>
         (point.Label.Length == 0 ? "" : $"{point.Label}, ") + $"repeat {repeat.ToString(CultureInfo.InvariantCulture)}";
 
-    private void Simulate(Scenario scenario, string directory, string label, TimingLog timings, IRunProgress progress, CancellationToken cancellation)
+    private void Simulate(Scenario scenario, PreparedWorld? prepared, string directory, string label, TimingLog timings, IRunProgress progress,
+        CancellationToken cancellation)
     {
         if (Directory.Exists(directory))
         {
@@ -181,11 +234,11 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         }
         progress.Phase($"{label}: simulate {scenario.Traffic.Requests} requests (seed {scenario.Seed})", scenario.Traffic.Requests, "requests");
         var clock = Stopwatch.StartNew();
-        var world = ScenarioFiles.BuildWorld(scenario, plan.ScenarioFile, cancellation);
-        var build = clock.Elapsed.TotalSeconds;
+        var world = prepared?.World ?? ScenarioFiles.BuildWorld(scenario, plan.ScenarioFile, cancellation);
+        var build = prepared?.Seconds ?? clock.Elapsed.TotalSeconds;
         var options = new SimulationOptions { Threads = plan.SimulationThreads };
         SimulationOutput.Write(world, new SimulationOutputOptions(directory), options, new Progress(progress), cancellation);
-        var seconds = clock.Elapsed.TotalSeconds;
+        var seconds = clock.Elapsed.TotalSeconds + (prepared?.Seconds ?? 0);
         timings.Add(new PhaseTiming("simulate", label, seconds,
             string.Create(CultureInfo.InvariantCulture, $"world build ({build:F2} s) + simulation and Parquet output of {scenario.Traffic.Requests} requests; cpu, {options.Threads} threads")));
         progress.UnitDone(string.Create(CultureInfo.InvariantCulture, $"{label}: simulated {scenario.Traffic.Requests} requests in {seconds:F1} s"));

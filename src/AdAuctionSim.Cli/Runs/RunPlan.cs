@@ -6,8 +6,12 @@ using AdAuctionSim.Models.Core;
 using AdAuctionSim.Models.Training;
 using AdAuctionSim.Models.WinPropensity;
 using AdAuctionSim.Simulation.Scenarios;
+using AdAuctionSim.Simulation.World;
 
 namespace AdAuctionSim.Cli.Runs;
+
+/// <summary>A sweep point's world, built before a run starts, and how long the build took.</summary>
+internal sealed record PreparedWorld(WorldModel World, double Seconds);
 
 /// <summary>
 /// What <c>adsim run</c> will do, resolved and checked before any work: the scenario and its sweep points, the models
@@ -225,6 +229,32 @@ internal sealed record RunPlan(
 
     /// <summary>World seed of a repeat: the scenario's seed for repeat 0, a SplitMix64 draw from it for the others.</summary>
     public long WorldSeed(int repeat) => repeat == 0 ? Scenario.Seed : (long)(SplitMix64((ulong)Scenario.Seed + (ulong)repeat * 0x9E3779B97F4A7C15UL) >> 1);
+
+    /// <summary>
+    /// Builds the world of every sweep point at repeat 0's seed (the world each point simulates first), so that the
+    /// checks only a built world can make (a reserve price that too few bids clear) reject the file before any work,
+    /// naming the sweep point, instead of failing a run part-way. The runner simulates repeat 0 from these worlds.
+    /// </summary>
+    /// <exception cref="ScenarioValidationException">A point's world cannot be built; each error's path names the point.</exception>
+    public IReadOnlyList<PreparedWorld> BuildWorlds(CancellationToken cancellation)
+    {
+        var worlds = new List<PreparedWorld>(Points.Count);
+        foreach (var point in Points)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            try
+            {
+                worlds.Add(new PreparedWorld(WorldModel.Build(point.Scenario with { Seed = WorldSeed(0) }, cancellation), clock.Elapsed.TotalSeconds));
+            }
+            catch (ScenarioValidationException e)
+            {
+                throw new ScenarioValidationException(ScenarioFile, point.Label.Length == 0
+                    ? e.Errors
+                    : [.. e.Errors.Select(error => error with { Path = $"{error.Path} (sweep point {point.Label})" })]);
+            }
+        }
+        return worlds;
+    }
 
     /// <summary>Training seed of a repeat: the training section's seed plus the repeat index.</summary>
     public long TrainingSeed(int repeat) => Trainer.Seed + repeat;

@@ -1,5 +1,6 @@
 using AdAuctionSim.Evaluation.Metrics;
 using AdAuctionSim.Evaluation.Statistics;
+using AdAuctionSim.Simulation.Output;
 
 namespace AdAuctionSim.Evaluation.Runs;
 
@@ -55,6 +56,16 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
         _options.Validate();
         var train = TrainRunFile.Read(request.TrainDirectory);
         var data = EvaluationData.Load(request.SimulationDirectory, cancellationToken);
+        if (train.SimulationManifestSha256 is { } trained)
+        {
+            var manifest = Path.Combine(Path.GetFullPath(request.SimulationDirectory), LogColumns.ManifestFile);
+            if (!string.Equals(trained, LoggedView.ManifestSha256(request.SimulationDirectory), StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidDataException($"{Path.Combine(train.Directory, TrainRunFile.FileName)}: field simulationManifestSha256: the run was trained on "
+                    + $"another simulation than {Path.GetDirectoryName(manifest)} (its manifest.json has a different SHA-256); evaluate a run against "
+                    + "the simulation it was trained on");
+            }
+        }
         if (!train.Stages.SequenceEqual(data.Stages, StringComparer.Ordinal))
         {
             throw new InvalidDataException($"{Path.Combine(train.Directory, TrainRunFile.FileName)}: field stages [{string.Join(", ", train.Stages)}] "
@@ -106,6 +117,10 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
 
     private static (double[][] Q, double[][] R) Scores(EvaluationData data, TrainedModel model)
     {
+        if (model.PredictionsSha256 is { } expected)
+        {
+            LoggedView.VerifyHash(model.PredictionsPath, expected, TrainRunFile.FileName);
+        }
         var (ids, q, r) = PredictionFile.Read(model.PredictionsPath, data.Stages);
         return data.HeldOut(model.PredictionsPath, ids, q, r);
     }

@@ -2,15 +2,20 @@ using System.Text.Json;
 
 namespace AdAuctionSim.Evaluation.Runs;
 
-/// <summary>One trained model of a run: its id and the full path of its predictions file.</summary>
-public sealed record TrainedModel(string Id, string PredictionsPath);
+/// <summary>
+/// One trained model of a run: its id, the full path of its predictions file and that file's SHA-256 (null in a run
+/// folder written before training recorded it).
+/// </summary>
+public sealed record TrainedModel(string Id, string PredictionsPath, string? PredictionsSha256 = null);
 
 /// <summary>
 /// What the evaluator needs from <c>train.json</c> (written by <c>adsim train</c>): the simulation it trained on, the
 /// funnel stages and, per model, its predictions file (relative to the run folder). Read as plain JSON so that
-/// evaluation does not depend on the TorchSharp model suite.
+/// evaluation does not depend on the TorchSharp model suite. <c>SimulationManifestSha256</c> is the SHA-256 of the
+/// simulation's manifest.json when it was trained (null in older run folders).
 /// </summary>
-public sealed record TrainRunFile(string Directory, string Simulation, IReadOnlyList<string> Stages, IReadOnlyList<TrainedModel> Models)
+public sealed record TrainRunFile(string Directory, string Simulation, IReadOnlyList<string> Stages, IReadOnlyList<TrainedModel> Models,
+    string? SimulationManifestSha256 = null)
 {
     public const string FileName = "train.json";
 
@@ -55,9 +60,9 @@ public sealed record TrainRunFile(string Directory, string Simulation, IReadOnly
                 {
                     throw new InvalidDataException($"{file}: field {at}.modelId: \"{id}\" is listed twice");
                 }
-                models.Add(new TrainedModel(id, Path.GetFullPath(Path.Combine(full, predictions))));
+                models.Add(new TrainedModel(id, Path.GetFullPath(Path.Combine(full, predictions)), Hash(model, "predictionsSha256", file, at)));
             }
-            return new TrainRunFile(full, simulation, stages, models);
+            return new TrainRunFile(full, simulation, stages, models, Hash(root, "simulationManifestSha256", file));
         }
         catch (JsonException e)
         {
@@ -71,6 +76,18 @@ public sealed record TrainRunFile(string Directory, string Simulation, IReadOnly
         return parent.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString() is { Length: > 0 } text
             ? text
             : throw new InvalidDataException($"{file}: field {path}: missing or not a non-empty string");
+    }
+
+    /// <summary>An optional SHA-256 field: absent or null in older files, else 64 hex digits.</summary>
+    private static string? Hash(JsonElement parent, string name, string file, string at = "")
+    {
+        if (!parent.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        return value.ValueKind == JsonValueKind.String && value.GetString() is { Length: 64 } hex && hex.All(char.IsAsciiHexDigit)
+            ? hex
+            : throw new InvalidDataException($"{file}: field {(at.Length == 0 ? name : $"{at}.{name}")}: expected a SHA-256 (64 hex digits)");
     }
 
     private static JsonElement.ArrayEnumerator Array(JsonElement parent, string name, string file) =>

@@ -40,6 +40,7 @@ public sealed class LoggedDataset : IDisposable
         Source = parts.Source;
         CodeVersion = parts.CodeVersion;
         SimulationSeed = parts.SimulationSeed;
+        ManifestSha256 = parts.ManifestSha256;
         ImpressionsFile = parts.ImpressionsFile;
         LostBidsFile = parts.LostBidsFile;
         Stages = parts.Stages;
@@ -70,6 +71,9 @@ public sealed class LoggedDataset : IDisposable
     /// <summary>Code version and seed of the simulation (from its manifest), for run records.</summary>
     public string CodeVersion { get; }
     public long SimulationSeed { get; }
+
+    /// <summary>SHA-256 of the simulation's manifest (<see cref="LoggedView.ManifestSha256"/>), the simulation's identity.</summary>
+    public string ManifestSha256 { get; }
 
     /// <summary>Full paths of the logged products read (for messages).</summary>
     public string ImpressionsFile { get; }
@@ -361,6 +365,7 @@ public sealed class LoggedDataset : IDisposable
             Source = view.Folder,
             CodeVersion = view.Manifest.CodeVersion,
             SimulationSeed = view.Manifest.Seed,
+            ManifestSha256 = LoggedView.ManifestSha256(view.Folder),
             ImpressionsFile = impressions.File,
             LostBidsFile = lost.File,
             Stages = stages.ToArray(),
@@ -473,6 +478,7 @@ public sealed class LoggedDataset : IDisposable
         public required string Source { get; init; }
         public required string CodeVersion { get; init; }
         public required long SimulationSeed { get; init; }
+        public required string ManifestSha256 { get; init; }
         public required string ImpressionsFile { get; init; }
         public required string LostBidsFile { get; init; }
         public required IReadOnlyList<string> Stages { get; init; }

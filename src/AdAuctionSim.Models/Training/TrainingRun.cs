@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -143,7 +142,9 @@ public sealed class TrainingRunCallbacks
 /// <param name="Checkpoint">The kept epoch's state dict (<see cref="TrainingResult.KeptEpoch"/>), relative to the run folder.</param>
 /// <param name="Curves">The per-epoch curves file, relative to the run folder.</param>
 /// <param name="Predictions">The predictions file, relative to the run folder.</param>
-public sealed record ModelRunResult(string ModelId, TrainingResult Training, double PredictSeconds, string Checkpoint, string Curves, string Predictions);
+/// <param name="PredictionsSha256">SHA-256 of the predictions file, which the evaluator checks before scoring it.</param>
+public sealed record ModelRunResult(string ModelId, TrainingResult Training, double PredictSeconds, string Checkpoint, string Curves, string Predictions,
+    string PredictionsSha256);
 
 /// <summary>A finished run folder.</summary>
 public sealed record TrainingRunResult(string Directory, IReadOnlyList<ModelRunResult> Models, WinPropensityFit? WinPropensity = null);
@@ -205,11 +206,7 @@ public static class TrainingRun
         {
             throw new OutputExistsException(options.OutputDirectory);
         }
-        var parent = Path.GetDirectoryName(target)
-            ?? throw new ArgumentException($"{options.OutputDirectory} is a root folder; expected a folder to create", nameof(options));
-        Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $"{Path.GetFileName(target)}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}");
-        Directory.CreateDirectory(temp);
+        var temp = OutputFolder.CreatePartial(target);
         try
         {
             foreach (var folder in (string[])[CheckpointsFolder, CurvesFolder, PredictionsFolder])
@@ -239,12 +236,12 @@ public static class TrainingRun
             var manifest = RunManifest.Build(data, options, win, results);
             File.WriteAllText(Path.Combine(temp, ManifestFile), JsonSerializer.Serialize(manifest, JsonOptions) + "\n", new UTF8Encoding(false));
             cancellation.ThrowIfCancellationRequested();
-            Publish(temp, target, options);
+            OutputFolder.Publish(temp, target, options.Force);
             return new TrainingRunResult(target, results, win);
         }
         catch
         {
-            TryDelete(temp);
+            OutputFolder.TryDelete(temp);
             throw;
         }
     }
@@ -297,8 +294,10 @@ public static class TrainingRun
         var clock = Stopwatch.StartNew();
         var predictions = Predictions.Score(model, data, options.Trainer.EvaluationBatchSize);
         var predictionsFile = Path.Combine(PredictionsFolder, entry.Id + ".parquet");
-        predictions.WriteParquet(Path.Combine(folder, predictionsFile));
-        return new ModelRunResult(entry.Id, training, clock.Elapsed.TotalSeconds, checkpoint, curves, predictionsFile);
+        var predictionsPath = Path.Combine(folder, predictionsFile);
+        predictions.WriteParquet(predictionsPath);
+        var predictionsHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(predictionsPath)));
+        return new ModelRunResult(entry.Id, training, clock.Elapsed.TotalSeconds, checkpoint, curves, predictionsFile, predictionsHash);
     }
 
     /// <summary>Ids of the catalog models whose loss reads the batch's win propensity (inverse-win weighting, §15).</summary>
@@ -474,66 +473,6 @@ public static class TrainingRun
 
     private static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
-    /// <summary>Renames the finished folder into place; with Force, an existing folder is moved aside first and deleted after.</summary>
-    private static void Publish(string temp, string target, TrainingRunOptions options)
-    {
-        if (!Path.Exists(target))
-        {
-            Directory.Move(temp, target);
-            return;
-        }
-        if (!options.Force)
-        {
-            throw new OutputExistsException(options.OutputDirectory);
-        }
-        var aside = $"{target}.old-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
-        Move(target, aside);
-        try
-        {
-            Directory.Move(temp, target);
-        }
-        catch
-        {
-            if (!Path.Exists(target))
-            {
-                Move(aside, target);
-            }
-            throw;
-        }
-        TryDelete(aside);
-    }
-
-    private static void Move(string from, string to)
-    {
-        if (File.Exists(from))
-        {
-            File.Move(from, to);
-        }
-        else
-        {
-            Directory.Move(from, to);
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            if (File.Exists(path))
-            {
-                File.Delete(path);
-            }
-            else if (Directory.Exists(path))
-            {
-                Directory.Delete(path, recursive: true);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Best effort: a leftover partial folder is only clutter.
-        }
-    }
-
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -553,6 +492,7 @@ public static class TrainingRun
         string Simulation,
         string SimulationCodeVersion,
         long SimulationSeed,
+        string SimulationManifestSha256,
         IReadOnlyList<string> Stages,
         IReadOnlyList<string> Fields,
         IReadOnlyList<int> Cardinalities,
@@ -568,6 +508,7 @@ public static class TrainingRun
             data.Source,
             data.CodeVersion,
             data.SimulationSeed,
+            data.ManifestSha256,
             data.Stages,
             data.Schema.Fields,
             data.Schema.Cardinalities,

@@ -94,25 +94,52 @@ public sealed class RunRecord
 }
 
 /// <summary>
+/// The registry file cannot be used: it is not a LiteDB file, it is damaged, or it cannot be opened (permissions).
+/// The message names the file; the file itself is left as it was.
+/// </summary>
+public sealed class RegistryUnreadableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
 /// The run registry: a LiteDB file opened in shared mode (each operation takes the file's cross-process lock), so that
-/// several <c>adsim run</c> processes can record their runs in one file at once.
+/// several <c>adsim run</c> processes can record their runs in one file at once. An existing file is opened only if its
+/// header says it is a LiteDB file, so the registry never initialises (overwrites) a file it did not create; opened
+/// read-only it writes nothing and needs no write permission. Any failure to read or write the file is a
+/// <see cref="RegistryUnreadableException"/> naming it.
 /// </summary>
 public sealed class RunRegistry : IDisposable
 {
     public const string DefaultFileName = "registry.db";
     private const string Collection = "runs";
 
+    // LiteDB 5's header page: this text at byte 32, then the file format version (8) at byte 59.
+    private const string HeaderText = "** This is a LiteDB file **";
+    private const int HeaderOffset = 32;
+    private const int VersionOffset = 59;
+    private const byte FileVersion = 8;
+
     private readonly LiteDatabase _database;
 
-    public RunRegistry(string path)
+    /// <param name="path">The file; created (with its folder) when missing, unless <paramref name="readOnly"/>.</param>
+    /// <param name="readOnly">Open for reading only: a missing file is an error, and nothing is written to the file.</param>
+    public RunRegistry(string path, bool readOnly = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         Path = System.IO.Path.GetFullPath(path);
-        System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        if (File.Exists(Path) || readOnly)
+        {
+            CheckHeader(Path);
+        }
+        else
+        {
+            System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+        }
         // Strings are stored as given: LiteDB's default mapper would trim them and turn "" into null.
         var mapper = new BsonMapper { EmptyStringToNull = false, TrimWhitespace = false };
-        _database = new LiteDatabase(new ConnectionString { Filename = Path, Connection = ConnectionType.Shared }, mapper);
-        Runs.EnsureIndex(r => r.StartedUtc);
+        _database = Guard(() => new LiteDatabase(new ConnectionString { Filename = Path, Connection = ConnectionType.Shared, ReadOnly = readOnly }, mapper));
+        if (!readOnly)
+        {
+            Guard(() => Runs.EnsureIndex(r => r.StartedUtc));
+        }
     }
 
     public string Path { get; }
@@ -126,9 +153,9 @@ public sealed class RunRegistry : IDisposable
         ArgumentNullException.ThrowIfNull(run);
         try
         {
-            Runs.Insert(run);
+            Guard(() => Runs.Insert(run));
         }
-        catch (LiteException e) when (e.ErrorCode == LiteException.INDEX_DUPLICATE_KEY)
+        catch (RegistryUnreadableException e) when (e.InnerException is LiteException { ErrorCode: LiteException.INDEX_DUPLICATE_KEY })
         {
             throw new InvalidOperationException($"run {run.Id} is already in the registry {Path}", e);
         }
@@ -138,17 +165,69 @@ public sealed class RunRegistry : IDisposable
     public void Update(RunRecord run)
     {
         ArgumentNullException.ThrowIfNull(run);
-        if (!Runs.Update(run))
+        if (!Guard(() => Runs.Update(run)))
         {
             throw new InvalidOperationException($"run {run.Id} is not in the registry {Path}");
         }
     }
 
-    public RunRecord? Find(string id) => Runs.FindById(id);
+    public RunRecord? Find(string id) => Guard(() => Runs.FindById(id));
 
     /// <summary>Runs, newest first.</summary>
     public IReadOnlyList<RunRecord> List(int limit = int.MaxValue) =>
-        Runs.Query().OrderByDescending(r => r.StartedUtc).Limit(limit).ToList();
+        Guard(() => Runs.Query().OrderByDescending(r => r.StartedUtc).Limit(limit).ToList());
 
     public void Dispose() => _database.Dispose();
+
+    /// <summary>Refuses a file that does not start with LiteDB 5's header, before LiteDB would initialise it.</summary>
+    private static void CheckHeader(string path)
+    {
+        if (System.IO.Directory.Exists(path))
+        {
+            throw new RegistryUnreadableException($"the run registry {path} is a folder; expected a registry file ({DefaultFileName})");
+        }
+        var head = new byte[VersionOffset + 1];
+        int read;
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new RegistryUnreadableException($"there is no run registry at {path}", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RegistryUnreadableException($"cannot open the run registry {path}: {e.Message}", e);
+        }
+        if (read < head.Length || System.Text.Encoding.ASCII.GetString(head, HeaderOffset, HeaderText.Length) != HeaderText)
+        {
+            throw new RegistryUnreadableException($"{path} is not a run registry (expected a LiteDB file, which starts with \"{HeaderText}\"); "
+                + "it was left as it is. Give another file with --registry");
+        }
+        if (head[VersionOffset] != FileVersion)
+        {
+            throw new RegistryUnreadableException($"{path} is a LiteDB file of format version {head[VersionOffset]}; this build reads version {FileVersion} (LiteDB 5)");
+        }
+    }
+
+    /// <summary>Runs a LiteDB operation; whatever it throws about the file (damage, permissions) names the file.</summary>
+    private T Guard<T>(Func<T> operation)
+    {
+        try
+        {
+            return operation();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RegistryUnreadableException($"cannot use the run registry {Path}: {e.Message}", e);
+        }
+        catch (Exception e) when (e is LiteException or InvalidCastException or ArgumentException or IndexOutOfRangeException or InvalidOperationException
+            or FormatException or OverflowException)
+        {
+            throw new RegistryUnreadableException($"the run registry {Path} is damaged or not a registry ({e.Message}); it was left as it is. "
+                + "Give another file with --registry, or move it away to start a new one", e);
+        }
+    }
 }

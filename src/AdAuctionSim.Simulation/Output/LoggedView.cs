@@ -263,7 +263,30 @@ public sealed class LoggedView
         }
     }
 
-    internal static void VerifyHash(string path, string expected)
+    /// <summary>
+    /// SHA-256 of a simulation folder's <c>manifest.json</c>, which holds every product's own SHA-256, the scenario and the
+    /// seed: the identity of the simulation, which a training run records so that its predictions are never scored
+    /// against another simulation's truth.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The manifest cannot be read.</exception>
+    public static string ManifestSha256(string folder)
+    {
+        var path = System.IO.Path.Combine(System.IO.Path.GetFullPath(folder), LogColumns.ManifestFile);
+        try
+        {
+            return Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"{path}: cannot be read: {e.Message}", e);
+        }
+    }
+
+    internal static void VerifyHash(string path, string expected) => VerifyHash(path, expected, "the manifest");
+
+    /// <summary>Checks that the file's SHA-256 is the one <paramref name="recordedIn"/> (named in messages) records.</summary>
+    /// <exception cref="InvalidDataException">The file is missing, unreadable or has other bytes.</exception>
+    public static void VerifyHash(string path, string expected, string recordedIn)
     {
         string actual;
         try
@@ -273,7 +296,7 @@ public sealed class LoggedView
         }
         catch (FileNotFoundException e)
         {
-            throw new InvalidDataException($"{path}: missing; the manifest lists it, so the folder is incomplete", e);
+            throw new InvalidDataException($"{path}: missing; {recordedIn} lists it, so the folder is incomplete", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -281,7 +304,7 @@ public sealed class LoggedView
         }
         if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidDataException($"{path}: corrupt or changed: its SHA-256 {actual} differs from the manifest's {expected}");
+            throw new InvalidDataException($"{path}: corrupt or changed: its SHA-256 {actual} differs from the one {recordedIn} records, {expected}");
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using AdAuctionSim.Simulation.Engine;
@@ -42,7 +41,7 @@ public static class SimulationOutput
         ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupSize, 1);
 
         var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(output.Directory));
-        if (Exists(target) && !output.Force)
+        if (Path.Exists(target) && !output.Force)
         {
             throw new OutputExistsException(output.Directory);
         }
@@ -55,13 +54,7 @@ public static class SimulationOutput
         CheckColumns(LogColumns.TruthProduct, truthColumns, logged: false);
         cancellation.ThrowIfCancellationRequested();
 
-        var parent = Path.GetDirectoryName(target)
-            ?? throw new ArgumentException($"{output.Directory} is a root folder; expected a folder to create", nameof(output));
-        var name = Path.GetFileName(target);
-        System.IO.Directory.CreateDirectory(parent);
-        // A sibling, so that the final rename stays on one file system and is atomic.
-        var temp = Path.Combine(parent, $"{name}.partial-{RandomSuffix()}");
-        System.IO.Directory.CreateDirectory(temp);
+        var temp = OutputFolder.CreatePartial(target);
         try
         {
             var ext = TableWriter.Extension(output.Format);
@@ -108,12 +101,12 @@ public static class SimulationOutput
             File.WriteAllText(Path.Combine(temp, LogColumns.ManifestFile), manifest.ToJson(), new UTF8Encoding(false));
             cancellation.ThrowIfCancellationRequested();
 
-            Publish(temp, target, output);
+            OutputFolder.Publish(temp, target, output.Force);
             return new SimulationOutputResult(target, manifest, summary);
         }
         catch
         {
-            TryDelete(temp);
+            OutputFolder.TryDelete(temp);
             throw;
         }
     }
@@ -174,71 +167,4 @@ public static class SimulationOutput
                 throw new ArgumentException($"{product}: column \"{column.Name}\" looks like a truth column and may not be logged; rename the funnel stage that produces it");
             }
         }
-    }
-
-    /// <summary>Renames the finished folder into place; with Force, an existing folder is moved aside first and deleted after.</summary>
-    private static void Publish(string temp, string target, SimulationOutputOptions output)
-    {
-        if (!Exists(target))
-        {
-            System.IO.Directory.Move(temp, target);
-            return;
-        }
-        if (!output.Force)
-        {
-            // Created by someone else while this run was writing.
-            throw new OutputExistsException(output.Directory);
-        }
-        var aside = $"{target}.old-{RandomSuffix()}";
-        Move(target, aside);
-        try
-        {
-            System.IO.Directory.Move(temp, target);
-        }
-        catch
-        {
-            // Put the previous output back so a failed replacement leaves things as they were.
-            if (!Exists(target))
-            {
-                Move(aside, target);
-            }
-            throw;
-        }
-        TryDelete(aside);
-    }
-
-    private static bool Exists(string path) => System.IO.Directory.Exists(path) || File.Exists(path);
-
-    private static void Move(string from, string to)
-    {
-        if (File.Exists(from))
-        {
-            File.Move(from, to);
-        }
-        else
-        {
-            System.IO.Directory.Move(from, to);
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            if (File.Exists(path))
-            {
-                File.Delete(path);
-            }
-            else if (System.IO.Directory.Exists(path))
-            {
-                System.IO.Directory.Delete(path, recursive: true);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Best effort: the target is already in its final state; a leftover sibling is only clutter.
-        }
-    }
-
-    private static string RandomSuffix() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
-}
+    }}
