@@ -44,6 +44,11 @@ public sealed class ScenarioInputTests
         },
         { "invalid-json", "{ \"name\": \"x\",\n  \"traffic\": { \"requests\": 20000 \n}", "line " },
         { "missing-file", null, "(file)" },
+        { "duplicate-section", """{ "name": "dup", "traffic": { "requests": 5000, "users": 500 }, "traffic": { "sites": 20 } }""", "traffic: the key \"traffic\" appears twice" },
+        { "duplicate-seed", $$"""{ "name": "x", {{Traffic}}, "seed": 1, "seed": 2 }""", "seed: the key \"seed\" appears twice" },
+        { "null-seed", $$"""{ "name": "x", {{Traffic}}, "seed": null }""", "seed: is null" },
+        { "null-bias", $$"""{ "name": "x", {{Traffic}}, "bias": null }""", "bias: is null; expected an object" },
+        { "dot-dot-name", $$"""{ "name": "..", {{Traffic}} }""", "name: value \"..\" is not allowed" },
         { "unreachable-reserve-price", $$"""{ "name": "x", {{Traffic}}, "auction": { "reservePrice": 100000 } }""", "auction.reservePrice" },
     };
 
@@ -103,6 +108,32 @@ public sealed class ScenarioInputTests
 
         AssertBadScenario(result, file, field);
         Assert.Equal(["bad.json"], sandbox.Entries());
+    }
+
+    [Fact]
+    public void A_folder_given_as_the_scenario_file_is_named_as_a_folder()
+    {
+        using var sandbox = new CliSandbox();
+        Directory.CreateDirectory(sandbox.PathOf("scenario.json"));
+
+        var result = sandbox.Run("simulate", "scenario.json");
+
+        AssertBadScenario(result, "scenario.json", "is a folder; expected the path of a scenario JSON file");
+        Assert.DoesNotContain("denied", result.Error, StringComparison.Ordinal);
+        Assert.Equal(["scenario.json"], sandbox.Entries());
+    }
+
+    [Fact]
+    public void One_bad_bid_multiplier_is_the_only_problem_reported()
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("m.json", $$"""{ "name": "m", {{Traffic}}, "loggingPolicy": { "bidMultipliers": [1, 1e300], "multiplierProbabilities": [0.5, 0.5] } }""");
+
+        var result = sandbox.Run("scenario", "validate", "m.json");
+
+        AssertBadScenario(result, "m.json", "loggingPolicy.bidMultipliers[1]: value 1e300 is out of range");
+        Assert.Contains("(1 problem)", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("one per bid multiplier", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -54,6 +54,19 @@ public sealed class ScenarioLoaderTests
     [InlineData("""{ "traffic": [] }""", "traffic", "expected an object")]
     [InlineData("""[1, 2]""", "(root)", "expected an object")]
     [InlineData("""{ "seed": 1, """, "line", "not valid JSON")]
+    [InlineData("""{ "seed": 1, "seed": 2 }""", "seed", "appears twice in the same object")]
+    [InlineData("""{ "traffic": { "requests": 5000, "users": 500 }, "traffic": { "sites": 20 } }""", "traffic", "appears twice")]
+    [InlineData("""{ "traffic": { "sites": 20, "sites": 30, "sites": 40 } }""", "traffic.sites", "appears 3 times")]
+    [InlineData("""{ "funnel": { "stages": [ { "name": "click", "rate": 0.1 }, { "name": "buy", "rate": 0.2, "rate": 0.3 } ] } }""", "funnel.stages[1].rate", "appears twice")]
+    [InlineData("""{ "ope": { "policies": [ { "name": "a", "bid": "own", "bid": "fixed" } ] } }""", "ope.policies[0].bid", "appears twice")]
+    [InlineData("""{ "seed": null }""", "seed", "is null; expected an integer")]
+    [InlineData("""{ "bias": null }""", "bias", "is null; expected an object")]
+    [InlineData("""{ "bias": { "positionEffect": null } }""", "bias.positionEffect", "is null; expected a number")]
+    [InlineData("""{ "training": { "epochs": null } }""", "training.epochs", "is null; expected an integer")]
+    [InlineData("""{ "name": ".." }""", "name", "not \".\" or \"..\"")]
+    [InlineData("""{ "name": "." }""", "name", "a plain file name")]
+    [InlineData("""{ "loggingPolicy": { "bidMultipliers": [1, 1e300], "multiplierProbabilities": [0.5, 0.5] } }""", "loggingPolicy", "value 1e300 is out of range")]
+    [InlineData("""{ "split": { "train": 2, "validation": 0.1, "test": 0.1 } }""", "split", "value 2 is out of range")]
     public void BadFieldsAreNamedWithWhatIsAllowed(string json, string path, string expected)
     {
         var e = Invalid(json);
@@ -74,6 +87,66 @@ public sealed class ScenarioLoaderTests
     {
         var e = Invalid("""{ "traffic": { "slots": 10 }, "bias": { "positionEffect": 3 }, "funnel": { "stages": [ { "name": "click", "rate": 0.5 }, { "name": "buy", "rate": 0.5 } ] } }""");
         Assert.Contains(e.Errors, x => x.Path == "funnel.stages[0].rate" && x.Message.Contains("examination"));
+    }
+
+    [Fact]
+    public void DuplicateKeysAreNamedWithTheLinesOfEachAppearance()
+    {
+        var e = Invalid("""
+            {
+              "name": "dup",
+              "traffic": { "requests": 5000, "users": 500 },
+              "traffic": { "sites": 20 }
+            }
+            """);
+
+        var error = Assert.Single(e.Errors);
+        Assert.Equal("traffic", error.Path);
+        Assert.Contains("\"traffic\" appears twice", error.Message, StringComparison.Ordinal);
+        Assert.Contains("line 3, column 3 and line 4, column 3", error.Message, StringComparison.Ordinal);
+        Assert.Contains("test.json", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EqualKeysInDifferentObjectsAreNotDuplicates()
+    {
+        var s = ScenarioLoader.Parse("""
+            { "funnel": { "stages": [ { "name": "click", "rate": 0.05 }, { "name": "buy", "rate": 0.3 } ] },
+              "split": { "train": 0.6, "validation": 0.2, "test": 0.2 }, "name": "ok" }
+            """, "test.json");
+        Assert.Equal("buy", s.Funnel.Stages[1].Name);
+    }
+
+    [Fact]
+    public void NullMeansNoneOnlyForTheOptionalTrainingSettings()
+    {
+        // The settings whose absence means "none" accept null, as adsim scenario show writes them.
+        var file = ScenarioLoader.ParseFile("""{ "training": { "maxWeight": null, "stageWeights": null, "patience": null } }""", "test.json");
+        Assert.Null(file.Experiment.Training.MaxWeight);
+        Assert.Null(file.Experiment.Training.StageWeights);
+        Assert.Null(file.Experiment.Training.Patience);
+
+        var e = Invalid("""{ "seed": null, "bias": null, "models": null }""");
+        Assert.Equal(["seed", "bias", "models"], e.Errors.Select(x => x.Path).ToArray());
+    }
+
+    [Fact]
+    public void AFolderGivenAsTheScenarioFileSaysItIsAFolder()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "adsim-scenario-folder-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var e = Assert.Throws<ScenarioValidationException>(() => ScenarioLoader.Load(folder));
+            var error = Assert.Single(e.Errors);
+            Assert.Equal(ScenarioValidationException.FilePath, error.Path);
+            Assert.Contains("is a folder; expected the path of a scenario JSON file", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("denied", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder);
+        }
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using AdAuctionSim.Simulation.OffPolicy;
@@ -46,6 +47,11 @@ public static partial class ScenarioLoader
     /// <exception cref="ScenarioValidationException">The file is missing, not JSON, or has invalid fields.</exception>
     public static ScenarioFile LoadFile(string path)
     {
+        if (System.IO.Directory.Exists(path))
+        {
+            throw new ScenarioValidationException(path,
+                [new ScenarioError(ScenarioValidationException.FilePath, "is a folder; expected the path of a scenario JSON file (examples in scenarios/)")]);
+        }
         string text;
         try
         {
@@ -81,6 +87,13 @@ public static partial class ScenarioLoader
         }
         using (doc)
         {
+            // JsonDocument keeps the last of two equal keys; a scenario must not lose a section or a value that way.
+            // (JsonDocumentOptions.AllowDuplicateProperties = false would refuse them too, but its error names neither the
+            // field path nor the lines.)
+            if (DuplicateKeys(json) is { Count: > 0 } duplicates)
+            {
+                throw new ScenarioValidationException(file, duplicates);
+            }
             var errors = new List<ScenarioError>();
             var (scenario, experiment) = Bind(new Reader(errors), doc.RootElement, defaultName);
             if (errors.Count == 0 && scenario is not null)
@@ -99,6 +112,99 @@ public static partial class ScenarioLoader
         }
     }
 
+    /// <summary>
+    /// Every key that appears more than once in the same object, at any depth, with its field path and the lines and
+    /// columns of each appearance (the text is valid JSON by now).
+    /// </summary>
+    private static List<ScenarioError> DuplicateKeys(string json)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        var found = new List<(long At, ScenarioError Error)>();
+        var open = new Stack<Container>();
+        // Line and column of a byte offset, counted forward as the reader moves on.
+        long lineStart = 0, scanned = 0;
+        var line = 1;
+        string Position(long offset)
+        {
+            for (; scanned < offset; scanned++)
+            {
+                if (bytes[scanned] == (byte)'\n')
+                {
+                    line++;
+                    lineStart = scanned + 1;
+                }
+            }
+            var column = Encoding.UTF8.GetCharCount(bytes, (int)lineStart, (int)(offset - lineStart)) + 1;
+            return $"line {line}, column {column}";
+        }
+        string ValuePath()
+        {
+            if (open.Count == 0)
+            {
+                return "";
+            }
+            var parent = open.Peek();
+            return parent.IsArray ? $"{parent.Path}[{parent.Index}]" : Join(parent.Path, parent.Key!);
+        }
+        static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
+        void ValueDone()
+        {
+            if (open.Count > 0 && open.Peek().IsArray)
+            {
+                open.Peek().Index++;
+            }
+        }
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject:
+                case JsonTokenType.StartArray:
+                    open.Push(new Container(ValuePath(), reader.TokenType == JsonTokenType.StartArray));
+                    break;
+                case JsonTokenType.EndObject:
+                case JsonTokenType.EndArray:
+                    var done = open.Pop();
+                    foreach (var (name, places) in done.Keys)
+                    {
+                        if (places.Count > 1)
+                        {
+                            var times = places.Count == 2 ? "twice" : $"{places.Count} times";
+                            found.Add((places[1].At, new ScenarioError(Join(done.Path, name),
+                                $"the key \"{name}\" appears {times} in the same object, at {string.Join(" and ", places.Select(p => p.Where))}; "
+                                + "expected each key once (a JSON reader keeps only the last and silently drops the others)")));
+                        }
+                    }
+                    ValueDone();
+                    break;
+                case JsonTokenType.PropertyName:
+                    var container = open.Peek();
+                    container.Key = reader.GetString()!;
+                    if (!container.Keys.TryGetValue(container.Key, out var seen))
+                    {
+                        container.Keys[container.Key] = seen = [];
+                    }
+                    seen.Add((reader.TokenStartIndex, Position(reader.TokenStartIndex)));
+                    break;
+                default:
+                    ValueDone();
+                    break;
+            }
+        }
+        return [.. found.OrderBy(f => f.At).Select(f => f.Error)];
+    }
+
+    /// <summary>An object or array being read by <see cref="DuplicateKeys"/>.</summary>
+    private sealed class Container(string path, bool isArray)
+    {
+        public string Path { get; } = path;
+        public bool IsArray { get; } = isArray;
+        public int Index { get; set; }
+        public string? Key { get; set; }
+        public Dictionary<string, List<(long At, string Where)>> Keys { get; } = new(StringComparer.Ordinal);
+    }
+
     private static string FirstSentence(string message)
     {
         var i = message.IndexOf(". ", StringComparison.Ordinal);
@@ -115,7 +221,7 @@ public static partial class ScenarioLoader
         var d = new Scenario();
         var s = new Scenario
         {
-            Name = o.String("name", defaultName, NamePattern(), "letters, digits, '-', '_' or '.' (1 to 64 characters)"),
+            Name = o.String("name", defaultName, NamePattern(), NameAllowed),
             Description = o.String("description", "", null, null),
             Seed = o.Long("seed", d.Seed, 0, long.MaxValue),
             Traffic = BindTraffic(o.Child("traffic")),
@@ -206,7 +312,7 @@ public static partial class ScenarioLoader
             var pd = new OpePolicyOptions();
             var policy = new OpePolicyOptions
             {
-                Name = p.String("name", null, NamePattern(), "letters, digits, '-', '_' or '.' (1 to 64 characters)"),
+                Name = p.String("name", null, NamePattern(), NameAllowed),
                 Scores = p.String("scores", pd.Scores, ModelIdPattern(), "\"truth\", \"logging\" or a model id such as \"single-task\""),
                 Ad = p.Enum("ad", pd.Ad, ["greedy", "softmax", "uniform", "logging"]),
                 Temperature = p.Double("temperature", pd.Temperature, 0.01, 100),
@@ -455,15 +561,19 @@ public static partial class ScenarioLoader
             // support for target policies that need it, which their diagnostics report).
             MultiplierProbabilities = o.DoubleArray("multiplierProbabilities", d.MultiplierProbabilities, 1, 16, 0, 1, minExclusive: false),
         };
-        if (p.BidMultipliers.Count != p.MultiplierProbabilities.Count)
+        // A list that failed to read stands at its default here: compare only lists read as written, so that one bad
+        // entry is not reported again as a length mismatch with the defaults.
+        var multipliersRead = !o.Failed("bidMultipliers");
+        var probabilitiesRead = !o.Failed("multiplierProbabilities");
+        if (multipliersRead && probabilitiesRead && p.BidMultipliers.Count != p.MultiplierProbabilities.Count)
         {
             o.Error("multiplierProbabilities", $"has {p.MultiplierProbabilities.Count} entr{(p.MultiplierProbabilities.Count == 1 ? "y" : "ies")}; expected one per bid multiplier ({p.BidMultipliers.Count})");
         }
-        else if (Math.Abs(p.MultiplierProbabilities.Sum() - 1) > 1e-9)
+        else if (probabilitiesRead && Math.Abs(p.MultiplierProbabilities.Sum() - 1) > 1e-9)
         {
             o.Error("multiplierProbabilities", $"sums to {p.MultiplierProbabilities.Sum().ToString("R", CultureInfo.InvariantCulture)}; expected probabilities that sum to 1");
         }
-        if (p.BidMultipliers.Distinct().Count() != p.BidMultipliers.Count)
+        if (multipliersRead && p.BidMultipliers.Distinct().Count() != p.BidMultipliers.Count)
         {
             o.Error("bidMultipliers", "has repeated values; expected distinct multipliers");
         }
@@ -500,7 +610,7 @@ public static partial class ScenarioLoader
             Validation = o.Double("validation", d.Validation, 0, 1, minExclusive: true, maxExclusive: true),
             Test = o.Double("test", d.Test, 0, 1, minExclusive: true, maxExclusive: true),
         };
-        if (Math.Abs(s.Train + s.Validation + s.Test - 1) > 1e-9)
+        if (!o.Failed("train") && !o.Failed("validation") && !o.Failed("test") && Math.Abs(s.Train + s.Validation + s.Test - 1) > 1e-9)
         {
             o.Error("test", $"train + validation + test = {(s.Train + s.Validation + s.Test).ToString("R", CultureInfo.InvariantCulture)}; expected 1");
         }
@@ -527,8 +637,11 @@ public static partial class ScenarioLoader
 
     internal static string Fmt(double v) => v.ToString("0.######", CultureInfo.InvariantCulture);
 
-    [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
+    /// <summary>A scenario or policy name becomes a folder or file name: a plain one, so never "." or "..".</summary>
+    [GeneratedRegex(@"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$")]
     private static partial Regex NamePattern();
+
+    private const string NameAllowed = "a plain file name of letters, digits, '-', '_' or '.' (1 to 64 characters, not \".\" or \"..\")";
 
     [GeneratedRegex("^[a-z][a-z0-9_]{0,31}$")]
     private static partial Regex StageNamePattern();
@@ -580,13 +693,32 @@ public static partial class ScenarioLoader
             return _element.TryGetProperty(name, out _);
         }
 
-        /// <summary>Whether the field is present and not null (an optional setting whose null means none).</summary>
-        public bool HasValue(string name) => TryGet(name, out _);
+        /// <summary>
+        /// Whether the field is present and not null: only for the optional settings whose null means none
+        /// (<c>training.patience</c>, <c>maxWeight</c>, <c>stageWeights</c>, as <c>adsim scenario show</c> writes them).
+        /// </summary>
+        public bool HasValue(string name)
+        {
+            _known.Add(name);
+            return _element.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
+        }
 
+        /// <summary>
+        /// The field's value when present. A null is returned too, so that the typed readers report it ("is null;
+        /// expected …") rather than taking the default as if the field were left out.
+        /// </summary>
         private bool TryGet(string name, out JsonElement value)
         {
             _known.Add(name);
-            return _element.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
+            return _element.TryGetProperty(name, out value);
+        }
+
+        /// <summary>Whether reading the field (or one of its entries) reported an error, so that checks across fields can skip it.</summary>
+        public bool Failed(string name)
+        {
+            var path = PathOf(name);
+            return _reader.Errors.Any(e => e.Path == path || e.Path.StartsWith(path + "[", StringComparison.Ordinal)
+                || e.Path.StartsWith(path + ".", StringComparison.Ordinal));
         }
 
         public ObjectReader? Child(string name) =>
