@@ -130,6 +130,42 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.Equal(before, sandbox.Entries());
     }
 
+    /// <summary>
+    /// A hand-edited CSV log whose hash the manifest was made to match: an id beyond its field's cardinality (once a
+    /// libtorch allocation failure, exit 1), a negative id or a NaN or negative bid (once trained on, exit 0) exit 2
+    /// naming the file, the column, the line and the allowed range, and write nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("site_id", "999999999", "expected an integer from 0 to")]
+    [InlineData("site_id", "-8", "expected an integer from 0 to")]
+    [InlineData("bid", "NaN", "expected a finite amount of 0 or more")]
+    [InlineData("bid", "-5", "expected a finite amount of 0 or more")]
+    public void Hand_edited_logs_with_a_matching_hash_exit_2_naming_the_file_column_line_and_range(string column, string value, string says)
+    {
+        using var sandbox = new CliSandbox();
+        sandbox.Write("tiny.json", Scenarios.Tiny);
+        var simulated = sandbox.Run("simulate", "tiny.json", "--out", "sim", "--format", "csv", "--requests", "3000", "--threads", "1");
+        Assert.True(simulated.ExitCode == 0, simulated.ToString());
+        var impressions = sandbox.PathOf("sim/impressions.csv");
+        var manifest = sandbox.PathOf("sim/manifest.json");
+        var oldHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(impressions)));
+        var lines = File.ReadAllText(impressions).Split('\n');
+        var fields = lines[3].Split(',');
+        fields[Array.IndexOf(lines[0].Split(','), column)] = value;
+        lines[3] = string.Join(',', fields);
+        File.WriteAllText(impressions, string.Join('\n', lines));
+        var newHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(impressions)));
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace(oldHash, newHash, StringComparison.Ordinal));
+        var before = sandbox.Entries();
+
+        var result = sandbox.Run("train", "sim", "--models", CheapModel ?? "esmm", "--epochs", "1", "--threads", "1");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains($"{impressions}: line 4, column \"{column}\": {value} is out of range; {says}", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+        Assert.Equal(before, sandbox.Entries());
+    }
+
     [Fact]
     public void Kaplan_meier_win_propensities_on_a_first_price_simulation_exit_2_naming_the_option()
     {

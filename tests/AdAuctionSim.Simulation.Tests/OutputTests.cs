@@ -438,6 +438,75 @@ public sealed class OutputTests(SmallOutputFixture small) : IClassFixture<SmallO
         Assert.Contains("formatVersion 2", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>(product file, column, data row to edit (1 = first), new text, what the message must say).</summary>
+    public static TheoryData<string, string, int, string, string> HandEditedValues => new()
+    {
+        { "impressions.csv", "site_id", 4, "999999999", "999999999 is out of range; expected an integer from 0 to 39 (the manifest declares the scenario's traffic.sites = 40)" },
+        { "impressions.csv", "site_id", 4, "-8", "-8 is out of range; expected an integer from 0 to 39" },
+        { "impressions.csv", "user_id", 2, "2000", "expected an integer from 0 to 1999 (the manifest declares world.users = 2000)" },
+        { "impressions.csv", "age", 2, "7", "expected an integer from 0 to 6 (every simulated world has 7 age buckets)" },
+        { "impressions.csv", "action", 2, "3", "expected an integer from 0 to 2 (an index into the 3 candidate_ columns)" },
+        { "impressions.csv", "candidate_1", 2, "-1", "expected an integer from 0 to" },
+        { "impressions.csv", "click", 2, "2", "expected an integer from 0 to 1 (a stage label is 0 or 1)" },
+        { "impressions.csv", "bid", 5, "NaN", "NaN is out of range; expected a finite amount of 0 or more" },
+        { "impressions.csv", "bid", 5, "-5", "-5 is out of range; expected a finite amount of 0 or more" },
+        { "impressions.csv", "price", 1, "Infinity", "Infinity is out of range; expected a finite amount of 0 or more" },
+        { "impressions.csv", "pscore", 3, "1.5", "1.5 is out of range; expected a probability from 0 to 1" },
+        { "impressions.csv", "bid_multiplier", 3, "0", "0 is out of range; expected a finite multiplier greater than 0" },
+        { "lost_bids.csv", "win_propensity", 6, "-0.1", "-0.1 is out of range; expected a probability from 0 to 1" },
+        { "lost_bids.csv", "request_id", 6, "-3", "-3 is out of range; expected an integer from 0 to" },
+        { "ads.csv", "campaign_id", 2, "100000", "100000 is out of range; expected an integer from 0 to" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HandEditedValues))]
+    public void HandEditedLoggedValuesWithARecomputedHashAreRefusedNamingFileColumnLineAndRange(string file, string column, int row, string text, string says)
+    {
+        using var folder = new TempFolder();
+        var result = CsvOutput(folder);
+        var path = Path.Combine(result.Directory, file);
+        var lines = File.ReadAllText(path).Split('\n');
+        var at = Array.IndexOf(lines[0].Split(','), column);
+        var fields = lines[row].Split(',');
+        fields[at] = text;
+        lines[row] = string.Join(',', fields);
+        File.WriteAllText(path, string.Join('\n', lines));
+        // The hash the manifest records is brought up to date, as a careful hand edit would: only the values can tell.
+        var manifest = Path.Combine(result.Directory, "manifest.json");
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace(result.Manifest.Product(file)!.Sha256,
+            Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))), StringComparison.Ordinal));
+        var view = LoggedView.Open(result.Directory);
+        var product = file switch
+        {
+            "impressions.csv" => LoggedProduct.Impressions,
+            "lost_bids.csv" => LoggedProduct.LostBids,
+            _ => LoggedProduct.Ads,
+        };
+
+        var e = Assert.Throws<InvalidDataException>(() => view.Read(product, view.Columns(product)));
+
+        Assert.StartsWith($"{path}: line {row + 1}, column \"{column}\": ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(says, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EveryLoggedValueOfASimulationIsWithinItsRange()
+    {
+        foreach (var product in new[] { LoggedProduct.Impressions, LoggedProduct.LostBids, LoggedProduct.Ads })
+        {
+            var view = LoggedView.Open(small.Result.Directory);
+            var columns = view.Read(product, view.Columns(product));
+            Assert.Equal(view.Columns(product).Count, columns.Names.Count);
+        }
+        using var folder = new TempFolder();
+        var csv = LoggedView.Open(CsvOutput(folder).Directory);
+        Assert.Equal(csv.Rows(LoggedProduct.Impressions), csv.Read(LoggedProduct.Impressions, csv.Columns(LoggedProduct.Impressions)).Rows);
+    }
+
+    private static SimulationOutputResult CsvOutput(TempFolder folder) =>
+        SimulationOutput.Write(TestScenarios.SmallWorld, new SimulationOutputOptions(folder.Combine("csv"), OutputFormat.Csv),
+            new SimulationOptions { Threads = 1, ChunkSize = 4096 });
+
     [Fact]
     public void AStageNamedLikeAFixedColumnIsRefusedBeforeAnyWork()
     {

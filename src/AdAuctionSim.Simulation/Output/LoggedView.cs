@@ -35,6 +35,7 @@ public sealed class LoggedView
     private readonly ProductManifest[] _products;
     private readonly HashSet<string>[] _columnsRead = [new(StringComparer.Ordinal), new(StringComparer.Ordinal), new(StringComparer.Ordinal)];
     private readonly Lock _gate = new();
+    private LoggedValueRanges? _ranges;
 
     private LoggedView(string folder, SimulationManifest manifest, OutputFormat format, ProductManifest[] products)
     {
@@ -176,7 +177,10 @@ public sealed class LoggedView
 
     /// <summary>Reads the named columns of a product whole, in file row order.</summary>
     /// <exception cref="ArgumentException">A column is truth-only (always refused) or not a column of the product.</exception>
-    /// <exception cref="InvalidDataException">The file cannot be read, or does not hold what the manifest says.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The file cannot be read, does not hold what the manifest says, or holds a value outside its column's range (an id
+    /// beyond the cardinality the manifest declares, a non-finite or negative amount, a probability outside [0, 1]).
+    /// </exception>
     public LoggedColumns Read(LoggedProduct product, params IEnumerable<string> columns)
     {
         ArgumentNullException.ThrowIfNull(columns);
@@ -222,11 +226,32 @@ public sealed class LoggedView
         {
             throw new InvalidDataException($"{path}: cannot be read as {(Format == OutputFormat.Parquet ? "Parquet" : "CSV")}: {e.Message}", e);
         }
+        // The hash only says the file is the one the manifest lists; a hand-edited file with a recomputed hash still
+        // has to hold values the manifest's world can have produced (one pass over each column read).
+        var ranges = Ranges();
+        for (var c = 0; c < names.Length; c++)
+        {
+            ranges.Check(path, Format, product, names[c], data[c]);
+        }
         lock (_gate)
         {
             _columnsRead[(int)product].UnionWith(names);
         }
         return new LoggedColumns(product, path, rows, names, kinds, data);
+    }
+
+    /// <summary>The value ranges of the logged columns, built from the manifest and its scenario on first use.</summary>
+    private LoggedValueRanges Ranges()
+    {
+        lock (_gate)
+        {
+            if (_ranges is null)
+            {
+                var candidates = Columns(LoggedProduct.Impressions).Count(c => c.StartsWith(LogColumns.CandidatePrefix, StringComparison.Ordinal));
+                _ranges = new LoggedValueRanges(Manifest, ReadScenario(), candidates);
+            }
+            return _ranges;
+        }
     }
 
     private static string FileName(LoggedProduct product, OutputFormat format)
