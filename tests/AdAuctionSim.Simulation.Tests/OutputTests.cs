@@ -438,6 +438,76 @@ public sealed class OutputTests(SmallOutputFixture small) : IClassFixture<SmallO
         Assert.Contains("formatVersion 2", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AManifestLackingAFieldOrHoldingAWrongTypeNamesTheFieldAndTheJsonTypeInWords()
+    {
+        using var folder = new TempFolder();
+        var file = folder.Combine("manifest.json");
+        var original = File.ReadAllText(small.PathOf("manifest.json"));
+        string Edited(Action<System.Text.Json.Nodes.JsonObject> edit)
+        {
+            var root = System.Text.Json.Nodes.JsonNode.Parse(original)!.AsObject();
+            edit(root);
+            return root.ToJsonString();
+        }
+
+        File.WriteAllText(file, Edited(m => m["products"]![0]!.AsObject().Remove("sha256")));
+        var e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+        Assert.StartsWith(file + ":", e.Message, StringComparison.Ordinal);
+        Assert.Contains("products[0] (impressions.parquet) lacks the field sha256; expected the SHA-256", e.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(file, Edited(m => m["formatVersion"] = "one"));
+        e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+        Assert.Contains("field formatVersion (line 1) has the wrong type; expected an integer", e.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(file, Edited(m => m["products"]![0]!["columns"] = "request_id"));
+        e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+        Assert.Contains("field products[0].columns (line 1) has the wrong type; expected an array", e.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(file, Edited(m => m["rowCounts"] = 5));
+        e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+        Assert.Contains("field rowCounts (line 1) has the wrong type; expected an object", e.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(file, "[1, 2]");
+        e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+        Assert.Contains("expected an object", e.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(file, Edited(m => m["world"]!.AsObject().Remove("stages")));
+        e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+        Assert.Contains("world.stages is missing", e.Message, StringComparison.Ordinal);
+
+        // No .NET type names ("System.Int32", "AdAuctionSim.Simulation.Output.SimulationManifest") in any of them.
+        foreach (var text in new[] { Edited(m => m["formatVersion"] = "one"), "[1, 2]", Edited(m => m["seed"] = "x"), Edited(m => m["world"]!["users"] = 1e12) })
+        {
+            File.WriteAllText(file, text);
+            e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+            Assert.DoesNotContain("System.", e.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("AdAuctionSim.", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void AFolderWhereTheManifestOrADataFileShouldBeSaysItIsAFolder()
+    {
+        using var folder = new TempFolder();
+        var copy = folder.Combine("sim");
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.GetFiles(small.Result.Directory))
+        {
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        }
+        File.Delete(Path.Combine(copy, "impressions.parquet"));
+        Directory.CreateDirectory(Path.Combine(copy, "impressions.parquet"));
+
+        var e = Assert.Throws<InvalidDataException>(() => LoggedView.Open(copy));
+        Assert.Equal($"{Path.Combine(copy, "impressions.parquet")}: is a folder; expected the data file the manifest lists", e.Message);
+
+        File.Delete(Path.Combine(copy, "manifest.json"));
+        Directory.CreateDirectory(Path.Combine(copy, "manifest.json"));
+        e = Assert.Throws<InvalidDataException>(() => LoggedView.Open(copy));
+        Assert.Contains("manifest.json: is a folder; expected the simulation manifest", e.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>(product file, column, data row to edit (1 = first), new text, what the message must say).</summary>
     public static TheoryData<string, string, int, string, string> HandEditedValues => new()
     {

@@ -24,7 +24,9 @@ public static class PredictionFile
     {
         if (!File.Exists(path))
         {
-            throw new InvalidDataException($"{path}: missing; train.json lists it as a model's predictions");
+            throw new InvalidDataException(Directory.Exists(path)
+                ? $"{path}: is a folder; expected the Parquet file of a model's predictions that train.json lists"
+                : $"{path}: missing; train.json lists it as a model's predictions");
         }
         try
         {

@@ -27,7 +27,9 @@ public sealed record TrainRunFile(string Directory, string Simulation, IReadOnly
         var file = Path.Combine(full, FileName);
         if (!File.Exists(file))
         {
-            throw new InvalidDataException($"{file}: missing; expected the train.json that adsim train writes into its run folder");
+            throw new InvalidDataException(System.IO.Directory.Exists(file)
+                ? $"{file}: is a folder; expected the train.json file that adsim train writes into its run folder"
+                : $"{file}: missing; expected the train.json that adsim train writes into its run folder");
         }
         try
         {

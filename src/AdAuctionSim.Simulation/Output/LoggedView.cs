@@ -313,6 +313,16 @@ public sealed class LoggedView
     /// <exception cref="InvalidDataException">The file is missing, unreadable or has other bytes.</exception>
     public static void VerifyHash(string path, string expected, string recordedIn)
     {
+        if (string.IsNullOrEmpty(expected))
+        {
+            var manifestFile = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(path) ?? "", LogColumns.ManifestFile);
+            throw new InvalidDataException($"{manifestFile}: the entry for {System.IO.Path.GetFileName(path)} lacks the field sha256; "
+                + "expected the SHA-256 of the file's bytes (64 hex digits), without which the file cannot be checked");
+        }
+        if (System.IO.Directory.Exists(path))
+        {
+            throw new InvalidDataException($"{path}: is a folder; expected the data file the manifest lists");
+        }
         string actual;
         try
         {

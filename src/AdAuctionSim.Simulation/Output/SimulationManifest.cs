@@ -52,6 +52,10 @@ public sealed record SimulationManifest
     {
         ArgumentNullException.ThrowIfNull(path);
         var file = System.IO.Directory.Exists(path) ? Path.Combine(path, LogColumns.ManifestFile) : path;
+        if (System.IO.Directory.Exists(file))
+        {
+            throw new InvalidDataException($"{file}: is a folder; expected the simulation manifest, a JSON file");
+        }
         if (!File.Exists(file))
         {
             throw new FileNotFoundException($"{file}: no simulation manifest here (a folder without one is incomplete or not a simulation output)", file);
@@ -72,7 +76,7 @@ public sealed record SimulationManifest
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{file}: not a valid simulation manifest: {e.Message}", e);
+            throw new InvalidDataException($"{file}: not a valid simulation manifest: {DescribeJsonError(e)}", e);
         }
         if (manifest is null)
         {
@@ -82,11 +86,95 @@ public sealed record SimulationManifest
         {
             throw new InvalidDataException($"{file}: manifest formatVersion {manifest.FormatVersion} is not supported; expected {CurrentFormatVersion}");
         }
-        if (manifest.Scenario.ValueKind != JsonValueKind.Object || manifest.RealisedBias is null || manifest.Products.Count == 0)
+        if (manifest.Scenario.ValueKind != JsonValueKind.Object || manifest.RealisedBias is null || manifest.Products is not { Count: > 0 })
         {
             throw new InvalidDataException($"{file}: not a valid simulation manifest: scenario, products or realisedBias is missing");
         }
+        if (MissingField(manifest) is { } missing)
+        {
+            throw new InvalidDataException($"{file}: not a valid simulation manifest: {missing}");
+        }
         return manifest;
+    }
+
+    /// <summary>
+    /// The first field that readers need but the manifest lacks (or holds as null), in words; null when none is.
+    /// The serialiser leaves a missing record field null, which would otherwise surface as a blank in a later message.
+    /// </summary>
+    private static string? MissingField(SimulationManifest m)
+    {
+        for (var i = 0; i < m.Products.Count; i++)
+        {
+            var p = m.Products[i];
+            var at = $"products[{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}]";
+            if (p is null)
+            {
+                return $"{at} is null; expected an object with file, rows, sha256 and columns";
+            }
+            var named = p.File is null ? at : $"{at} ({p.File})";
+            var lacks = p.File is null ? ("file", "the data file's name, a string")
+                : p.Sha256 is null ? ("sha256", "the SHA-256 of the file's bytes, a string of 64 hex digits")
+                : p.Columns is null ? ("columns", "the file's column names, an array of strings")
+                : default;
+            if (lacks.Item1 is not null)
+            {
+                return $"{named} lacks the field {lacks.Item1}; expected {lacks.Item2}";
+            }
+        }
+        if (m.RowCounts?.BySplit is null)
+        {
+            return "rowCounts (with its bySplit) is missing or null; expected an object with requests, impressions, lostBids and bySplit";
+        }
+        if (m.Split is null)
+        {
+            return "split is missing or null; expected an object with trainEnd, validationEnd and durationSeconds";
+        }
+        if (m.World?.Stages is null)
+        {
+            return "world.stages is missing or null; expected an array of the funnel's stage names";
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// A serialiser error in words: the field path, its line and the JSON type expected, rather than the .NET type it
+    /// would have been bound to ("System.Int32", "…SimulationManifest").
+    /// </summary>
+    internal static string DescribeJsonError(JsonException e)
+    {
+        var where = e.LineNumber is { } line ? $" (line {(line + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)})" : "";
+        var field = e.Path is null or "$" ? null : e.Path.StartsWith("$.", StringComparison.Ordinal) ? e.Path[2..] : e.Path.TrimStart('$');
+        var converted = System.Text.RegularExpressions.Regex.Match(e.Message, @"could not be converted to (?<type>[^ ]+)\.(?: |$)");
+        if (converted.Success)
+        {
+            var expected = JsonTypeInWords(converted.Groups["type"].Value);
+            return field is null
+                ? $"the document{where} is not what a manifest holds; expected {expected}"
+                : $"field {field}{where} has the wrong type; expected {expected}";
+        }
+        // Syntax errors and the like: the reader's first sentence (it names no .NET type), and where.
+        var message = e.Message;
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        message = cut > 0 ? message[..cut] : message;
+        return field is null ? $"{message.TrimEnd()}{where}" : $"field {field}{where}: {message.TrimEnd()}";
+    }
+
+    /// <summary>The JSON a .NET type of this manifest is read from, in words.</summary>
+    private static string JsonTypeInWords(string type)
+    {
+        if (type.StartsWith("System.Collections.", StringComparison.Ordinal) || type.EndsWith("[]", StringComparison.Ordinal))
+        {
+            return type.Contains("Dictionary", StringComparison.Ordinal) ? "an object" : "an array";
+        }
+        return type switch
+        {
+            "System.Int32" => "an integer (at most 2147483647)",
+            "System.Int64" or "System.Int16" or "System.Byte" or "System.UInt32" or "System.UInt64" => "an integer",
+            "System.Double" or "System.Single" or "System.Decimal" => "a number",
+            "System.String" => "a string",
+            "System.Boolean" => "true or false",
+            _ => "an object",
+        };
     }
 
     /// <summary>Serialiser settings of manifests (camelCase; NaN ↔ null).</summary>
