@@ -146,8 +146,9 @@ internal static class CommandLineParser
             }
             var (name, inline) = Split(token);
             var spec = Find(command, name)
-                ?? throw Error(command, $"unknown option '{name}'{Suggest(command, name)}; the options are: "
-                    + string.Join(", ", command.Options.Select(o => "--" + o.Name)));
+                ?? throw Error(command, command.Options.Count == 0
+                    ? $"unknown option '{name}'; this command takes no options (only --help and --verbose)"
+                    : $"unknown option '{name}'{Suggest(command, name)}; the options are: " + string.Join(", ", command.Options.Select(o => "--" + o.Name)));
             var shown = "--" + spec.Name;
             if (values.ContainsKey(spec.Name) || flags.Contains(spec.Name))
             {
@@ -206,7 +207,13 @@ internal static class CommandLineParser
                 if (value.Length == 0 || value.StartsWith('_') || value.EndsWith('_')
                     || !long.TryParse(digits, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
                 {
-                    throw Error(command, $"option {shown}: \"{value}\" is not an integer; expected {spec.Allowed}");
+                    // Digits that do not fit a 64-bit integer are an integer all the same, just far out of range.
+                    var unsigned = digits.StartsWith('-') || digits.StartsWith('+') ? digits[1..] : digits;
+                    var tooLong = value.Length > 0 && !value.StartsWith('_') && !value.EndsWith('_')
+                        && unsigned.Length > 0 && unsigned.All(char.IsAsciiDigit);
+                    throw Error(command, tooLong
+                        ? $"option {shown}: value {value} is out of range; expected {spec.Allowed}"
+                        : $"option {shown}: \"{value}\" is not an integer; expected {spec.Allowed}");
                 }
                 if (n < spec.Min || n > spec.Max)
                 {
