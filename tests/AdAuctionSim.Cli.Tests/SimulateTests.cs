@@ -100,9 +100,11 @@ public sealed class SimulateTests
         using var sandbox = new CliSandbox();
         sandbox.Write("tiny.json", Scenarios.Tiny);
 
-        // The output's parent is a file, so the directory cannot be created: not bad input, a failure.
-        var quiet = sandbox.Run("simulate", "tiny.json", "--out", "tiny.json/out", "--requests", "1000");
-        var verbose = sandbox.Run("simulate", "tiny.json", "--out", "tiny.json/out", "--requests", "1000", "--verbose");
+        // A folder name longer than the file system takes (255 bytes): the file system refuses to make it, a failure that
+        // no check of the arguments foresees.
+        var tooLong = new string('x', 300);
+        var quiet = sandbox.Run("simulate", "tiny.json", "--out", tooLong, "--requests", "1000");
+        var verbose = sandbox.Run("simulate", "tiny.json", "--out", tooLong, "--requests", "1000", "--verbose");
 
         Assert.True(quiet.ExitCode == 1, quiet.ToString());
         Assert.StartsWith("adsim simulate: error: ", quiet.Error, StringComparison.Ordinal);
