@@ -82,6 +82,11 @@ public sealed partial class ReportWriterTests
         }
         Assert.Contains("Timings", markdown, StringComparison.Ordinal);
         Assert.Contains("clickSelectionRatio[convert]", html, StringComparison.Ordinal);
+        // Each stage's D table is followed by its headline figures on O (and C for a post-click stage, when evaluated there).
+        Assert.Contains("\n### click at ", markdown, StringComparison.Ordinal);
+        Assert.Matches(@"\n### click at [^\n]* on O\n\n\| model \| O bias \| O log_loss \|", markdown);
+        Assert.Matches(@"\n### convert at [^\n]* on O\n\n\| model \| O bias \|", markdown);
+        Assert.Contains("<h3>convert at ", html, StringComparison.Ordinal);
         // Both forms say which rows the main table covers, and what the spaces and the _cumulative columns are.
         foreach (var text in (string[])["on the held-out test split of D", "D\\O lost bids", "those ending in _cumulative score"])
         {
@@ -202,7 +207,8 @@ public sealed partial class ReportWriterTests
             }
             for (var i = 1; i < cells.Length; i++)
             {
-                yield return (cells[0], columns[i], cells[i]);
+                // The O and C tables head their columns "<space> <metric>".
+                yield return (cells[0], columns[i][(columns[i].IndexOf(' ', StringComparison.Ordinal) + 1)..], cells[i]);
             }
         }
     }

@@ -87,20 +87,60 @@ public static class RunReportWriter
 
     private static string S(double seconds) => double.IsFinite(seconds) ? seconds.ToString("F2", CultureInfo.InvariantCulture) : "n/a";
 
-    /// <summary>The main tables: per sweep point and stage, the summaries on D and their metric columns.</summary>
-    private static IEnumerable<(ReportPoint Point, string Stage, List<MetricSummary> Rows, IReadOnlyList<string> Columns)> MainTables(RunReportData data)
+    /// <summary>One table of the main section: its title, column headings, model rows and the summary behind each cell.</summary>
+    private sealed record MainTable(string Title, IReadOnlyList<string> Columns, IReadOnlyList<string> Models,
+        IReadOnlyDictionary<(string Model, string Column), MetricSummary> Cells);
+
+    /// <summary>The metrics of the O and C tables: the truth-scored ones first, then what papers report on observed labels.</summary>
+    private static readonly string[] SpaceColumns = ["bias", "calibration_ratio", "mae", "auc_observed", "log_loss"];
+
+    /// <summary>
+    /// The main tables, per sweep point and stage: every metric on D, then the headline metrics on O (every impression:
+    /// the "entire space" of ESMM and ESCM²) and, for a post-click stage, on C (the impressions that reached the stage
+    /// before it, where click-space models train).
+    /// </summary>
+    private static IEnumerable<MainTable> MainTables(RunReportData data)
     {
         foreach (var point in data.Points)
         {
-            foreach (var stage in data.Summaries.Where(s => s.Point == point.Label).Select(s => s.Stage).Distinct(StringComparer.Ordinal))
+            var stages = data.Summaries.Where(s => s.Point == point.Label).Select(s => s.Stage).Distinct(StringComparer.Ordinal).ToList();
+            foreach (var stage in stages)
             {
-                var rows = data.Summaries.Where(s => s.Point == point.Label && s.Stage == stage && s.Space == EvaluationSpace.D).ToList();
-                if (rows.Count > 0)
+                var here = data.Summaries.Where(s => s.Point == point.Label && s.Stage == stage).ToList();
+                var onD = here.Where(s => s.Space == EvaluationSpace.D).ToList();
+                if (onD.Count > 0)
                 {
-                    yield return (point, stage, rows, MetricColumns(rows));
+                    yield return new MainTable(stage + PointTitle(point.Label), MetricColumns(onD), Models(onD),
+                        onD.GroupBy(s => (s.Model, s.Metric)).ToDictionary(g => g.Key, g => g.First()));
+                }
+                EvaluationSpace[] spaces = stage == stages[0] ? [EvaluationSpace.O] : [EvaluationSpace.O, EvaluationSpace.C];
+                var cells = new Dictionary<(string Model, string Column), MetricSummary>();
+                var columns = new List<string>();
+                foreach (var space in spaces)
+                {
+                    foreach (var metric in SpaceColumns)
+                    {
+                        var column = $"{MetricsCsv.SpaceName(space)} {metric}";
+                        foreach (var summary in here.Where(s => s.Space == space && s.Metric == metric && double.IsFinite(s.Mean)))
+                        {
+                            cells.TryAdd((summary.Model, column), summary);
+                        }
+                        if (cells.Keys.Any(k => k.Column == column))
+                        {
+                            columns.Add(column);
+                        }
+                    }
+                }
+                if (columns.Count > 0)
+                {
+                    var models = Models(here).Where(m => cells.Keys.Any(k => k.Model == m)).ToList();
+                    var shown = spaces.Select(MetricsCsv.SpaceName).Where(name => columns.Any(c => c.StartsWith(name + " ", StringComparison.Ordinal)));
+                    yield return new MainTable($"{stage}{PointTitle(point.Label)} on {string.Join(" and ", shown)}", columns, models, cells);
                 }
             }
         }
+
+        static List<string> Models(IEnumerable<MetricSummary> rows) => rows.Select(r => r.Model).Distinct(StringComparer.Ordinal).ToList();
     }
 
     private static IEnumerable<(string Key, string Value)> Facts(RunReportData data)
@@ -125,8 +165,9 @@ public static class RunReportWriter
 
     private const string BiasCaption = "From each simulation's manifest, mean over repeats; [k] names a stage, [j] a slot (0 is the top). "
         + "Compare loggedRate (what the logs show) and loggedParentMeanQ (the true rate over the logged population) with "
-        + "entireSpaceMeanQ (close to the target) and "
-        + "counterfactualMeanQ (the rate over all of D that a debiased model should recover).";
+        + "entireSpaceMeanQ (close to the target; for a post-click stage it is the rate among the requests whose potential "
+        + "outcomes reach the stage before, itself a selected population) and "
+        + "counterfactualMeanQ (the rate over all of D that a debiased model should recover, against which the D tables score).";
 
     /// <summary>The meaning of a realised-bias figure: its name before any "[…]" looked up in the run's glossary.</summary>
     private static string Meaning(RunReportData data, string name)
@@ -167,21 +208,21 @@ public static class RunReportWriter
 
         h.Append("<h2>Main table</h2>\n<p>").Append(E(MainTableCaption(data.Baseline))).Append("</p>\n");
         h.Append("<div id=\"").Append(MainTableId).Append("\">\n");
-        foreach (var (point, stage, rows, columns) in MainTables(data))
+        foreach (var table in MainTables(data))
         {
-            h.Append("<h3>").Append(E($"{stage}{PointTitle(point.Label)}")).Append("</h3>\n<div class=\"wide\"><table class=\"main\">\n<tr><th>model</th>");
-            foreach (var c in columns)
+            h.Append("<h3>").Append(E(table.Title)).Append("</h3>\n<div class=\"wide\"><table class=\"main\">\n<tr><th>model</th>");
+            foreach (var c in table.Columns)
             {
                 h.Append("<th>").Append(E(c)).Append("</th>");
             }
             h.Append("</tr>\n");
-            foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
+            foreach (var model in table.Models)
             {
                 var baseline = model == data.Baseline;
                 h.Append(baseline ? "<tr class=\"baseline\">" : "<tr>").Append("<td>").Append(E(RowLabel(data, model))).Append("</td>");
-                foreach (var c in columns)
+                foreach (var c in table.Columns)
                 {
-                    var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
+                    var s = table.Cells.GetValueOrDefault((model, c));
                     h.Append("<td");
                     if (s is not null && double.IsFinite(s.PValue))
                     {
@@ -309,7 +350,10 @@ public static class RunReportWriter
         + "calibration_ratio_cumulative (the click stage's calibration_ratio) × calibration_ratio × dependence_ratio on D, O "
         + "and D\\O. Spaces (every space's "
         + "summaries are in summary.csv): D every request, O impressions, C impressions that reached stage k − 1, O\\C "
-        + "impressions that did not, D\\O lost bids.";
+        + "impressions that did not, D\\O lost bids. Each stage's second table gives the headline figures on O, the \"entire "
+        + "space\" of ESMM and ESCM² (the population their click-selection corrections target), and for a post-click stage on C, "
+        + "where click-space models train and where papers report AUC and log loss on observed labels: a model that corrects "
+        + "click selection but not win selection can look right on D, which mixes won and lost requests, while erring on O.";
 
     // ---------------------------------------------------------------- Markdown
 
@@ -322,16 +366,16 @@ public static class RunReportWriter
             m.Append("| ").Append(k).Append(" | ").Append(Md(v)).Append(" |\n");
         }
         m.Append("\n## Main table\n\n").Append(Md(MainTableCaption(data.Baseline))).Append('\n');
-        foreach (var (point, stage, rows, columns) in MainTables(data))
+        foreach (var table in MainTables(data))
         {
-            m.Append("\n### ").Append(Md(stage + PointTitle(point.Label))).Append("\n\n| model | ").Append(string.Join(" | ", columns)).Append(" |\n| --- |")
-                .Append(string.Concat(columns.Select(_ => " ---: |"))).Append('\n');
-            foreach (var model in rows.Select(r => r.Model).Distinct(StringComparer.Ordinal))
+            m.Append("\n### ").Append(Md(table.Title)).Append("\n\n| model | ").Append(string.Join(" | ", table.Columns)).Append(" |\n| --- |")
+                .Append(string.Concat(table.Columns.Select(_ => " ---: |"))).Append('\n');
+            foreach (var model in table.Models)
             {
                 m.Append("| ").Append(Md(RowLabel(data, model)));
-                foreach (var c in columns)
+                foreach (var c in table.Columns)
                 {
-                    var s = rows.FirstOrDefault(r => r.Model == model && r.Metric == c);
+                    var s = table.Cells.GetValueOrDefault((model, c));
                     m.Append(" | ").Append(s is null ? "" : Md(Cell(s)));
                 }
                 m.Append(" |\n");
