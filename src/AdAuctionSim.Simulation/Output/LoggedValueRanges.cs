@@ -113,13 +113,16 @@ internal sealed class LoggedValueRanges
         };
     }
 
-    private static void CheckIntegers(string path, OutputFormat format, string column, int[] values, IntegerRange range)
+    /// <summary>Checks an int or long column (the two integer kinds the layout has) in one loop.</summary>
+    private static void CheckIntegers<T>(string path, OutputFormat format, string column, T[] values, IntegerRange range)
+        where T : System.Numerics.IBinaryInteger<T>
     {
         var first = -1;
         var bad = 0;
         for (var i = 0; i < values.Length; i++)
         {
-            if (values[i] < range.Min || values[i] > range.Max)
+            var v = long.CreateTruncating(values[i]);
+            if (v < range.Min || v > range.Max)
             {
                 first = first < 0 ? i : first;
                 bad++;
@@ -127,26 +130,7 @@ internal sealed class LoggedValueRanges
         }
         if (bad > 0)
         {
-            throw OutOfRange(path, format, column, first, bad, values.Length, values[first].ToString(CultureInfo.InvariantCulture),
-                IntegerExpected(range));
-        }
-    }
-
-    private static void CheckIntegers(string path, OutputFormat format, string column, long[] values, IntegerRange range)
-    {
-        var first = -1;
-        var bad = 0;
-        for (var i = 0; i < values.Length; i++)
-        {
-            if (values[i] < range.Min || values[i] > range.Max)
-            {
-                first = first < 0 ? i : first;
-                bad++;
-            }
-        }
-        if (bad > 0)
-        {
-            throw OutOfRange(path, format, column, first, bad, values.Length, values[first].ToString(CultureInfo.InvariantCulture),
+            throw OutOfRange(path, format, column, first, bad, values.Length, values[first].ToString(null, CultureInfo.InvariantCulture),
                 IntegerExpected(range));
         }
     }
