@@ -35,8 +35,11 @@ public sealed partial class ReportWriterTests
         // Bias and MAE per point for the click stage, and for the post-click stage in its own section.
         Assert.Equal(2 * SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Deciles));
         Assert.Equal(2 * SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.CounterfactualDeciles));
-        // bias, auc_potential, log_loss (ece is NaN everywhere: no figure) for each stage.
-        Assert.Equal(3 * SyntheticRun.Stages.Length, figures.Count(f => f.Section == ReportPlots.Sweep));
+        // bias, auc_potential, log_loss (ece is NaN everywhere: no figure) on D for each stage, and bias on O (of the O metrics,
+        // the synthetic run has only bias).
+        Assert.Equal(4 * SyntheticRun.Stages.Length, figures.Count(f => f.Section == ReportPlots.Sweep));
+        Assert.All(SyntheticRun.Stages, stage => Assert.Contains(figures, f => f.Name == $"sweep-bias-{stage}-o"
+            && f.Caption.StartsWith($"bias of the {stage} prediction on O (impressions", StringComparison.Ordinal)));
         Assert.Equal(SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Training));
         Assert.Equal(figures.Count, figures.Select(f => f.Name).Distinct().Count());
         foreach (var f in figures)

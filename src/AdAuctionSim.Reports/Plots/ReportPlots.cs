@@ -40,6 +40,9 @@ public static class ReportPlots
     public static IReadOnlyList<string> SweepMetrics { get; } =
         ["bias", "mae", "rmse", "auc_potential", "auc_observed", "log_loss", "ne", "ece", "calibration_ratio", "dependence_ratio"];
 
+    /// <summary>The metrics also drawn on O against the dial: where a model that corrects click selection alone is judged.</summary>
+    public static IReadOnlyList<string> SweepMetricsOnO { get; } = ["bias", "calibration_ratio", "mae"];
+
     public static IReadOnlyList<ReportFigure> Draw(RunReportData data) => [.. DrawPlots(data).Select(f => f.Figure)];
 
     /// <summary>The figures with the ScottPlot plots they were rendered from (for tests: ticks, series styles).</summary>
@@ -130,53 +133,58 @@ public static class ReportPlots
             }
         }
 
-        // Each metric on D against the first swept dial, one line per model with its 95% band; one figure per value of a second dial.
+        // Each metric on D against the first swept dial, one line per model with its 95% band; one figure per value of a second
+        // dial. Then bias, calibration ratio and MAE on O, where a correction of click selection alone is judged.
         if (data.Dials.Count > 0 && data.Points.Count > 1)
         {
-            var summaries = data.Summaries.Where(s => s.Space == EvaluationSpace.D).ToList();
             var secondValues = data.Dials.Count > 1 ? data.Points.Select(p => p.Values[1]).Distinct().ToList() : [double.NaN];
-            foreach (var stage in summaries.Select(s => s.Stage).Distinct(StringComparer.Ordinal).ToList())
+            foreach (var (space, spaceMetrics) in ((EvaluationSpace, IReadOnlyList<string>)[])[(EvaluationSpace.D, SweepMetrics), (EvaluationSpace.O, SweepMetricsOnO)])
             {
-                foreach (var metric in SweepMetrics)
+                var summaries = data.Summaries.Where(s => s.Space == space).ToList();
+                var onO = space == EvaluationSpace.O;
+                foreach (var stage in summaries.Select(s => s.Stage).Distinct(StringComparer.Ordinal).ToList())
                 {
-                    foreach (var second in secondValues)
+                    foreach (var metric in spaceMetrics)
                     {
-                        var points = data.Points.Where(p => data.Dials.Count < 2 || p.Values[1].Equals(second)).ToList();
-                        var plot = NewPlot($"{metric} of {stage} against {data.Dials[0]}" + (data.Dials.Count > 1 ? $" ({data.Dials[1]} = {Num(second)})" : ""),
-                            data.Dials[0], $"{metric} (D)");
-                        var any = false;
-                        foreach (var model in data.Models)
+                        foreach (var second in secondValues)
                         {
-                            var series = points
-                                .Select(p => (X: p.Values[0], S: summaries.FirstOrDefault(s => s.Point == p.Label && s.Model == model && s.Stage == stage && s.Metric == metric)))
-                                .Where(x => x.S is not null && double.IsFinite(x.S.Mean)).ToList();
-                            if (series.Count == 0)
+                            var points = data.Points.Where(p => data.Dials.Count < 2 || p.Values[1].Equals(second)).ToList();
+                            var plot = NewPlot($"{metric} of {stage} against {data.Dials[0]}" + (data.Dials.Count > 1 ? $" ({data.Dials[1]} = {Num(second)})" : ""),
+                                data.Dials[0], $"{metric} ({(onO ? "O" : "D")})");
+                            var any = false;
+                            foreach (var model in data.Models)
+                            {
+                                var series = points
+                                    .Select(p => (X: p.Values[0], S: summaries.FirstOrDefault(s => s.Point == p.Label && s.Model == model && s.Stage == stage && s.Metric == metric)))
+                                    .Where(x => x.S is not null && double.IsFinite(x.S.Mean)).ToList();
+                                if (series.Count == 0)
+                                {
+                                    continue;
+                                }
+                                any = true;
+                                var xs = series.Select(x => x.X).ToArray();
+                                var banded = series.Where(x => double.IsFinite(x.S!.CiLow) && double.IsFinite(x.S.CiHigh)).ToList();
+                                if (banded.Count > 1)
+                                {
+                                    var band = plot.Add.FillY(banded.Select(x => x.X).ToArray(), banded.Select(x => x.S!.CiLow).ToArray(),
+                                        banded.Select(x => x.S!.CiHigh).ToArray());
+                                    band.FillStyle.Color = styles[model].Color.WithAlpha(0.18);
+                                    band.LineStyle.Width = 0;
+                                }
+                                var line = plot.Add.Scatter(xs, series.Select(x => x.S!.Mean).ToArray());
+                                Style(line, styles[model], model, 6);
+                            }
+                            if (!any)
                             {
                                 continue;
                             }
-                            any = true;
-                            var xs = series.Select(x => x.X).ToArray();
-                            var banded = series.Where(x => double.IsFinite(x.S!.CiLow) && double.IsFinite(x.S.CiHigh)).ToList();
-                            if (banded.Count > 1)
-                            {
-                                var band = plot.Add.FillY(banded.Select(x => x.X).ToArray(), banded.Select(x => x.S!.CiLow).ToArray(),
-                                    banded.Select(x => x.S!.CiHigh).ToArray());
-                                band.FillStyle.Color = styles[model].Color.WithAlpha(0.18);
-                                band.LineStyle.Width = 0;
-                            }
-                            var line = plot.Add.Scatter(xs, series.Select(x => x.S!.Mean).ToArray());
-                            Style(line, styles[model], model, 6);
+                            plot.ShowLegend(Edge.Right);
+                            var suffix = data.Dials.Count > 1 ? $"-{Slug(data.Dials[1])}-{Slug(Num(second))}" : "";
+                            figures.Add(Render(plot, Sweep, $"sweep-{Slug(metric)}-{Slug(stage)}{suffix}{(onO ? "-o" : "")}",
+                                $"{metric} of the {stage} prediction on {(onO ? "O (impressions: the entire space of ESMM and ESCM²)" : "D")} against {data.Dials[0]}"
+                                + (data.Dials.Count > 1 ? $" with {data.Dials[1]} = {Num(second)}" : "")
+                                + ": mean over repeats, shaded 95% confidence band, one line per model.", wide: true));
                         }
-                        if (!any)
-                        {
-                            continue;
-                        }
-                        plot.ShowLegend(Edge.Right);
-                        var suffix = data.Dials.Count > 1 ? $"-{Slug(data.Dials[1])}-{Slug(Num(second))}" : "";
-                        figures.Add(Render(plot, Sweep, $"sweep-{Slug(metric)}-{Slug(stage)}{suffix}",
-                            $"{metric} of the {stage} prediction on D against {data.Dials[0]}"
-                            + (data.Dials.Count > 1 ? $" with {data.Dials[1]} = {Num(second)}" : "")
-                            + ": mean over repeats, shaded 95% confidence band, one line per model.", wide: true));
                     }
                 }
             }
