@@ -27,7 +27,7 @@ internal sealed class OpeCommand(OpeArguments arguments, CliTerminal terminal, I
         plan = plan with { SimulationThreads = arguments.Threads };
         var runtime = await CliTorchRuntime.InitializeAsync(plan.Trainer.Device, plan.Trainer.Threads, plan.Trainer.Seed,
             $"{arguments.Scenario}: training.device \"{plan.Trainer.Device}\"", cancellation).ConfigureAwait(false);
-        var (worlds, _) = await ProgressDisplay.StatusAsync(terminal, $"building {RunCommand.Worlds(plan)} ...", () => plan.BuildWorlds(cancellation), cancellation)
+        var (worlds, _) = await ProgressDisplay.StatusAsync(terminal, $"building {plan.WorldsText} ...", () => plan.BuildWorlds(cancellation), cancellation)
             .ConfigureAwait(false);
         var temp = OutputFolder.CreatePartial(target);
         terminal.Heading($"Off-policy evaluation of {plan.Scenario.Name} ({arguments.Scenario}) -> {terminal.Display(target)}");

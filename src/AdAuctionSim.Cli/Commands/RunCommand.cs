@@ -53,7 +53,7 @@ internal sealed class RunCommand(
             OutputTarget.CheckWritable(terminal, outRoot, "option --out");
             OutputTarget.CheckWritable(terminal, Path.GetDirectoryName(registryPath)!, "option --registry");
             // Every point's world is built before the run is recorded: a point whose world cannot be built is bad input.
-            (worlds, _) = await ProgressDisplay.StatusAsync(terminal, $"building {Worlds(plan)} ...", () => plan.BuildWorlds(cancellation), cancellation)
+            (worlds, _) = await ProgressDisplay.StatusAsync(terminal, $"building {plan.WorldsText} ...", () => plan.BuildWorlds(cancellation), cancellation)
                 .ConfigureAwait(false);
         }
         using var registry = new RunRegistry(registryPath);
@@ -208,8 +208,6 @@ internal sealed class RunCommand(
         record.ProcessId = Environment.ProcessId;
         return (record, record.Directory);
     }
-
-    internal static string Worlds(RunPlan plan) => plan.Points.Count == 1 ? "the world" : $"the worlds of {plan.Points.Count} sweep points";
 
     /// <summary>The command that resumes run <paramref name="id"/>: this one's scenario file and registry, as the user gave them.</summary>
     private string ResumeCommand(string id) =>

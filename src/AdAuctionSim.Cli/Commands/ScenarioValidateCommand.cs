@@ -22,7 +22,7 @@ internal sealed class ScenarioValidateCommand(ScenarioFileArguments arguments, C
         if (plan.Dials.Count > 0)
         {
             // Each sweep point's world too: a value can pass the field rules and still leave a world that cannot be built.
-            var (_, sweepTime) = await ProgressDisplay.StatusAsync(terminal, $"building {RunCommand.Worlds(plan)} ...", () => plan.BuildWorlds(cancellation),
+            var (_, sweepTime) = await ProgressDisplay.StatusAsync(terminal, $"building {plan.WorldsText} ...", () => plan.BuildWorlds(cancellation),
                 cancellation).ConfigureAwait(false);
             elapsed += sweepTime;
         }

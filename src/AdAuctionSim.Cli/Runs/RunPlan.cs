@@ -230,6 +230,9 @@ internal sealed record RunPlan(
     /// <summary>World seed of a repeat: the scenario's seed for repeat 0, a SplitMix64 draw from it for the others.</summary>
     public long WorldSeed(int repeat) => repeat == 0 ? Scenario.Seed : (long)(SplitMix64((ulong)Scenario.Seed + (ulong)repeat * 0x9E3779B97F4A7C15UL) >> 1);
 
+    /// <summary>What <see cref="BuildWorlds"/> builds, for a status line.</summary>
+    public string WorldsText => Points.Count == 1 ? "the world" : $"the worlds of {Points.Count} sweep points";
+
     /// <summary>
     /// Builds the world of every sweep point at repeat 0's seed (the world each point simulates first), so that the
     /// checks only a built world can make (a reserve price that too few bids clear) reject the file before any work,
