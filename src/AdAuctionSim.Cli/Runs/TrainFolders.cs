@@ -1,7 +1,7 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using AdAuctionSim.Models.Training;
+using AdAuctionSim.Simulation.Output;
 
 namespace AdAuctionSim.Cli.Runs;
 
@@ -17,7 +17,7 @@ internal static class TrainFolders
     public static void Merge(IReadOnlyList<string> parts, string target)
     {
         ArgumentOutOfRangeException.ThrowIfZero(parts.Count);
-        var temp = $"{target}.partial-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
+        var temp = OutputFolder.CreatePartial(target);
         try
         {
             JsonObject? manifest = null;
@@ -55,14 +55,11 @@ internal static class TrainFolders
             File.WriteAllText(Path.Combine(temp, TrainingRun.ManifestFile),
                 merged.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }).ReplaceLineEndings("\n") + "\n",
                 new UTF8Encoding(false));
-            Directory.Move(temp, target);
+            OutputFolder.Publish(temp, target, replace: false);
         }
         catch
         {
-            if (Directory.Exists(temp))
-            {
-                Directory.Delete(temp, recursive: true);
-            }
+            OutputFolder.TryDelete(temp);
             throw;
         }
     }
