@@ -325,6 +325,9 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         var corruptTruth = sandbox.Run("evaluate", "sim", "--force");
         File.WriteAllText(sandbox.PathOf("sim/runs/train/train.json"), "{ \"simulation\": 3 }");
         var corruptTrain = sandbox.Run("evaluate", "sim", "--force");
+        // A key given twice: a JSON reader would keep the last copy silently.
+        File.WriteAllText(sandbox.PathOf("sim/runs/train/train.json"), "{\n  \"simulation\": \"sim\",\n  \"simulation\": \"other\"\n}");
+        var twiceTrain = sandbox.Run("evaluate", "sim", "--force");
 
         Assert.True(corruptPredictions.ExitCode == 2, corruptPredictions.ToString());
         Assert.Contains(run.Models[0] + ".parquet: corrupt or changed", corruptPredictions.Error, StringComparison.Ordinal);
@@ -332,6 +335,9 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         Assert.Contains("truth.parquet: corrupt or changed", corruptTruth.Error, StringComparison.Ordinal);
         Assert.True(corruptTrain.ExitCode == 2, corruptTrain.ToString());
         Assert.Contains("train.json: field simulation", corruptTrain.Error, StringComparison.Ordinal);
+        Assert.True(twiceTrain.ExitCode == 2, twiceTrain.ToString());
+        Assert.Contains("train.json: field simulation: the key \"simulation\" appears twice in the same object, at line 2, column 3 and line 3, column 3",
+            twiceTrain.Error, StringComparison.Ordinal);
         Assert.Equal(EarlierMetrics, File.ReadAllText(existing));
         Assert.Equal(before, sandbox.Entries());
     }

@@ -472,6 +472,16 @@ public sealed class OutputTests(SmallOutputFixture small) : IClassFixture<SmallO
         e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
         Assert.Contains("expected an object", e.Message, StringComparison.Ordinal);
 
+        // A key given twice (the serialiser would keep the last copy) is refused, naming the key.
+        var twice = original.Replace("\"formatVersion\": 1,", "\"formatVersion\": 1,\n  \"formatVersion\": 1,", StringComparison.Ordinal);
+        Assert.NotEqual(original, twice);
+        File.WriteAllText(file, twice);
+        e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
+        Assert.StartsWith(file + ":", e.Message, StringComparison.Ordinal);
+        Assert.Contains("field formatVersion: the key \"formatVersion\" appears twice in the same object, at line 2, column 3 and line 3, column 3; expected each key once",
+            e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("AdAuctionSim.", e.Message, StringComparison.Ordinal);
+
         File.WriteAllText(file, Edited(m => m["world"]!.AsObject().Remove("stages")));
         e = Assert.Throws<InvalidDataException>(() => SimulationManifest.Read(file));
         Assert.Contains("world.stages is missing", e.Message, StringComparison.Ordinal);

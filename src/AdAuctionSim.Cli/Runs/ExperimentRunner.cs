@@ -176,7 +176,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             }
             foreach (var file in ((string[])[EvaluationFile, OpeFile]).Select(f => Path.Combine(folder, f)).Where(File.Exists))
             {
-                using var json = JsonDocument.Parse(File.ReadAllText(file));
+                using var json = JsonDocument.Parse(File.ReadAllText(file), new JsonDocumentOptions { AllowDuplicateProperties = false });
             }
             return null;
         }
@@ -398,6 +398,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new EvaluationSpaceJsonConverter(), new JsonStringEnumConverter() },
+        AllowDuplicateProperties = false,
     };
 
     /// <summary>Writes a file beside its target and renames it into place.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AdAuctionSim.Simulation.Scenarios;
 
 namespace AdAuctionSim.Evaluation.Runs;
 
@@ -33,7 +34,12 @@ public sealed record TrainRunFile(string Directory, string Simulation, IReadOnly
         }
         try
         {
-            using var json = JsonDocument.Parse(File.ReadAllText(file));
+            var text = File.ReadAllText(file);
+            using var json = JsonDocument.Parse(text);
+            if (JsonDuplicateKeys.Find(text) is [var duplicate, ..])
+            {
+                throw new InvalidDataException($"{file}: field {duplicate.Path}: {duplicate.Message}");
+            }
             var root = json.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {

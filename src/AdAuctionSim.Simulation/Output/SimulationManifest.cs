@@ -82,6 +82,10 @@ public sealed record SimulationManifest
         {
             throw new InvalidDataException($"{file}: not a valid simulation manifest: the document is null");
         }
+        if (Scenarios.JsonDuplicateKeys.Find(text) is [var duplicate, ..])
+        {
+            throw new InvalidDataException($"{file}: not a valid simulation manifest: field {duplicate.Path}: {duplicate.Message}");
+        }
         if (manifest.FormatVersion != CurrentFormatVersion)
         {
             throw new InvalidDataException($"{file}: manifest formatVersion {manifest.FormatVersion} is not supported; expected {CurrentFormatVersion}");

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using AdAuctionSim.Simulation.OffPolicy;
@@ -90,9 +89,9 @@ public static partial class ScenarioLoader
             // JsonDocument keeps the last of two equal keys; a scenario must not lose a section or a value that way.
             // (JsonDocumentOptions.AllowDuplicateProperties = false would refuse them too, but its error names neither the
             // field path nor the lines.)
-            if (DuplicateKeys(json) is { Count: > 0 } duplicates)
+            if (JsonDuplicateKeys.Find(json) is { Count: > 0 } duplicates)
             {
-                throw new ScenarioValidationException(file, duplicates);
+                throw new ScenarioValidationException(file, [.. duplicates.Select(d => new ScenarioError(d.Path, d.Message))]);
             }
             var errors = new List<ScenarioError>();
             var (scenario, experiment) = Bind(new Reader(errors), doc.RootElement, defaultName);
@@ -110,99 +109,6 @@ public static partial class ScenarioLoader
             }
             return new ScenarioFile(scenario!, experiment);
         }
-    }
-
-    /// <summary>
-    /// Every key that appears more than once in the same object, at any depth, with its field path and the lines and
-    /// columns of each appearance (the text is valid JSON by now).
-    /// </summary>
-    private static List<ScenarioError> DuplicateKeys(string json)
-    {
-        var bytes = Encoding.UTF8.GetBytes(json);
-        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-        var found = new List<(long At, ScenarioError Error)>();
-        var open = new Stack<Container>();
-        // Line and column of a byte offset, counted forward as the reader moves on.
-        long lineStart = 0, scanned = 0;
-        var line = 1;
-        string Position(long offset)
-        {
-            for (; scanned < offset; scanned++)
-            {
-                if (bytes[scanned] == (byte)'\n')
-                {
-                    line++;
-                    lineStart = scanned + 1;
-                }
-            }
-            var column = Encoding.UTF8.GetCharCount(bytes, (int)lineStart, (int)(offset - lineStart)) + 1;
-            return $"line {line}, column {column}";
-        }
-        string ValuePath()
-        {
-            if (open.Count == 0)
-            {
-                return "";
-            }
-            var parent = open.Peek();
-            return parent.IsArray ? $"{parent.Path}[{parent.Index}]" : Join(parent.Path, parent.Key!);
-        }
-        static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
-        void ValueDone()
-        {
-            if (open.Count > 0 && open.Peek().IsArray)
-            {
-                open.Peek().Index++;
-            }
-        }
-        while (reader.Read())
-        {
-            switch (reader.TokenType)
-            {
-                case JsonTokenType.StartObject:
-                case JsonTokenType.StartArray:
-                    open.Push(new Container(ValuePath(), reader.TokenType == JsonTokenType.StartArray));
-                    break;
-                case JsonTokenType.EndObject:
-                case JsonTokenType.EndArray:
-                    var done = open.Pop();
-                    foreach (var (name, places) in done.Keys)
-                    {
-                        if (places.Count > 1)
-                        {
-                            var times = places.Count == 2 ? "twice" : $"{places.Count} times";
-                            found.Add((places[1].At, new ScenarioError(Join(done.Path, name),
-                                $"the key \"{name}\" appears {times} in the same object, at {string.Join(" and ", places.Select(p => p.Where))}; "
-                                + "expected each key once (a JSON reader keeps only the last and silently drops the others)")));
-                        }
-                    }
-                    ValueDone();
-                    break;
-                case JsonTokenType.PropertyName:
-                    var container = open.Peek();
-                    container.Key = reader.GetString()!;
-                    if (!container.Keys.TryGetValue(container.Key, out var seen))
-                    {
-                        container.Keys[container.Key] = seen = [];
-                    }
-                    seen.Add((reader.TokenStartIndex, Position(reader.TokenStartIndex)));
-                    break;
-                default:
-                    ValueDone();
-                    break;
-            }
-        }
-        return [.. found.OrderBy(f => f.At).Select(f => f.Error)];
-    }
-
-    /// <summary>An object or array being read by <see cref="DuplicateKeys"/>.</summary>
-    private sealed class Container(string path, bool isArray)
-    {
-        public string Path { get; } = path;
-        public bool IsArray { get; } = isArray;
-        public int Index { get; set; }
-        public string? Key { get; set; }
-        public Dictionary<string, List<(long At, string Where)>> Keys { get; } = new(StringComparer.Ordinal);
     }
 
     private static string FirstSentence(string message)
