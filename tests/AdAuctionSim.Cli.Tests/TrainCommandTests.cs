@@ -320,11 +320,12 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains(result.OutLines, l => l.StartsWith("win propensity km: fitted on ", StringComparison.Ordinal)
-            && l.Contains("ESS share of 1/π̂", StringComparison.Ordinal));
+            && l.Contains("ESS share of 1/π̂", StringComparison.Ordinal) && l.Contains("; against the logged true π(x): mean |π̂ − π| ", StringComparison.Ordinal));
         using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sandbox.PathOf("sim/runs/train/train.json")));
         var win = manifest.RootElement.GetProperty("winPropensity");
         Assert.Equal("km", win.GetProperty("source").GetString());
         Assert.True(win.GetProperty("fitted").GetBoolean());
+        Assert.InRange(win.GetProperty("againstLogged").GetProperty("loggedMean").GetDouble(), 0.01, 1);
         Assert.Equal("label-imputation", manifest.RootElement.GetProperty("drGradients").GetString());
         Assert.Equal("oracle", manifest.RootElement.GetProperty("trainer").GetProperty("clickPropensity").GetString());
         Assert.Equal("km", manifest.RootElement.GetProperty("trainer").GetProperty("winPropensity").GetString());
@@ -349,6 +350,8 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
             && l.Contains("ESS share of 1/Ŵ", StringComparison.Ordinal));
         using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(sandbox.PathOf("sim/runs/train/train.json")));
         Assert.Equal("at-bid", manifest.RootElement.GetProperty("winPropensity").GetProperty("basis").GetString());
+        // The logs carry π(x), not W(b_i | x_i): nothing to hold an at-bid estimate against.
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, manifest.RootElement.GetProperty("winPropensity").GetProperty("againstLogged").ValueKind);
         Assert.Equal(50, manifest.RootElement.GetProperty("model").GetProperty("maxWeight").GetDouble());
         Assert.Equal("snips", manifest.RootElement.GetProperty("model").GetProperty("ipsNormalizer").GetString());
         // The trainer section spells the options as the command line and scenario files do.

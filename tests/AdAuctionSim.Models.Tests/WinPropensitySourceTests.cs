@@ -42,6 +42,7 @@ public sealed class WinPropensitySourceTests
         var impressions = data.Rows(DatasetSplit.Train, includeLostBids: false);
         Assert.Equal(impressions.Average(r => (double)logged[r]), oracle.MeanPropensity!.Value, 6);
         Assert.InRange(oracle.EssShare!.Value, 0.01, 1);
+        Assert.Null(oracle.AgainstLogged);
         Assert.Equal("none", none.Source);
         Assert.Equal(1, none.EssShare);
         Assert.Equal(logged, Values(data));
@@ -70,6 +71,40 @@ public sealed class WinPropensitySourceTests
         Assert.Equal(impressions.Length, fit.TrainImpressions);
         Assert.Equal(impressions.Average(r => (double)estimate[r]), fit.MeanPropensity!.Value, 5);
         Assert.InRange(fit.EssShare!.Value, 0.01, 1);
+
+        // models.md §14.4: π̂ held against the logged true π on the training impressions, computed from the two columns.
+        var check = Assert.IsType<WinPropensityCheck>(fit.AgainstLogged);
+        Assert.Equal(impressions.Average(r => Math.Abs((double)estimate[r] - logged[r])), check.MeanAbsoluteError, 5);
+        Assert.Equal(impressions.Average(r => (double)logged[r]), check.LoggedMean, 5);
+        var trueWeights = impressions.Select(r => 1 / Math.Max((double)logged[r], Floor)).ToArray();
+        Assert.Equal(trueWeights.Sum() * trueWeights.Sum() / trueWeights.Sum(w => w * w) / trueWeights.Length, check.LoggedEssShare, 6);
+        Assert.Equal(trueWeights.Max(), check.LoggedWeightMax, 6);
+        Assert.Equal(impressions.Max(r => 1 / Math.Max((double)estimate[r], Floor)), check.WeightMax, 3);
+        Assert.InRange(check.WeightP99, 1, check.WeightMax);
+        Assert.InRange(check.LoggedWeightP99, 1, check.LoggedWeightMax);
+        // KM sees the bid bucket, which drives most of π here: its π̂ ranks the requests the way π does.
+        Assert.InRange(check.LogCorrelation, 0.2, 1);
+    }
+
+    [Fact]
+    public void The_win_check_is_the_pearson_correlation_of_the_logs_and_ignores_rows_outside_the_summary()
+    {
+        double[] fitted = [0.5, 0.25, 0.125, 0.9, 0.001];
+        double[] logged = [0.25, 0.125, 0.0625, 0.3, 0.5];
+        int[] rows = [0, 1, 2];
+
+        var check = WinPropensityCheck.Of(fitted, logged, rows, Floor)!;
+
+        // ln π̂ = ln π + ln 2 on these rows: perfectly correlated, off by (0.25 + 0.125 + 0.0625) / 3 on average.
+        Assert.Equal(1, check.LogCorrelation, 9);
+        Assert.Equal((0.25 + 0.125 + 0.0625) / 3, check.MeanAbsoluteError, 12);
+        Assert.Equal((0.25 + 0.125 + 0.0625) / 3, check.LoggedMean, 12);
+        Assert.Equal(16, check.LoggedWeightMax, 12);
+        Assert.Equal(8, check.WeightMax, 12);
+        // Fitted weights 2, 4, 8: the 99th percentile is the lower neighbour of position 0.99 · 2, the second.
+        Assert.Equal(4, check.WeightP99, 12);
+        Assert.Null(WinPropensityCheck.Of(fitted, logged, [0], Floor));
+        Assert.True(WinPropensityCheck.Of([0.5, 0.25, 0.125], [0.125, 0.25, 0.5], [0, 1, 2], Floor)!.LogCorrelation < -0.99);
     }
 
     [Theory]
@@ -113,6 +148,8 @@ public sealed class WinPropensitySourceTests
         Assert.NotEqual(Values(policyData), Values(data));
         Assert.Equal("at-bid", fit.Basis);
         Assert.Equal("policy", policy.Basis);
+        Assert.Null(fit.AgainstLogged);
+        Assert.NotNull(policy.AgainstLogged);
         var impressions = data.Rows(DatasetSplit.Train, includeLostBids: false);
         Assert.Equal(impressions.Average(r => (double)expected[r]), fit.MeanPropensity!.Value, 5);
 

@@ -232,10 +232,15 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             $"win propensity {w.Source}: fitted on {w.FitRows} train requests{(w.CrossFitted ? $" ({w.Folds}-fold cross-fit)" : "")} in {S(w.FitSeconds)} (fits on 1 thread, scoring included); "
             + $"mean {(w.Basis == WinWeightBases.AtBidId ? "Ŵ(b | x) at the bid" : "π̂")} {w.MeanPropensity:F4}, "
             + $"ESS share of 1/{(w.Basis == WinWeightBases.AtBidId ? "Ŵ" : "π̂")} {w.EssShare:F3} on {w.TrainImpressions} training impressions")
+            + (w.AgainstLogged is { } c ? Describe(c) : "")
         : w.MeanPropensity is { } mean && w.EssShare is { } ess
             ? string.Create(CultureInfo.InvariantCulture,
                 $"win propensity {w.Source}: {w.Note}; mean {mean:F4}, ESS share of the weights {ess:F3} on {w.TrainImpressions} training impressions")
             : $"win propensity {w.Source}: {w.Note}";
+
+    private static string Describe(WinPropensityCheck c) => string.Create(CultureInfo.InvariantCulture,
+        $"; against the logged true π(x): mean |π̂ − π| {c.MeanAbsoluteError:F4}, correlation of the logs {c.LogCorrelation:F3}, true ESS share "
+        + $"{c.LoggedEssShare:F3}, weights' 99th percentile {c.WeightP99:F1} (true {c.LoggedWeightP99:F1}) and largest {c.WeightMax:F1} (true {c.LoggedWeightMax:F1})");
 
     private static string Describe(TorchRuntimeInfo runtime) =>
         $"{runtime.Device.ToString().ToLowerInvariant()}, {runtime.ThreadCount} thread{(runtime.ThreadCount == 1 ? "" : "s")}";

@@ -106,6 +106,8 @@ public static class DrGradientModes
 /// <param name="FlooredShare">Share of the training impressions whose π̂ is below the floor ε_w.</param>
 /// <param name="Note">Why nothing was fitted, when so.</param>
 /// <param name="Basis">What the weights divide by: <c>policy</c>, π̂(x), or <c>at-bid</c>, Ŵ(b_i | x_i) (models.md §14.3).</param>
+/// <param name="AgainstLogged">A fitted π̂(x) held against the logged true π(x) on the training impressions (policy basis only;
+/// null otherwise).</param>
 public sealed record WinPropensityFit(
     string Source,
     bool Fitted,
@@ -119,7 +121,72 @@ public sealed record WinPropensityFit(
     double? EssShare,
     double? FlooredShare,
     string? Note,
-    string Basis = WinWeightBases.PolicyId);
+    string Basis = WinWeightBases.PolicyId,
+    WinPropensityCheck? AgainstLogged = null);
+
+/// <summary>
+/// models.md §14.4's check of a fitted win model, over the training impressions: its π̂(x) against the logged
+/// <c>win_propensity</c> column, the simulator's true π(x), which the simulation logs for oracle runs and checks like
+/// this one (the win model itself never reads it). The weights are w = 1/max(p, ε_w).
+/// </summary>
+/// <param name="MeanAbsoluteError">Mean |π̂ − π|.</param>
+/// <param name="LogCorrelation">Pearson correlation of ln max(π̂, ε_w) with ln max(π, ε_w): how well π̂ ranks the requests
+/// by how hard they are to win, which is what the weights correct with.</param>
+/// <param name="LoggedMean">Mean true π.</param>
+/// <param name="LoggedEssShare">ESS share of the true weights (compare <see cref="WinPropensityFit.EssShare"/>: a fit smoother than the
+/// truth has the higher share and corrects less).</param>
+/// <param name="WeightP99">99th percentile of the fitted weights.</param>
+/// <param name="LoggedWeightP99">99th percentile of the true weights.</param>
+/// <param name="WeightMax">Largest fitted weight.</param>
+/// <param name="LoggedWeightMax">Largest true weight.</param>
+public sealed record WinPropensityCheck(double MeanAbsoluteError, double LogCorrelation, double LoggedMean, double LoggedEssShare,
+    double WeightP99, double LoggedWeightP99, double WeightMax, double LoggedWeightMax)
+{
+    /// <summary>The check over <paramref name="rows"/> of the fitted <paramref name="fitted"/> and the logged <paramref name="logged"/>.</summary>
+    /// <param name="fitted">π̂ of every request.</param>
+    /// <param name="logged">The logged true π of every request.</param>
+    /// <param name="rows">The rows to summarise (the training impressions).</param>
+    /// <param name="floor">ε_w.</param>
+    public static WinPropensityCheck? Of(double[] fitted, double[] logged, int[] rows, double floor)
+    {
+        ArgumentNullException.ThrowIfNull(fitted);
+        ArgumentNullException.ThrowIfNull(logged);
+        ArgumentNullException.ThrowIfNull(rows);
+        if (rows.Length < 2)
+        {
+            return null;
+        }
+        double absolute = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, mean = 0, w = 0, ww = 0;
+        var fittedWeights = new double[rows.Length];
+        var loggedWeights = new double[rows.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var (p, q) = (fitted[rows[i]], logged[rows[i]]);
+            absolute += Math.Abs(p - q);
+            var (x, y) = (Math.Log(Math.Max(p, floor)), Math.Log(Math.Max(q, floor)));
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            syy += y * y;
+            sxy += x * y;
+            mean += q;
+            fittedWeights[i] = 1 / Math.Max(p, floor);
+            loggedWeights[i] = 1 / Math.Max(q, floor);
+            w += loggedWeights[i];
+            ww += loggedWeights[i] * loggedWeights[i];
+        }
+        var n = (double)rows.Length;
+        var covariance = (sxy / n) - (sx / n * (sy / n));
+        var spread = ((sxx / n) - (sx / n * (sx / n))) * ((syy / n) - (sy / n * (sy / n)));
+        Array.Sort(fittedWeights);
+        Array.Sort(loggedWeights);
+        return new WinPropensityCheck(absolute / n, spread > 0 ? covariance / Math.Sqrt(spread) : double.NaN, mean / n, w * w / ww / n,
+            Percentile(fittedWeights, 0.99), Percentile(loggedWeights, 0.99), fittedWeights[^1], loggedWeights[^1]);
+    }
+
+    /// <summary>The q-quantile of sorted values, the lower of the two neighbours (no interpolation).</summary>
+    private static double Percentile(double[] sorted, double q) => sorted[(int)Math.Floor(q * (sorted.Length - 1))];
+}
 
 /// <summary>Callbacks of a run, all on the training thread.</summary>
 public sealed class TrainingRunCallbacks
@@ -376,6 +443,8 @@ public static class TrainingRun
             }
             values[i] = (float)Math.Min(pi[i], 1);
         }
+        // The dataset's tensor still holds the logged column here: the check reads it, the win model above did not.
+        var check = basis == WinWeightBasis.Policy ? WinPropensityCheck.Of(pi, Read(data.WinPropensity), trainImpressions, floor) : null;
         using (torch.no_grad())
         using (var host = torch.tensor(values, torch.ScalarType.Float32))
         using (var estimate = host.to(data.Device))
@@ -385,7 +454,7 @@ public static class TrainingRun
         var seconds = clock.Elapsed.TotalSeconds;
         var (m, e, f) = Summary(pi, trainImpressions, floor, constant: false);
         return new WinPropensityFit(id, true, crossFitted, crossFitted ? folds : 0, trainRows.Length, seconds, diagnostics,
-            trainImpressions.Length, m, e, f, null, basisId);
+            trainImpressions.Length, m, e, f, null, basisId, check);
     }
 
     private static WinPropensityFit Unused(LoggedDataset data, WinPropensitySource source) => new(WinPropensitySources.Id(source), false, false,
