@@ -519,3 +519,38 @@ public sealed class ShippedRunScenarioTests
         Assert.Contains(drPaddle.Errors, e => e.Path == "training.drGradients" && e.Message.Contains("ipw-escm2-dr", StringComparison.Ordinal));
     }
 }
+
+/// <summary>The report's realised-bias table carries a fitted win model's check from the unit's train.json, and nothing else.</summary>
+public sealed class WinModelCheckFigureTests
+{
+    [Fact]
+    public void A_fitted_win_models_check_becomes_three_figures_and_an_oracle_run_none()
+    {
+        var folder = Directory.CreateTempSubdirectory("adsim-win-check-");
+        try
+        {
+            var fitted = Path.Combine(folder.FullName, "fitted.json");
+            File.WriteAllText(fitted, """
+                { "winPropensity": { "source": "censored-lognormal", "fitted": true, "essShare": 0.502,
+                  "againstLogged": { "meanAbsoluteError": 0.118, "logCorrelation": 0.799, "loggedEssShare": 0.399 } } }
+                """);
+            var oracle = Path.Combine(folder.FullName, "oracle.json");
+            File.WriteAllText(oracle, """{ "winPropensity": { "source": "oracle", "fitted": false, "essShare": 0.4, "againstLogged": null } }""");
+            var atBid = Path.Combine(folder.FullName, "at-bid.json");
+            File.WriteAllText(atBid, """{ "winPropensity": { "source": "km", "fitted": true, "essShare": 0.7, "basis": "at-bid", "againstLogged": null } }""");
+
+            var figures = Runs.ExperimentRunner.WinModelCheck("p", 1, fitted).ToList();
+
+            Assert.Equal(
+                [new("p", 1, "winModelEssShare", 0.502), new("p", 1, "winModelLogCorrelation", 0.799), new("p", 1, "winModelMeanAbsoluteError", 0.118)],
+                figures);
+            Assert.All(figures, f => Assert.False(string.IsNullOrEmpty(Runs.ExperimentRunner.RealisedBiasMeanings[f.Name])));
+            Assert.Empty(Runs.ExperimentRunner.WinModelCheck("p", 1, oracle));
+            Assert.Empty(Runs.ExperimentRunner.WinModelCheck("p", 1, atBid));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+}

@@ -126,6 +126,10 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
                 {
                     curves.AddRange(ReadCurves(point.Label, repeat, m.Id, Path.Combine(train, TrainingRun.CurvesFolder, m.Id + ".csv")));
                 }
+                if (plan.Models.Count > 0)
+                {
+                    bias.AddRange(WinModelCheck(point.Label, repeat, Path.Combine(train, TrainingRun.ManifestFile)));
+                }
 
                 if (!opeOnly)
                 {
@@ -356,6 +360,23 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
     }
 
     /// <summary>
+    /// A fitted win model's check against the logged true π(x) (<see cref="WinPropensityCheck"/>, in train.json's
+    /// <c>winPropensity.againstLogged</c>), beside the true weights' ESS share of <see cref="RealisedBias"/>; nothing when
+    /// the unit fitted no win model or weighs at the bid.
+    /// </summary>
+    public static IEnumerable<RealisedBiasFigure> WinModelCheck(string point, int repeat, string trainJson)
+    {
+        var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(trainJson));
+        if (root?["winPropensity"] is not { } win || win["fitted"]?.GetValue<bool>() != true || win["againstLogged"] is not System.Text.Json.Nodes.JsonObject check)
+        {
+            yield break;
+        }
+        yield return new(point, repeat, "winModelEssShare", win["essShare"]!.GetValue<double>());
+        yield return new(point, repeat, "winModelLogCorrelation", check["logCorrelation"]!.GetValue<double>());
+        yield return new(point, repeat, "winModelMeanAbsoluteError", check["meanAbsoluteError"]!.GetValue<double>());
+    }
+
+    /// <summary>
     /// What each figure of <see cref="RealisedBias"/> means, by its name before any "[…]" (from the manifest's glossary,
     /// <see cref="SimulationManifest.Glossary"/>). Where a glossary entry leans on its neighbour in the manifest or
     /// describes an interval the table leaves out, the table's own wording replaces it.
@@ -371,6 +392,10 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         meanings["clickRateBySlot"] = "click rate of the impressions in slot j (the position effect)";
         meanings["inverseWinPropensityEssShare"] = "effective sample size of the true inverse-win weights 1/P(win | x) over the impressions, "
             + "divided by the impressions (1 = uniform weights)";
+        meanings["winModelEssShare"] = "the same for the fitted win model's weights 1/max(π̂, ε_w), over the train impressions (a share above the true "
+            + "weights' means a fit smoother than the truth, which corrects less of the win selection)";
+        meanings["winModelLogCorrelation"] = "correlation of ln π̂ with the logged true ln π over the train impressions (models.md §14.4)";
+        meanings["winModelMeanAbsoluteError"] = "mean |π̂ − π| of the fitted win model over the train impressions";
         return meanings;
     }
 
