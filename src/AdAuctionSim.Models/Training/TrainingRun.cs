@@ -156,7 +156,7 @@ public sealed record WinPropensityCheck(double MeanAbsoluteError, double LogCorr
         {
             return null;
         }
-        double absolute = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, mean = 0, w = 0, ww = 0;
+        double absolute = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
         var fittedWeights = new double[rows.Length];
         var loggedWeights = new double[rows.Length];
         for (var i = 0; i < rows.Length; i++)
@@ -169,18 +169,16 @@ public sealed record WinPropensityCheck(double MeanAbsoluteError, double LogCorr
             sxx += x * x;
             syy += y * y;
             sxy += x * y;
-            mean += q;
             fittedWeights[i] = 1 / Math.Max(p, floor);
             loggedWeights[i] = 1 / Math.Max(q, floor);
-            w += loggedWeights[i];
-            ww += loggedWeights[i] * loggedWeights[i];
         }
+        var (mean, ess, _) = TrainingRun.Summary(logged, rows, floor, constant: false);
         var n = (double)rows.Length;
         var covariance = (sxy / n) - (sx / n * (sy / n));
         var spread = ((sxx / n) - (sx / n * (sx / n))) * ((syy / n) - (sy / n * (sy / n)));
         Array.Sort(fittedWeights);
         Array.Sort(loggedWeights);
-        return new WinPropensityCheck(absolute / n, spread > 0 ? covariance / Math.Sqrt(spread) : double.NaN, mean / n, w * w / ww / n,
+        return new WinPropensityCheck(absolute / n, spread > 0 ? covariance / Math.Sqrt(spread) : double.NaN, mean!.Value, ess!.Value,
             Percentile(fittedWeights, 0.99), Percentile(loggedWeights, 0.99), fittedWeights[^1], loggedWeights[^1]);
     }
 
@@ -469,7 +467,7 @@ public static class TrainingRun
     }
 
     /// <summary>Mean π̂, ESS share of w = 1/max(π̂, ε_w) and share below ε_w over the given rows (all 1 when constant).</summary>
-    private static (double? Mean, double? EssShare, double? FlooredShare) Summary(double[] pi, int[] rows, double floor, bool constant)
+    internal static (double? Mean, double? EssShare, double? FlooredShare) Summary(double[] pi, int[] rows, double floor, bool constant)
     {
         if (rows.Length == 0)
         {
