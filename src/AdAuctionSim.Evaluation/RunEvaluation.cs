@@ -1,3 +1,4 @@
+using AdAuctionSim.Evaluation.Metrics;
 namespace AdAuctionSim.Evaluation;
 
 /// <summary>What to evaluate: one simulation, the training run that scored it, and where it sits in a sweep.</summary>
@@ -14,6 +15,9 @@ public sealed record EvaluationResult(
 {
     /// <summary>Bootstrap intervals of this run's headline figures (empty when the evaluator was asked for none).</summary>
     public IReadOnlyList<MetricInterval> Intervals { get; init; } = [];
+
+    /// <summary>The run's fitted win model on the held-out requests (empty when the run fitted none).</summary>
+    public IReadOnlyList<WinModelFigure> WinModel { get; init; } = [];
 }
 
 /// <summary>Evaluates every model of a training run (and the reference rows) on the held-out requests.</summary>

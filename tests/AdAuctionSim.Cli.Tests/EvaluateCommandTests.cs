@@ -7,14 +7,17 @@ using AdAuctionSim.Simulation.Output;
 
 namespace AdAuctionSim.Cli.Tests;
 
-/// <summary>A tiny simulation with a one-epoch training run of two cheap models, shared by the evaluate tests (each copies it).</summary>
+/// <summary>
+/// A tiny simulation with a one-epoch training run of two cheap models and ipw-escm2 (which fits the default win model),
+/// shared by the evaluate tests (each copies it).
+/// </summary>
 public sealed class EvaluateRunFixture : IDisposable
 {
     private readonly CliSandbox _sandbox = new();
 
     public EvaluateRunFixture()
     {
-        Models = new[] { "single-task", "esmm" }.Where(ModelCatalog.Ids.Contains).ToArray();
+        Models = new[] { "single-task", "esmm", "ipw-escm2" }.Where(ModelCatalog.Ids.Contains).ToArray();
         _sandbox.Write("tiny.json", Scenarios.Tiny);
         var simulate = _sandbox.Run("simulate", "tiny.json", "--out", "sim", "--requests", "6000", "--threads", "1");
         if (simulate.ExitCode != 0)
@@ -29,7 +32,7 @@ public sealed class EvaluateRunFixture : IDisposable
         }
     }
 
-    /// <summary>The models trained (those of the catalog among single-task and esmm).</summary>
+    /// <summary>The models trained (those of the catalog among single-task, esmm and ipw-escm2).</summary>
     public IReadOnlyList<string> Models { get; }
 
     /// <summary>A sandbox holding a private copy of the simulation (sim/) and its run (sim/runs/train/).</summary>
@@ -139,6 +142,45 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         Assert.Contains(result.OutLines, l => l.Contains("baseline " + (run.Models.Contains("single-task") ? "single-task" : "logging"), StringComparison.Ordinal));
         Assert.Contains(result.OutLines, l => l.Contains("rows written to sim/runs/train/metrics.csv", StringComparison.Ordinal));
         Assert.DoesNotContain(sandbox.Entries(), e => e.Contains(".partial-", StringComparison.Ordinal));
+
+        // ipw-escm2's fitted win model, held against the auction outcomes and the truth on the same held-out requests.
+        var win = result.OutLines.SkipWhile(l => !l.StartsWith("  win model censored-lognormal on the held-out requests", StringComparison.Ordinal)).Take(5).ToList();
+        Assert.Equal(5, win.Count);
+        Assert.Matches(@"^    Ŵ\(b \| x\) at the logged bid against won \(D, \d+ requests\): log loss 0\.\d{4}, AUC 0\.\d{4}, ECE 0\.\d{4}; MAE against the true P\(win \| x, b\) 0\.\d{4}$", win[1]);
+        Assert.Matches(@"^    π̂\(x\) against the true P\(win \| x\) \(D\): bias [+-]0\.\d{4}, MAE 0\.\d{4}, ECE 0\.\d{4}$", win[2]);
+        Assert.Matches(@"^    weights 1/max\(π̂, 0\.01\) on the impressions \(O, \d+\): correlation of ln π̂ with ln π -?[01]\.\d{3}, ESS share 0\.\d{3} \(true weights 0\.\d{3}\)$", win[3]);
+        Assert.StartsWith("    win selection: mean true r_K on D minus on O ", win[4], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_changed_or_missing_win_model_scores_file_or_a_bad_floor_exits_2_naming_it()
+    {
+        using var sandbox = run.NewSandbox();
+        var scores = sandbox.PathOf("sim/runs/train/win_propensity.parquet");
+        Assert.True(File.Exists(scores));
+        var bytes = File.ReadAllBytes(scores);
+        bytes[bytes.Length / 2] ^= 0x5A;
+        File.WriteAllBytes(scores, bytes);
+        var before = sandbox.Entries();
+
+        var changed = sandbox.Run("evaluate", "sim");
+        File.Delete(scores);
+        var missing = sandbox.Run("evaluate", "sim");
+        var trainJson = sandbox.PathOf("sim/runs/train/train.json");
+        var text = File.ReadAllText(trainJson);
+        Assert.Contains("\"floor\": 0.01", text, StringComparison.Ordinal);
+        File.WriteAllText(trainJson, text.Replace("\"floor\": 0.01", "\"floor\": 0", StringComparison.Ordinal));
+        var floor = sandbox.Run("evaluate", "sim");
+        File.WriteAllText(trainJson, text);
+
+        Assert.True(changed.ExitCode == 2, changed.ToString());
+        Assert.Contains("win_propensity.parquet: corrupt or changed", changed.Error, StringComparison.Ordinal);
+        Assert.True(missing.ExitCode == 2, missing.ToString());
+        Assert.Contains("win_propensity.parquet: missing; train.json lists it", missing.Error, StringComparison.Ordinal);
+        Assert.True(floor.ExitCode == 2, floor.ToString());
+        Assert.Contains("train.json: field winPropensity.floor: missing or not a number in (0, 1)", floor.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", changed.Error + missing.Error + floor.Error, StringComparison.Ordinal);
+        Assert.Equal(before.Where(e => !e.EndsWith("win_propensity.parquet", StringComparison.Ordinal)), sandbox.Entries());
     }
 
     [Fact]
@@ -348,6 +390,8 @@ public sealed class EvaluateCommandTests(EvaluateRunFixture run) : IClassFixture
         string[] stages = ["click", "authorize", "convert"];
 
         Assert.Equal(Predictions.Columns(stages), PredictionFile.Columns(stages));
+        Assert.Equal(["request_id", AdAuctionSim.Models.Training.TrainingRun.WinScoresPolicyColumn, AdAuctionSim.Models.Training.TrainingRun.WinScoresAtBidColumn],
+            WinScoreFile.Columns);
     }
 
     [Fact]

@@ -520,7 +520,10 @@ public sealed class ShippedRunScenarioTests
     }
 }
 
-/// <summary>The report's realised-bias table carries a fitted win model's check from the unit's train.json, and nothing else.</summary>
+/// <summary>
+/// The report's realised-bias table carries a fitted win model's check from the unit's train.json and its held-out
+/// figures from the unit's evaluation, and nothing else.
+/// </summary>
 public sealed class WinModelCheckFigureTests
 {
     [Fact]
@@ -552,5 +555,25 @@ public sealed class WinModelCheckFigureTests
         {
             folder.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public void The_held_out_figures_of_the_evaluation_give_four_defined_figures_and_leave_out_undefined_ones()
+    {
+        Evaluation.Metrics.WinModelFigure F(string metric, double value, string note = "") => new("p", 2, "km", metric, value, 100, note);
+        var figures = new[]
+        {
+            F(Evaluation.Metrics.WinModelMetrics.AtBidLogLoss, 0.33), F(Evaluation.Metrics.WinModelMetrics.AtBidEce, 0.007),
+            F(Evaluation.Metrics.WinModelMetrics.PolicyMae, 0.049), F(Evaluation.Metrics.WinModelMetrics.GapRecovered, 0.43),
+            F(Evaluation.Metrics.WinModelMetrics.TrueGapRecovered, double.NaN, "no win selection to recover"),
+        };
+
+        var bias = Runs.ExperimentRunner.WinModelHeldOut("p", 2, figures).ToList();
+
+        Assert.Equal(
+            [new("p", 2, "winModelTestEce", 0.007), new("p", 2, "winModelTestMeanAbsoluteError", 0.049), new("p", 2, "winModelTestGapClosed", 0.43)],
+            bias);
+        Assert.All(bias.Append(new("p", 2, "trueWeightsTestGapClosed", 1)),
+            f => Assert.False(string.IsNullOrEmpty(Runs.ExperimentRunner.RealisedBiasMeanings[f.Name])));
     }
 }

@@ -472,7 +472,7 @@ public sealed class TrainerTests
 
     private static LoggedDataset Load() => LoggedDataset.Load(LoggedView.Open(TestSimulation.Parquet));
 
-    private static (IReadOnlyList<string> Names, Dictionary<string, Array> Columns) ReadParquet(string path) =>
+    internal static (IReadOnlyList<string> Names, Dictionary<string, Array> Columns) ReadParquet(string path) =>
         ReadParquetAsync(path).GetAwaiter().GetResult();
 
     private static async Task<(IReadOnlyList<string>, Dictionary<string, Array>)> ReadParquetAsync(string path)

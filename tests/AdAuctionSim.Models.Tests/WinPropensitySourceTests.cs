@@ -203,6 +203,29 @@ public sealed class WinPropensitySourceTests
         Assert.True(win.TryGetProperty("fitSeconds", out _));
         Assert.True(win.TryGetProperty("meanPropensity", out _));
         Assert.Equal("paddle", manifest.RootElement.GetProperty("drGradients").GetString());
+
+        // A fitted model's scores of every request of D are kept for the evaluator, named and hashed in train.json.
+        var scores = Path.Combine(folder, TrainingRun.WinScoresFile);
+        if (!result.WinPropensity.Fitted)
+        {
+            Assert.False(File.Exists(scores));
+            Assert.Equal(JsonValueKind.Null, win.GetProperty("scores").ValueKind);
+            return;
+        }
+        Assert.Equal(TrainingRun.WinScoresFile, win.GetProperty("scores").GetString());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(scores))), win.GetProperty("scoresSha256").GetString());
+        Assert.Equal(Floor, win.GetProperty("floor").GetDouble());
+        var (names, columns) = TrainerTests.ReadParquet(scores);
+        Assert.Equal(["request_id", TrainingRun.WinScoresPolicyColumn, TrainingRun.WinScoresAtBidColumn], names);
+        Assert.Equal(data.RequestId, (long[])columns["request_id"]);
+        var policy = (double[])columns[TrainingRun.WinScoresPolicyColumn];
+        var atBid = (double[])columns[TrainingRun.WinScoresAtBidColumn];
+        Assert.Equal(result.WinPropensity.ScoreValues!.Policy, policy);
+        Assert.Equal(result.WinPropensity.ScoreValues.AtBid, atBid);
+        // The policy basis trains on π̂: the tensor holds the file's first column in float.
+        Assert.Equal(policy.Select(p => (float)p), Values(data));
+        Assert.NotEqual(policy, atBid);
+        Assert.All(atBid, p => Assert.InRange(p, 0, 1));
     }
 
     /// <summary>ipw-escm2-dr (models.md §15.3) trains on the train split's requests, lost bids included, and reads π̂.</summary>

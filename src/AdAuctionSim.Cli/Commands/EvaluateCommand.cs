@@ -50,6 +50,13 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
         terminal.WriteLine("  D = every request, C = impressions that reached the parent stage; p̂ = q̂_k; "
             + (arguments.Bootstrap > 0 ? $"[95% interval: {MetricStatistics.BootstrapMethod(arguments.Bootstrap, options.BootstrapSeed)}]" : "no intervals (--bootstrap 0)"));
         Table(summaries, models, train.Stages, baseline).Write(terminal);
+        if (evaluation.WinModel.Count > 0)
+        {
+            foreach (var line in WinModelLines(evaluation.WinModel, train.WinModel!.Floor))
+            {
+                terminal.WriteLine(line);
+            }
+        }
         terminal.WriteLine($"  {evaluation.Metrics.Count} rows written to {terminal.Display(output)} "
             + $"({MetricIds.All.Count} metric ids; see README \"Evaluating\"); Δ MAE = MAE minus {baseline}'s");
         return ExitCodes.Success;
@@ -161,6 +168,28 @@ internal sealed class EvaluateCommand(EvaluateArguments arguments, CliTerminal t
             }
         }
         return table;
+    }
+
+    /// <summary>The fitted win model's held-out figures (<see cref="WinModelMetrics"/>) as five lines; an undefined one as n/a with its reason.</summary>
+    internal static IEnumerable<string> WinModelLines(IReadOnlyList<WinModelFigure> figures, double floor)
+    {
+        var byId = figures.ToDictionary(f => f.Metric, StringComparer.Ordinal);
+        string F(string id, string format = "F4")
+        {
+            var f = byId[id];
+            return double.IsNaN(f.Value) ? $"n/a ({f.Note})" : f.Value.ToString(format, CultureInfo.InvariantCulture);
+        }
+        long Rows(string id) => byId[id].Rows;
+        yield return $"  win model {figures[0].Source} on the held-out requests (models.md §14.4; {WinModelMetrics.All.Count} figures in the run's evaluation):";
+        yield return $"    Ŵ(b | x) at the logged bid against won (D, {Rows(WinModelMetrics.AtBidLogLoss)} requests): log loss {F(WinModelMetrics.AtBidLogLoss)}, "
+            + $"AUC {F(WinModelMetrics.AtBidAuc)}, ECE {F(WinModelMetrics.AtBidEce)}; MAE against the true P(win | x, b) {F(WinModelMetrics.AtBidMae)}";
+        yield return $"    π̂(x) against the true P(win | x) (D): bias {F(WinModelMetrics.PolicyBias, "+0.0000;-0.0000;0.0000")}, MAE {F(WinModelMetrics.PolicyMae)}, "
+            + $"ECE {F(WinModelMetrics.PolicyEce)}";
+        var weights = string.Create(CultureInfo.InvariantCulture, $"1/max(π̂, {floor:G})");
+        yield return $"    weights {weights} on the impressions (O, {Rows(WinModelMetrics.EssShare)}): correlation of ln π̂ with ln π "
+            + $"{F(WinModelMetrics.PolicyLogCorrelation, "F3")}, ESS share {F(WinModelMetrics.EssShare, "F3")} (true weights {F(WinModelMetrics.TrueEssShare, "F3")})";
+        yield return $"    win selection: mean true r_K on D minus on O {F(WinModelMetrics.ReachGap, "G3")} (standard error {F(WinModelMetrics.ReachGapStandardError, "G2")}); "
+            + $"weighting O by {weights} closes {F(WinModelMetrics.GapRecovered, "F2")} of it, the true weights {F(WinModelMetrics.TrueGapRecovered, "F2")}";
     }
 
     private static string N(double value) => double.IsNaN(value) ? "n/a" : value.ToString("F4", CultureInfo.InvariantCulture);

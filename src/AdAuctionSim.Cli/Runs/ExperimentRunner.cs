@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using AdAuctionSim.Cli.Commands;
 using AdAuctionSim.Evaluation;
+using AdAuctionSim.Evaluation.Metrics;
 using AdAuctionSim.Evaluation.OffPolicy;
 using AdAuctionSim.Evaluation.Runs;
 using AdAuctionSim.Models.Data;
@@ -138,6 +139,7 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
                     reliability.AddRange(result.Reliability);
                     deciles.AddRange(result.Deciles);
                     intervals.AddRange(result.Intervals);
+                    bias.AddRange(WinModelHeldOut(point.Label, repeat, result.WinModel));
                 }
                 if (plan.Ope is { } ope)
                 {
@@ -377,6 +379,23 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
     }
 
     /// <summary>
+    /// The fitted win model on the unit's held-out requests (<see cref="EvaluationResult.WinModel"/>): the calibration of
+    /// Ŵ(b | x) against the auction outcomes, the error of π̂(x), and the share of the win selection its weights close
+    /// beside the true weights' share; undefined figures are left out.
+    /// </summary>
+    public static IEnumerable<RealisedBiasFigure> WinModelHeldOut(string point, int repeat, IReadOnlyList<WinModelFigure> figures) =>
+        figures.Where(f => HeldOutNames.ContainsKey(f.Metric) && !double.IsNaN(f.Value))
+            .Select(f => new RealisedBiasFigure(point, repeat, HeldOutNames[f.Metric], f.Value));
+
+    private static readonly Dictionary<string, string> HeldOutNames = new(StringComparer.Ordinal)
+    {
+        [WinModelMetrics.AtBidEce] = "winModelTestEce",
+        [WinModelMetrics.PolicyMae] = "winModelTestMeanAbsoluteError",
+        [WinModelMetrics.GapRecovered] = "winModelTestGapClosed",
+        [WinModelMetrics.TrueGapRecovered] = "trueWeightsTestGapClosed",
+    };
+
+    /// <summary>
     /// What each figure of <see cref="RealisedBias"/> means, by its name before any "[…]" (from the manifest's glossary,
     /// <see cref="SimulationManifest.Glossary"/>). Where a glossary entry leans on its neighbour in the manifest or
     /// describes an interval the table leaves out, the table's own wording replaces it.
@@ -396,6 +415,11 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
             + "weights' means a fit smoother than the truth, which corrects less of the win selection)";
         meanings["winModelLogCorrelation"] = "correlation of ln π̂ with the logged true ln π over the train impressions (models.md §14.4)";
         meanings["winModelMeanAbsoluteError"] = "mean |π̂ − π| of the fitted win model over the train impressions";
+        meanings["winModelTestEce"] = $"on the held-out requests (test split): expected calibration error of the win model's Ŵ(b | x) at each logged bid against whether it won ({BinaryMetrics.CalibrationBins} equal-mass bins; models.md §14.4)";
+        meanings["winModelTestMeanAbsoluteError"] = "mean |π̂(x) − P(win | x)| over the held-out requests";
+        meanings["winModelTestGapClosed"] = "share of the gap between mean true r_K on all held-out requests (D) and on the held-out impressions (O) that weighting the impressions "
+            + "by 1/max(π̂, ε_w) closes (1 = all the win selection corrected; left out when the gap is within two standard errors of 0)";
+        meanings["trueWeightsTestGapClosed"] = "the same with the true weights 1/max(P(win | x), ε_w): what an exact win model would close";
         return meanings;
     }
 

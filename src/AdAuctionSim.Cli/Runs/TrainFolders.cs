@@ -9,7 +9,8 @@ namespace AdAuctionSim.Cli.Runs;
 /// Joins training runs of one model each (as <c>adsim run</c> trains them, so that a resumed run retrains only the
 /// models it lacks) into one run folder of the <c>adsim train</c> layout: checkpoints, curves and predictions of every
 /// model, and one <c>train.json</c> whose <c>models</c> list holds each run's entry in order. Every model starts from
-/// the same seed, so a model trained alone gives the same predictions as in a run with others.
+/// the same seed, so a model trained alone gives the same predictions as in a run with others. A fitted win model's
+/// entry and its scores file come from the first part that fitted it.
 /// </summary>
 internal static class TrainFolders
 {
@@ -41,9 +42,15 @@ internal static class TrainFolders
                 {
                     models.Add(m!.DeepClone());
                 }
-                if (json["winPropensity"]?["fitted"]?.GetValue<bool>() == true)
+                if (fittedWin is null && json["winPropensity"]?["fitted"]?.GetValue<bool>() == true)
                 {
-                    fittedWin ??= json["winPropensity"]!.DeepClone();
+                    fittedWin = json["winPropensity"]!.DeepClone();
+                    // The win model's scores come with the first part that fitted it (every part that reads π̂ reused the same fit).
+                    var scores = Path.Combine(part, TrainingRun.WinScoresFile);
+                    if (File.Exists(scores))
+                    {
+                        File.Copy(scores, Path.Combine(temp, TrainingRun.WinScoresFile));
+                    }
                 }
             }
             var merged = (JsonObject)manifest!.DeepClone();

@@ -5,15 +5,17 @@ namespace AdAuctionSim.Evaluation.Runs;
 /// <summary>
 /// The held-out rows of one simulation joined across its products, as plain arrays over the test requests of D (in
 /// truth row order): request id, won, the true rates q_k and potential outcomes y_k, the logged cumulative labels s_k
-/// (false off O), and the logging model's q̂_k. Built once per evaluation and shared read-only by every model.
+/// (false off O), the logging model's q̂_k and the true win probabilities. Built once per evaluation and shared read-only by every model.
 /// </summary>
 internal sealed class EvaluationData
 {
     private readonly long[] _allRequestIds;
 
     private EvaluationData(IReadOnlyList<string> stages, long[] allRequestIds, int[] testRows, long[] requestIds, bool[] won,
-        double[][] q, bool[][] y, bool[][] s, double[][] logging)
+        double[][] q, bool[][] y, bool[][] s, double[][] logging, double[] winProbability, double[] winProbabilityAtBid)
     {
+        WinProbability = winProbability;
+        WinProbabilityAtBid = winProbabilityAtBid;
         Stages = stages;
         _allRequestIds = allRequestIds;
         TestRows = testRows;
@@ -37,6 +39,10 @@ internal sealed class EvaluationData
     public bool[][] Y { get; }
     public bool[][] S { get; }
     public double[][] Logging { get; }
+
+    /// <summary>Held-out rows: the true P(win | x) and P(win | x, b) at the logged bid.</summary>
+    public double[] WinProbability { get; }
+    public double[] WinProbabilityAtBid { get; }
 
     public int Count => RequestIds.Length;
 
@@ -84,6 +90,8 @@ internal sealed class EvaluationData
         var rows = test.ToArray();
         var ids = new long[rows.Length];
         var wonTest = new bool[rows.Length];
+        var winTest = new double[rows.Length];
+        var winAtBidTest = new double[rows.Length];
         var q = new double[k][];
         var y = new bool[k][];
         var s = new bool[k][];
@@ -100,6 +108,8 @@ internal sealed class EvaluationData
             var i = rows[t];
             ids[t] = truth.RequestId[i];
             wonTest[t] = truth.Won[i];
+            winTest[t] = truth.WinProbability[i];
+            winAtBidTest[t] = truth.WinProbabilityAtBid[i];
             for (var j = 0; j < k; j++)
             {
                 q[j][t] = truth.Q[j][i];
@@ -108,7 +118,7 @@ internal sealed class EvaluationData
                 logging[j][t] = allLogging[j][i];
             }
         }
-        return new EvaluationData(stages, truth.RequestId, rows, ids, wonTest, q, y, s, logging);
+        return new EvaluationData(stages, truth.RequestId, rows, ids, wonTest, q, y, s, logging, winTest, winAtBidTest);
     }
 
     /// <summary>
@@ -117,11 +127,23 @@ internal sealed class EvaluationData
     /// </summary>
     public (double[][] Q, double[][] R) HeldOut(string path, long[] requestIds, double[][] q, double[][] r)
     {
+        var k = q.Length;
+        var held = HeldOut(path, requestIds, [.. q, .. r],
+            [.. Stages.Select(s => PredictionFile.ConditionalPrefix + s), .. Stages.Select(s => PredictionFile.CumulativePrefix + s)]);
+        return (held[..k], held[k..]);
+    }
+
+    /// <summary>
+    /// Probability columns of a per-request score file (named <paramref name="names"/>, for messages) restricted to the
+    /// held-out rows: the file's request ids must be exactly the truth's (D), in any order, and every value in [0, 1].
+    /// </summary>
+    public double[][] HeldOut(string path, long[] requestIds, double[][] columns, IReadOnlyList<string> names)
+    {
         if (requestIds.Length != _allRequestIds.Length)
         {
             throw new InvalidDataException($"{path}: holds {requestIds.Length} rows; the simulation has {_allRequestIds.Length} requests (D)");
         }
-        // Row of the predictions file for each truth row: identity when both are in the same order.
+        // Row of the file for each truth row: identity when both are in the same order.
         int[]? position = null;
         if (!requestIds.AsSpan().SequenceEqual(_allRequestIds))
         {
@@ -138,21 +160,17 @@ internal sealed class EvaluationData
                 position[row] = p;
             }
         }
-        var k = q.Length;
-        var heldQ = new double[k][];
-        var heldR = new double[k][];
-        for (var j = 0; j < k; j++)
+        var held = new double[columns.Length][];
+        for (var c = 0; c < columns.Length; c++)
         {
-            heldQ[j] = new double[Count];
-            heldR[j] = new double[Count];
+            held[c] = new double[Count];
             for (var t = 0; t < Count; t++)
             {
                 var p = position is null ? TestRows[t] : position[TestRows[t]];
-                heldQ[j][t] = Check(q[j][p], path, PredictionFile.ConditionalPrefix + Stages[j], p);
-                heldR[j][t] = Check(r[j][p], path, PredictionFile.CumulativePrefix + Stages[j], p);
+                held[c][t] = Check(columns[c][p], path, names[c], p);
             }
         }
-        return (heldQ, heldR);
+        return held;
     }
 
     private static double Check(double value, string path, string column, int row) =>

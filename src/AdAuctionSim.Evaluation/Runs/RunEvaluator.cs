@@ -112,7 +112,23 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
             results.SelectMany(r => r.Deciles).ToList())
         {
             Intervals = results.SelectMany(r => r.Intervals).ToList(),
+            WinModel = train.WinModel is { } win ? EvaluateWinModel(request, data, win) : [],
         };
+    }
+
+    /// <summary>The fitted win model's scores on the held-out requests (<see cref="WinModelMetrics"/>).</summary>
+    private static List<WinModelFigure> EvaluateWinModel(RunEvaluationRequest request, EvaluationData data, TrainedWinModel win)
+    {
+        if (win.ScoresSha256 is { } expected)
+        {
+            LoggedView.VerifyHash(win.ScoresPath, expected, TrainRunFile.FileName);
+        }
+        var (ids, policy, atBid) = WinScoreFile.Read(win.ScoresPath);
+        var held = data.HeldOut(win.ScoresPath, ids, [policy, atBid], [WinScoreFile.PolicyColumn, WinScoreFile.AtBidColumn]);
+        var reach = Cumulative(data.Q)[^1];
+        return WinModelMetrics.Compute(held[1], held[0], data.Won, data.WinProbabilityAtBid, data.WinProbability, reach, win.Floor)
+            .Select(f => new WinModelFigure(request.Point, request.Repeat, win.Source, f.Id, f.Value.Value, f.Rows, f.Value.Note))
+            .ToList();
     }
 
     private static (double[][] Q, double[][] R) Scores(EvaluationData data, TrainedModel model)

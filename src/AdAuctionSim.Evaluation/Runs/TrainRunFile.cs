@@ -10,13 +10,20 @@ namespace AdAuctionSim.Evaluation.Runs;
 public sealed record TrainedModel(string Id, string PredictionsPath, string? PredictionsSha256 = null);
 
 /// <summary>
+/// The win model a run fitted (train.json's <c>winPropensity</c> with <c>scores</c>): its source, the full path of its
+/// scores file (<see cref="WinScoreFile"/>) and that file's SHA-256, and the floor ε_w of its weights 1/max(π̂, ε_w).
+/// </summary>
+public sealed record TrainedWinModel(string Source, string ScoresPath, string? ScoresSha256, double Floor);
+
+/// <summary>
 /// What the evaluator needs from <c>train.json</c> (written by <c>adsim train</c>): the simulation it trained on, the
 /// funnel stages and, per model, its predictions file (relative to the run folder). Read as plain JSON so that
 /// evaluation does not depend on the TorchSharp model suite. <c>SimulationManifestSha256</c> is the SHA-256 of the
-/// simulation's manifest.json when it was trained (null in older run folders).
+/// simulation's manifest.json when it was trained (null in older run folders). <c>WinModel</c> is the fitted win model
+/// with its scores (null when the run fitted none, or in run folders written before scores were kept).
 /// </summary>
 public sealed record TrainRunFile(string Directory, string Simulation, IReadOnlyList<string> Stages, IReadOnlyList<TrainedModel> Models,
-    string? SimulationManifestSha256 = null)
+    string? SimulationManifestSha256 = null, TrainedWinModel? WinModel = null)
 {
     public const string FileName = "train.json";
 
@@ -70,12 +77,28 @@ public sealed record TrainRunFile(string Directory, string Simulation, IReadOnly
                 }
                 models.Add(new TrainedModel(id, Path.GetFullPath(Path.Combine(full, predictions)), Hash(model, "predictionsSha256", file, at)));
             }
-            return new TrainRunFile(full, simulation, stages, models, Hash(root, "simulationManifestSha256", file));
+            return new TrainRunFile(full, simulation, stages, models, Hash(root, "simulationManifestSha256", file), FittedWinModel(root, full, file));
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{file}: not valid JSON: {e.Message}", e);
         }
+    }
+
+    /// <summary>winPropensity's fitted model and its scores file, when it names one.</summary>
+    private static TrainedWinModel? FittedWinModel(JsonElement root, string full, string file)
+    {
+        if (!root.TryGetProperty("winPropensity", out var win) || win.ValueKind != JsonValueKind.Object
+            || !win.TryGetProperty("scores", out var scores) || scores.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        const string at = "winPropensity";
+        var path = Text(win, "scores", file, at);
+        var floor = win.TryGetProperty("floor", out var f) && f.ValueKind == JsonValueKind.Number && f.GetDouble() is > 0 and < 1 and var value
+            ? value
+            : throw new InvalidDataException($"{file}: field {at}.floor: missing or not a number in (0, 1); expected the floor ε_w of the win model's weights");
+        return new TrainedWinModel(Text(win, "source", file, at), Path.GetFullPath(Path.Combine(full, path)), Hash(win, "scoresSha256", file, at), floor);
     }
 
     private static string Text(JsonElement parent, string name, string file, string at = "")

@@ -86,33 +86,40 @@ public sealed record Predictions(string ModelId, IReadOnlyList<string> Stages, l
     /// Writes the predictions as Parquet (required int64 request_id, then float64 q_hat_* and r_hat_* columns), one
     /// row group per 2^17 rows (none when there are no rows). The file must not exist.
     /// </summary>
-    public void WriteParquet(string path) => WriteParquetAsync(path).GetAwaiter().GetResult();
+    public void WriteParquet(string path) => WriteColumns(path, RequestId, Columns(Stages), [.. Q, .. R]);
 
-    private async Task WriteParquetAsync(string path)
+    /// <summary>
+    /// Writes required int64 <c>request_id</c> and the float64 <paramref name="columns"/> named by the rest of
+    /// <paramref name="names"/> as Parquet (Snappy), one row group per 2^17 rows (none when there are no rows). The file
+    /// must not exist. The layout of every per-request score file of a run (model predictions, win-model scores).
+    /// </summary>
+    internal static void WriteColumns(string path, long[] requestIds, IReadOnlyList<string> names, IReadOnlyList<double[]> columns) =>
+        WriteColumnsAsync(path, requestIds, names, columns).GetAwaiter().GetResult();
+
+    private static async Task WriteColumnsAsync(string path, long[] requestIds, IReadOnlyList<string> names, IReadOnlyList<double[]> columns)
     {
-        var names = Columns(Stages);
+        if (names.Count != columns.Count + 1)
+        {
+            throw new ArgumentException($"{names.Count} column names for request_id and {columns.Count} value columns", nameof(names));
+        }
         var fields = new DataField[names.Count];
         fields[0] = new DataField<long>(names[0]);
         for (var c = 1; c < names.Count; c++)
         {
             fields[c] = new DataField<double>(names[c]);
         }
-        var k = Stages.Count;
+        var count = requestIds.Length;
         var options = new ParquetOptions { CompressionMethod = CompressionMethod.Snappy };
         await using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
         await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(fields), stream, options).ConfigureAwait(false);
-        for (var start = 0; start < Count; start += RowGroupSize)
+        for (var start = 0; start < count; start += RowGroupSize)
         {
-            var size = Math.Min(RowGroupSize, Count - start);
+            var size = Math.Min(RowGroupSize, count - start);
             using var group = writer.CreateRowGroup();
-            await group.WriteAsync(fields[0], new ReadOnlyMemory<long>(RequestId, start, size)).ConfigureAwait(false);
-            for (var j = 0; j < k; j++)
+            await group.WriteAsync(fields[0], new ReadOnlyMemory<long>(requestIds, start, size)).ConfigureAwait(false);
+            for (var c = 0; c < columns.Count; c++)
             {
-                await group.WriteAsync(fields[1 + j], new ReadOnlyMemory<double>(Q[j], start, size)).ConfigureAwait(false);
-            }
-            for (var j = 0; j < k; j++)
-            {
-                await group.WriteAsync(fields[1 + k + j], new ReadOnlyMemory<double>(R[j], start, size)).ConfigureAwait(false);
+                await group.WriteAsync(fields[1 + c], new ReadOnlyMemory<double>(columns[c], start, size)).ConfigureAwait(false);
             }
             group.CompleteValidate();
         }

@@ -108,6 +108,11 @@ public static class DrGradientModes
 /// <param name="Basis">What the weights divide by: <c>policy</c>, π̂(x), or <c>at-bid</c>, Ŵ(b_i | x_i) (models.md §14.3).</param>
 /// <param name="AgainstLogged">A fitted π̂(x) held against the logged true π(x) on the training impressions (policy basis only;
 /// null otherwise).</param>
+/// <param name="Scores">The fitted model's scores of every request of D, relative to the run folder
+/// (<see cref="TrainingRun.WinScoresFile"/>: π̂(x) and Ŵ(b_i | x_i), which <c>adsim evaluate</c> holds against the truth on the
+/// test split); null when nothing was fitted.</param>
+/// <param name="ScoresSha256">SHA-256 of that file, which the evaluator checks before reading it.</param>
+/// <param name="Floor">ε_w, the floor of π̂ in the weights 1/max(π̂, ε_w) that the summary above and the evaluator use.</param>
 public sealed record WinPropensityFit(
     string Source,
     bool Fitted,
@@ -122,7 +127,24 @@ public sealed record WinPropensityFit(
     double? FlooredShare,
     string? Note,
     string Basis = WinWeightBases.PolicyId,
-    WinPropensityCheck? AgainstLogged = null);
+    WinPropensityCheck? AgainstLogged = null,
+    string? Scores = null,
+    string? ScoresSha256 = null,
+    double? Floor = null)
+{
+    /// <summary>
+    /// π̂(x_i) and Ŵ(b_i | x_i) of every request of D in the dataset's row order (out-of-fold on the train split for a
+    /// cross-fitted model), kept with the fit so that every run that reuses it writes the same <see cref="Scores"/> file;
+    /// null when nothing was fitted. Not part of train.json.
+    /// </summary>
+    [JsonIgnore]
+    public WinScores? ScoreValues { get; init; }
+}
+
+/// <summary>A fitted win model's scores of every request (<see cref="WinPropensityFit.ScoreValues"/>).</summary>
+/// <param name="Policy">π̂(x_i) = Σ_m π(m)·Ŵ(b_m | x_i) (models.md §14.3).</param>
+/// <param name="AtBid">Ŵ(b_i | x_i) at the request's own logged bid.</param>
+public sealed record WinScores(double[] Policy, double[] AtBid);
 
 /// <summary>
 /// models.md §14.4's check of a fitted win model, over the training impressions: its π̂(x) against the logged
@@ -228,6 +250,14 @@ public static class TrainingRun
     public const string PredictionsFolder = "predictions";
     public const string ManifestFile = "train.json";
 
+    /// <summary>
+    /// A fitted win model's scores of every request of D: int64 <c>request_id</c>, float64 <see cref="WinScoresPolicyColumn"/>
+    /// (π̂(x)) and <see cref="WinScoresAtBidColumn"/> (Ŵ(b_i | x_i)), in the layout of a predictions file.
+    /// </summary>
+    public const string WinScoresFile = "win_propensity.parquet";
+    public const string WinScoresPolicyColumn = "pi_hat";
+    public const string WinScoresAtBidColumn = "w_hat_at_bid";
+
     /// <summary>Trains every model of <paramref name="models"/> in turn (each seeded afresh with the trainer's seed).</summary>
     /// <exception cref="ArgumentException">No models, a duplicate id, a model that cannot serve the data's depth, or invalid options.</exception>
     /// <exception cref="OutputExistsException">The run folder exists and Force is not set (thrown before any work).</exception>
@@ -287,6 +317,16 @@ public static class TrainingRun
                     ? settled
                     : FitWinPropensity(data, options.Trainer.WinPropensity, options.Model.WinPropensityFloor, options.WinModel,
                         options.WinPropensityFolds, cancellation, options.Trainer.WinWeight);
+            if (win.ScoreValues is { } scores)
+            {
+                var path = Path.Combine(temp, WinScoresFile);
+                Predictions.WriteColumns(path, data.RequestId, ["request_id", WinScoresPolicyColumn, WinScoresAtBidColumn], [scores.Policy, scores.AtBid]);
+                var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
+                if (win.Scores != WinScoresFile || win.ScoresSha256 != hash)
+                {
+                    win = win with { Scores = WinScoresFile, ScoresSha256 = hash };
+                }
+            }
             callbacks?.WinPropensityReady?.Invoke(win);
             var results = new List<ModelRunResult>();
             for (var m = 0; m < models.Count; m++)
@@ -413,33 +453,42 @@ public static class TrainingRun
             throw new InvalidDataException($"{data.ImpressionsFile}: the train split has no requests to fit the {id} win model on");
         }
         var train = all.Select(trainRows);
-        double[] pi;
+        double[] policy, atBid;
         IReadOnlyDictionary<string, double> diagnostics;
         using (var model = WinPropensityModels.Create(id, options))
         {
             model.Fit(train, cancellation);
             cancellation.ThrowIfCancellationRequested();
-            pi = basis == WinWeightBasis.AtBid ? model.WinProbabilityAtBid(all) : model.WinPropensity(all);
+            policy = model.WinPropensity(all);
+            atBid = model.WinProbabilityAtBid(all);
             diagnostics = new Dictionary<string, double>(model.Diagnostics, StringComparer.Ordinal);
         }
         var crossFitted = source == WinPropensitySource.Classifier;
         if (crossFitted)
         {
             var (outOfFold, outOfFoldAtBid) = WinPropensityModels.CrossFit(id, train, folds, options, cancellation);
-            var chosen = basis == WinWeightBasis.AtBid ? outOfFoldAtBid : outOfFold;
             for (var j = 0; j < trainRows.Length; j++)
             {
-                pi[trainRows[j]] = chosen[j];
+                policy[trainRows[j]] = outOfFold[j];
+                atBid[trainRows[j]] = outOfFoldAtBid[j];
             }
         }
+        foreach (var (scores, what) in (ReadOnlySpan<(double[], string)>)[(policy, "win propensity"), (atBid, "win probability at its bid")])
+        {
+            for (var i = 0; i < scores.Length; i++)
+            {
+                if (!(scores[i] >= 0 && scores[i] <= 1 + 1e-9))
+                {
+                    throw new InvalidDataException($"the {id} win model gave request {data.RequestId[i]} a {what} of {scores[i]}; expected a probability");
+                }
+                scores[i] = Math.Min(scores[i], 1);
+            }
+        }
+        var pi = basis == WinWeightBasis.AtBid ? atBid : policy;
         var values = new float[pi.Length];
         for (var i = 0; i < pi.Length; i++)
         {
-            if (!(pi[i] >= 0 && pi[i] <= 1 + 1e-9))
-            {
-                throw new InvalidDataException($"the {id} win model gave request {data.RequestId[i]} a win propensity of {pi[i]}; expected a probability");
-            }
-            values[i] = (float)Math.Min(pi[i], 1);
+            values[i] = (float)pi[i];
         }
         // The dataset's tensor still holds the logged column here: the check reads it, the win model above did not.
         var check = basis == WinWeightBasis.Policy ? WinPropensityCheck.Of(pi, Read(data.WinPropensity), trainImpressions, floor) : null;
@@ -452,7 +501,10 @@ public static class TrainingRun
         var seconds = clock.Elapsed.TotalSeconds;
         var (m, e, f) = Summary(pi, trainImpressions, floor, constant: false);
         return new WinPropensityFit(id, true, crossFitted, crossFitted ? folds : 0, trainRows.Length, seconds, diagnostics,
-            trainImpressions.Length, m, e, f, null, basisId, check);
+            trainImpressions.Length, m, e, f, null, basisId, check, Floor: floor)
+        {
+            ScoreValues = new WinScores(policy, atBid),
+        };
     }
 
     private static WinPropensityFit Unused(LoggedDataset data, WinPropensitySource source) => new(WinPropensitySources.Id(source), false, false,

@@ -64,7 +64,7 @@ public sealed class TruthView
         return new TruthView(full, manifest, format, entry);
     }
 
-    /// <summary>Reads request ids, splits, won flags, q_k and y_k of every request, in file row order.</summary>
+    /// <summary>Reads request ids, splits, won flags, q_k, y_k and the true win probabilities of every request, in file row order.</summary>
     /// <exception cref="InvalidDataException">The file cannot be read or does not hold what the manifest says.</exception>
     public TruthColumns Read()
     {
@@ -81,6 +81,8 @@ public sealed class TruthView
             names.Add(LogColumns.OutcomePrefix + stage);
             kinds.Add(ColumnKind.Boolean);
         }
+        names.AddRange(LogColumns.TruthTail.Take(2));   // win_prob, win_prob_at_bid
+        kinds.AddRange([ColumnKind.Double, ColumnKind.Double]);
         var data = new Array[names.Count];
         for (var c = 0; c < data.Length; c++)
         {
@@ -109,7 +111,8 @@ public sealed class TruthView
             q[j] = (double[])data[3 + j];
             y[j] = (bool[])data[3 + k + j];
         }
-        return new TruthColumns(Path, stages, (long[])data[0], (byte[])data[1], (bool[])data[2], q, y);
+        return new TruthColumns(Path, stages, (long[])data[0], (byte[])data[1], (bool[])data[2], q, y, (double[])data[3 + (2 * k)],
+            (double[])data[4 + (2 * k)]);
     }
 }
 
@@ -121,7 +124,10 @@ public sealed class TruthView
 /// <param name="Won">Whether the logging bidder won the auction (the row is an impression, in O).</param>
 /// <param name="Q">True conditional rate q_k = P(stage k | stage k − 1 reached, x, hidden trait).</param>
 /// <param name="Outcome">Potential outcome y_k under do(stage k − 1 reached).</param>
-public sealed record TruthColumns(string File, IReadOnlyList<string> Stages, long[] RequestId, byte[] Split, bool[] Won, double[][] Q, bool[][] Outcome)
+/// <param name="WinProbability">The true P(win | x) of the logging policy, over its bid multipliers (<c>win_prob</c>).</param>
+/// <param name="WinProbabilityAtBid">The true P(win | x, b) at the request's logged bid (<c>win_prob_at_bid</c>).</param>
+public sealed record TruthColumns(string File, IReadOnlyList<string> Stages, long[] RequestId, byte[] Split, bool[] Won, double[][] Q, bool[][] Outcome,
+    double[] WinProbability, double[] WinProbabilityAtBid)
 {
     public int Rows => RequestId.Length;
 }
