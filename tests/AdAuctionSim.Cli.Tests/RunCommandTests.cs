@@ -506,6 +506,16 @@ public sealed class ShippedRunScenarioTests
         var oracle = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"winWeight\": \"at-bid\", \"winPropensity\": \"oracle\""));
         Assert.Contains(oracle.Errors, e => e.Path == "training.winWeight" && e.Message.Contains("needs a fitted win model", StringComparison.Ordinal));
 
+        // training.validationLoss: win-weighted reaches the trainer, the heading and the identity; it needs a win propensity.
+        var weighted = Plan("\"validationLoss\": \"win-weighted\"");
+        Assert.Equal(Models.Training.ValidationWeighting.WinWeighted, weighted.Trainer.ValidationLoss);
+        Assert.Contains("; validation loss win-weighted", weighted.Describe(), StringComparison.Ordinal);
+        Assert.Contains("\"validationLoss\": \"win-weighted\"", weighted.ResolvedJson, StringComparison.Ordinal);
+        Assert.DoesNotContain("validationLoss", plain.ResolvedJson, StringComparison.Ordinal);
+        Assert.Contains("\"validationLoss\": \"impressions\"", plain.CompleteJson, StringComparison.Ordinal);
+        var none = Assert.Throws<Simulation.Scenarios.ScenarioValidationException>(() => Plan("\"validationLoss\": \"win-weighted\", \"winPropensity\": \"none\""));
+        Assert.Contains(none.Errors, e => e.Path == "training.validationLoss" && e.Message.Contains("needs a win propensity", StringComparison.Ordinal));
+
         // training.ipsNormalizer: snips for every IPS model; paddle is refused for ipw-escm2, naming the field.
         var snips = Plan("\"ipsNormalizer\": \"snips\"");
         Assert.Equal(Models.Core.IpsNormalizer.Snips, snips.Model.IpsNormalizer);

@@ -188,6 +188,7 @@ public sealed class ScenarioInputTests
         var root = System.Text.Json.Nodes.JsonNode.Parse(result.Out)!.AsObject();
         var training = root["training"]!.AsObject();
         Assert.Equal("policy", (string?)training["winWeight"]);
+        Assert.Equal("impressions", (string?)training["validationLoss"]);
         Assert.Equal("paper", (string?)training["ipsNormalizer"]);
         Assert.True(training.ContainsKey("maxWeight") && training["maxWeight"] is null);
         Assert.Equal("censored-lognormal", (string?)training["winPropensity"]);
@@ -237,6 +238,7 @@ public sealed class ScenarioInputTests
     /// </summary>
     [Theory]
     [InlineData("winWeight")]
+    [InlineData("validationLoss")]
     [InlineData("ipsNormalizer")]
     [InlineData("clickPropensity")]
     public void ScenarioTrainingEnumIds_AreTheTrainersIds(string key)
@@ -244,6 +246,7 @@ public sealed class ScenarioInputTests
         var (ids, read) = key switch
         {
             "winWeight" => (Models.Training.WinWeightBases.Ids, (Func<RunTrainingOptions, string>)(t => t.WinWeight)),
+            "validationLoss" => (Models.Training.ValidationWeightings.Ids, t => t.ValidationLoss),
             "ipsNormalizer" => (Models.Core.IpsNormalizers.Ids, t => t.IpsNormalizer),
             _ => (Models.Training.ClickPropensitySources.Ids, t => t.ClickPropensity),
         };

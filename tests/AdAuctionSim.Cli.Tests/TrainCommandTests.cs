@@ -73,6 +73,8 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
     [InlineData("train sim --win-weight bid", "--win-weight", "expected one of: policy, at-bid")]
     [InlineData("train sim --win-weight at-bid --win-propensity oracle", "--win-weight", "needs a fitted win model")]
     [InlineData("train sim --win-weight at-bid --win-propensity none", "--win-weight", "not none: the logs carry only the policy propensity")]
+    [InlineData("train sim --validation-loss weighted", "--validation-loss", "expected one of: impressions, win-weighted")]
+    [InlineData("train sim --validation-loss win-weighted --win-propensity none", "--validation-loss", "needs a win propensity (oracle or a fitted win model), not none")]
     [InlineData("train sim --max-weight 0.5", "--max-weight", "\"0.5\" is not a weight cap; expected a number from 1 to 1e6")]
     [InlineData("train sim --max-weight many", "--max-weight", "\"many\" is not a weight cap")]
     [InlineData("train sim --ips-normalizer hajek", "--ips-normalizer", "expected one of: paper, snips, paddle")]
@@ -316,7 +318,8 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         using var sandbox = simulation.NewSandbox();
 
         var result = sandbox.Run("train", "sim", "--models", "ipw-escm2,escm2-dr", "--epochs", "1", "--batch", "1024", "--threads", "1",
-            "--device", "cpu", "--win-propensity", "KM", "--dr-gradients", "label-imputation", "--click-propensity", "oracle");
+            "--device", "cpu", "--win-propensity", "KM", "--dr-gradients", "label-imputation", "--click-propensity", "oracle",
+            "--validation-loss", "win-weighted");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains(result.OutLines, l => l.StartsWith("win propensity km: fitted on ", StringComparison.Ordinal)
@@ -330,6 +333,10 @@ public sealed class TrainCommandTests(TrainSimulationFixture simulation) : IClas
         Assert.Equal("oracle", manifest.RootElement.GetProperty("trainer").GetProperty("clickPropensity").GetString());
         Assert.Equal("km", manifest.RootElement.GetProperty("trainer").GetProperty("winPropensity").GetString());
         Assert.Contains(result.OutLines, l => l.Contains("click propensity oracle", StringComparison.Ordinal));
+        Assert.Equal("win-weighted", manifest.RootElement.GetProperty("trainer").GetProperty("validationLoss").GetString());
+        Assert.Contains(result.OutLines, l => l.Contains("(early stopping on the win-weighted validation log loss, patience 2)", StringComparison.Ordinal));
+        Assert.Contains(result.OutLines, l => l.EndsWith("files: checkpoints/, curves/, predictions/, win_propensity.parquet (the win model's scores), train.json",
+            StringComparison.Ordinal));
     }
 
     [Fact]

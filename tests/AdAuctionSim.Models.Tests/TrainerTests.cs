@@ -61,6 +61,47 @@ public sealed class TrainerTests
     }
 
     /// <summary>
+    /// With a win-weighted validation loss each stage's validation log loss is Σ w·BCE / Σ w over the validation
+    /// impressions, w = 1/max(π, ε_w) from the dataset's win propensity: here the oracle column.
+    /// </summary>
+    [Fact]
+    public void A_win_weighted_validation_loss_weighs_each_validation_impression_by_its_inverse_win_propensity()
+    {
+        using var data = Load();
+        using var model = new LogisticTestModel(TestEntries.Context(data));
+        var options = Small with { Epochs = 1, WinPropensity = WinPropensitySource.Oracle, ValidationLoss = ValidationWeighting.WinWeighted };
+
+        var result = Trainer.Fit(model, data, options);
+
+        var rows = data.Rows(DatasetSplit.Validation, includeLostBids: false);
+        double[] bce;
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            model.eval();
+            using var index = tensor(rows.Select(r => (long)r).ToArray());
+            var output = model.forward(data.Features.index_select(0, index));
+            bce = Losses.BceFromLog(output.LogCumulative(), data.Labels.index_select(0, index)).to_type(ScalarType.Float64).data<double>().ToArray();
+        }
+        var pi = data.WinPropensity.cpu().data<float>().ToArray();
+        var k = data.Depth;
+        for (var stage = 0; stage < k; stage++)
+        {
+            double weighted = 0, weights = 0, plain = 0;
+            for (var i = 0; i < rows.Length; i++)
+            {
+                var w = 1 / Math.Max((double)pi[rows[i]], 0.01);
+                weighted += w * bce[(i * k) + stage];
+                weights += w;
+                plain += bce[(i * k) + stage];
+            }
+            Assert.Equal(weighted / weights, result.Curve[0].ValidationLogLossByStage[stage], 9);
+            Assert.True(Math.Abs((weighted / weights) - (plain / rows.Length)) > 1e-6, $"stage {stage}: the weights changed nothing");
+        }
+        Assert.Equal(result.Curve[0].ValidationLogLossByStage.Average(), result.BestValidationLogLoss, 12);
+    }
+
+    /// <summary>
     /// The trainer hands the win propensity over unfloored, so ipw-escm2's <c>win_weight.floor_rate</c> counts the rows whose
     /// π̂ is below ε_w (models.md §15.2: report the clipping rate). With the batch floored first it always read 0.
     /// </summary>

@@ -307,6 +307,17 @@ public sealed class WinPropensitySourceTests
         Assert.False(result.WinPropensity!.Fitted);
         Assert.Equal("censored-lognormal", result.WinPropensity.Source);
         Assert.Equal(logged, Values(data));
+
+        // A win-weighted validation loss reads π for every model: the win model is fitted even for esmm alone.
+        var weighted = TrainingRun.Execute(data, [ModelCatalog.Get("esmm")], options with
+        {
+            OutputDirectory = Path.Combine(TestSimulation.NewFolder("win-validation"), "run"),
+            Trainer = options.Trainer with { ValidationLoss = ValidationWeighting.WinWeighted },
+        });
+        Assert.True(weighted.WinPropensity!.Fitted);
+        Assert.NotEqual(logged, Values(data));
+        Assert.Contains(new TrainerOptions { ValidationLoss = ValidationWeighting.WinWeighted, WinPropensity = WinPropensitySource.None }.Problems(),
+            p => p.Contains("needs a win propensity", StringComparison.Ordinal));
     }
 
     [Theory]

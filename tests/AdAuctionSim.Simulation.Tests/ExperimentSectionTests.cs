@@ -31,6 +31,8 @@ public sealed class ExperimentSectionTests
         var capped = ScenarioLoader.ParseFile("""{ "training": { "winWeight": "at-bid", "maxWeight": 50 } }""", "cap.json").Experiment.Training;
         Assert.Equal(("at-bid", 50.0), (capped.WinWeight, capped.MaxWeight!.Value));
         Assert.Equal(("policy", (double?)null), (file.Experiment.Training.WinWeight, file.Experiment.Training.MaxWeight));
+        Assert.Equal("impressions", file.Experiment.Training.ValidationLoss);
+        Assert.Equal("win-weighted", ScenarioLoader.ParseFile("""{ "training": { "validationLoss": "win-weighted" } }""", "v.json").Experiment.Training.ValidationLoss);
         Assert.Equal((true, (int?)null), (file.Experiment.Training.EarlyStopping, file.Experiment.Training.Patience));
         var fixedEpochs = ScenarioLoader.ParseFile("""{ "training": { "epochs": 4, "earlyStopping": false } }""", "fixed.json").Experiment.Training;
         Assert.Equal((4, false, (int?)null), (fixedEpochs.Epochs, fixedEpochs.EarlyStopping, fixedEpochs.Patience));
@@ -53,6 +55,7 @@ public sealed class ExperimentSectionTests
     [InlineData("""{ "training": { "clickPropensity": "true" } }""", "training.clickPropensity", "\"model\", \"oracle\"")]
     [InlineData("""{ "training": { "epoch": 3 } }""", "training.epoch", "did you mean \"epochs\"")]
     [InlineData("""{ "training": { "winWeight": "bid" } }""", "training.winWeight", "\"policy\", \"at-bid\"")]
+    [InlineData("""{ "training": { "validationLoss": "weighted" } }""", "training.validationLoss", "\"impressions\", \"win-weighted\"")]
     [InlineData("""{ "training": { "ipsNormalizer": "hajek" } }""", "training.ipsNormalizer", "\"paper\", \"snips\", \"paddle\"")]
     [InlineData("""{ "training": { "maxWeight": 0.5 } }""", "training.maxWeight", "expected a number from 1 to 1000000")]
     [InlineData("""{ "training": { "maxWeight": "big" } }""", "training.maxWeight", "expected a number")]

@@ -45,6 +45,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             Threads = arguments.Threads,
             WinPropensity = arguments.WinPropensity,
             WinWeight = arguments.WinWeight,
+            ValidationLoss = arguments.ValidationLoss,
             ClickPropensity = arguments.ClickPropensity,
         };
         var options = new TrainingRunOptions
@@ -92,8 +93,9 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             terminal.WriteLine($"  data: {data.Count} requests ({data.CountOf(DatasetSplit.Train, false)} train / "
                 + $"{data.CountOf(DatasetSplit.Validation, false)} validation impressions), depth {data.Depth} ({string.Join(", ", data.Stages)}), "
                 + $"{data.Schema.Count} fields, {data.Schema.TotalRows} embedding rows; loaded in {S(loadTime.TotalSeconds)}");
+            var validation = trainer.ValidationLoss == ValidationWeighting.WinWeighted ? " on the win-weighted validation log loss" : "";
             var schedule = trainer.EarlyStopping
-                ? $"up to {trainer.Epochs} epoch{(trainer.Epochs == 1 ? "" : "s")} (early stopping, patience {trainer.Patience})"
+                ? $"up to {trainer.Epochs} epoch{(trainer.Epochs == 1 ? "" : "s")} (early stopping{validation}, patience {trainer.Patience})"
                 : $"{trainer.Epochs} epoch{(trainer.Epochs == 1 ? "" : "s")}, the last kept (no early stopping)";
             terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {Describe(runtime)}, batch {trainer.BatchSize}, {schedule}, "
@@ -144,7 +146,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
             }
             table.Write(terminal);
             terminal.WriteLine($"  {Describe(runtime)}, batch {trainer.BatchSize}; files: {TrainingRun.CheckpointsFolder}/, {TrainingRun.CurvesFolder}/, "
-                + $"{TrainingRun.PredictionsFolder}/, {TrainingRun.ManifestFile}");
+                + $"{TrainingRun.PredictionsFolder}/, {(result.WinPropensity?.Scores is { } scores ? $"{scores} (the win model's scores), " : "")}{TrainingRun.ManifestFile}");
         }
         return ExitCodes.Success;
     }

@@ -26,6 +26,7 @@ internal sealed record TrainArguments(
     IReadOnlyList<double>? StageWeights,
     WinPropensitySource WinPropensity,
     WinWeightBasis WinWeight,
+    ValidationWeighting ValidationLoss,
     double? MaxWeight,
     IpsNormalizer IpsNormalizer,
     ClickPropensitySource ClickPropensity,
@@ -84,6 +85,11 @@ internal static class TrainCommandSpec
                 + "propensity π(x), averaged over the bidder's multipliers, or the fitted win model's Ŵ(b | x) at each request's own bid "
                 + "(needs --win-propensity km, censored-lognormal or classifier); as training.winWeight in a scenario")
                 { ValueName = "BASIS", Choices = [.. WinWeightBases.Ids], Default = WinWeightBases.Id(Defaults.WinWeight) },
+            new OptionSpec("validation-loss", OptionKind.Choice, "How the validation log loss that early stopping minimises weighs the "
+                + "validation impressions: equally (models.md §16.3), or by 1/max(π, ε_w) from --win-propensity (Hájek, per stage), an "
+                + "estimate of the log loss over every request of D rather than over the won slice; needs a --win-propensity other than none, "
+                + "and a fitted one is fitted for every model; as training.validationLoss in a scenario")
+                { ValueName = "WEIGHTING", Choices = [.. ValidationWeightings.Ids], Default = ValidationWeightings.Id(Defaults.ValidationLoss) },
             new OptionSpec("max-weight", OptionKind.Text, "W_max, a cap on each combined counterfactual weight of escm2-ips, escm2-dr, "
                 + "multi-ipw, multi-dr, ipw-escm2 and ipw-escm2-dr (s/p̂, times 1/π̂ for the ipw models; models.md §9.5, §15.2), a number from 1 to 1e6; "
                 + "as training.maxWeight in a scenario")
@@ -121,6 +127,7 @@ internal static class TrainCommandSpec
         p.Text("stage-weights") is { } weights ? StageWeights(weights) : null,
         WinPropensitySources.TryParse(p.Text("win-propensity"), out var source) ? source : Defaults.WinPropensity,
         WinWeight(p.Text("win-weight"), p.Text("win-propensity") is null ? Defaults.WinPropensity : source),
+        ValidationLoss(p.Text("validation-loss"), p.Text("win-propensity") is null ? Defaults.WinPropensity : source),
         p.Text("max-weight") is { } cap ? MaxWeight(cap) : null,
         IpsNormalizers.TryParse(p.Text("ips-normalizer"), out var normalizer) ? normalizer : IpsNormalizer.Paper,
         ClickPropensitySources.TryParse(p.Text("click-propensity"), out var click) ? click : Defaults.ClickPropensity,
@@ -163,6 +170,16 @@ internal static class TrainCommandSpec
             throw Usage($"option --win-weight: {conflict}");
         }
         return basis;
+    }
+
+    private static ValidationWeighting ValidationLoss(string? text, WinPropensitySource source)
+    {
+        var weighting = ValidationWeightings.TryParse(text, out var parsed) ? parsed : Defaults.ValidationLoss;
+        if (ValidationWeightings.Conflict(weighting, source) is { } conflict)
+        {
+            throw Usage($"option --validation-loss: {conflict}");
+        }
+        return weighting;
     }
 
     private static double MaxWeight(string text)

@@ -110,15 +110,18 @@ internal sealed record RunPlan(
 
         var t = experiment.Training;
         var defaults = new TrainerOptions();
+        var validationKnown = ValidationWeightings.TryParse(t.ValidationLoss, out var validationLoss);
+        // The models that read a win propensity, or every model when the validation loss is win-weighted.
+        var winReaders = entries.Where(e => TrainingRun.ReadsWinPropensity(e.Id) || validationLoss == ValidationWeighting.WinWeighted).ToList();
         if (!WinPropensitySources.TryParse(t.WinPropensity, out var win))
         {
             errors.Add(new ScenarioError("training.winPropensity", $"value \"{t.WinPropensity}\" is not allowed; expected one of {Quoted(WinPropensitySources.Ids)}"));
         }
-        else if (WinPropensityModels.FirstPriceProblem(t.WinPropensity) is { } problem && entries.Any(e => TrainingRun.ReadsWinPropensity(e.Id))
+        else if (WinPropensityModels.FirstPriceProblem(t.WinPropensity) is { } problem && winReaders.Count > 0
             && points.Any(p => p.Scenario.Auction.Type == AuctionType.FirstPrice))
         {
             errors.Add(new ScenarioError("training.winPropensity", $"\"{t.WinPropensity}\" {problem}, and auction.type is \"first-price\"; "
-                + $"expected another source for {string.Join(", ", entries.Where(e => TrainingRun.ReadsWinPropensity(e.Id)).Select(e => e.Id))}: "
+                + $"expected another source for {string.Join(", ", winReaders.Select(e => e.Id))}: "
                 + Quoted(WinPropensitySources.Ids.Where(id => WinPropensityModels.FirstPriceProblem(id) is null))));
         }
         if (!WinWeightBases.TryParse(t.WinWeight, out var winWeight))
@@ -128,6 +131,15 @@ internal sealed record RunPlan(
         else if (WinPropensitySources.TryParse(t.WinPropensity, out var source) && WinWeightBases.Conflict(winWeight, source) is { } conflict)
         {
             errors.Add(new ScenarioError("training.winWeight", conflict));
+        }
+        if (!validationKnown)
+        {
+            errors.Add(new ScenarioError("training.validationLoss", $"value \"{t.ValidationLoss}\" is not allowed; expected one of {Quoted(ValidationWeightings.Ids)}"));
+        }
+        else if (WinPropensitySources.TryParse(t.WinPropensity, out var validationSource)
+            && ValidationWeightings.Conflict(validationLoss, validationSource) is { } validationConflict)
+        {
+            errors.Add(new ScenarioError("training.validationLoss", validationConflict));
         }
         if (!IpsNormalizers.TryParse(t.IpsNormalizer, out var ipsNormalizer))
         {
@@ -204,6 +216,7 @@ internal sealed record RunPlan(
             Threads = threads,
             WinPropensity = win,
             WinWeight = winWeight,
+            ValidationLoss = validationLoss,
             ClickPropensity = click,
         };
         var model = new ModelOptions
@@ -304,6 +317,10 @@ internal sealed record RunPlan(
         {
             root["training"]!["maxWeight"] = t.MaxWeight;
         }
+        if (complete || t.ValidationLoss != defaults.ValidationLoss)
+        {
+            root["training"]!["validationLoss"] = t.ValidationLoss;
+        }
         if (complete || !t.EarlyStopping)
         {
             root["training"]!["earlyStopping"] = t.EarlyStopping;
@@ -375,6 +392,7 @@ internal sealed record RunPlan(
         + $"{(Trainer.EarlyStopping ? $"up to {Trainer.Epochs} epoch{(Trainer.Epochs == 1 ? "" : "s")} (early stopping, patience {Trainer.Patience})" : $"{Trainer.Epochs} epoch{(Trainer.Epochs == 1 ? "" : "s")}, the last kept (no early stopping)")}, batch {Trainer.BatchSize}"
         + $"{(Model.StageWeights is { } w ? $"; stage weights {string.Join(", ", w.Select(x => x.ToString(CultureInfo.InvariantCulture)))}" : "")}"
         + $"{(Trainer.WinWeight != WinWeightBasis.Policy ? $"; win weight {WinWeightBases.Id(Trainer.WinWeight)}" : "")}"
+        + $"{(Trainer.ValidationLoss != ValidationWeighting.Impressions ? $"; validation loss {ValidationWeightings.Id(Trainer.ValidationLoss)}" : "")}"
         + $"{(Model.MaxWeight is { } cap ? $"; max weight {cap}" : "")}"
         + $"{(Model.IpsNormalizer != IpsNormalizer.Paper ? $"; IPS normaliser {IpsNormalizers.Id(Model.IpsNormalizer)}" : "")}");
 

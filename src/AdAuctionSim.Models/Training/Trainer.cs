@@ -62,6 +62,9 @@ public static class Trainer
         }
         using var trainRows = data.RowIndex(DatasetSplit.Train, model.UsesLostBids);
         using var validationRows = data.RowIndex(DatasetSplit.Validation, includeLostBids: false);
+        using var validationWeights = options.ValidationLoss == ValidationWeighting.WinWeighted
+            ? InverseWinWeights(data, validationRows, model.Context.Options.WinPropensityFloor)
+            : null;
         var rows = (int)trainRows.shape[0];
         var batchRows = BatchRows(model, data, options);
         var batches = (rows + batchRows - 1) / batchRows;
@@ -85,7 +88,7 @@ public static class Trainer
                 trainSeconds += epochTrainSeconds;
                 samples += rows;
 
-                var (validation, byStage) = ValidationLogLoss(model, data, validationRows, options.EvaluationBatchSize);
+                var (validation, byStage) = ValidationLogLoss(model, data, validationRows, options.EvaluationBatchSize, validationWeights);
                 if (!double.IsFinite(validation))
                 {
                     throw new TrainingDivergedException(model.Id, epoch, null, batches, validation);
@@ -352,7 +355,21 @@ public static class Trainer
         }
     }
 
-    internal static (double Mean, double[] ByStage) ValidationLogLoss(MultiTaskModel model, LoggedDataset data, Tensor rows, int batchSize)
+    /// <summary>1/max(π, ε_w) of the given rows (float64, on the data's device), π from the dataset's win-propensity tensor.</summary>
+    internal static Tensor InverseWinWeights(LoggedDataset data, Tensor rows, double floor)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var minimum = floor.ToScalar();
+        return data.WinPropensity.index_select(0, rows).to_type(ScalarType.Float64).clamp_min(minimum).reciprocal().DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Mean over stages of BCE(s_k, r̂_k) on <paramref name="rows"/>; with <paramref name="weights"/> (one per row) each
+    /// stage's mean is Σ w·BCE / Σ w.
+    /// </summary>
+    internal static (double Mean, double[] ByStage) ValidationLogLoss(MultiTaskModel model, LoggedDataset data, Tensor rows, int batchSize,
+        Tensor? weights = null)
     {
         var wasTraining = model.training;
         model.eval();
@@ -368,15 +385,20 @@ public static class Trainer
                 {
                     var index = rows.narrow(0, start, Math.Min(batchSize, n - start));
                     var output = model.forward(data.Features.index_select(0, index));
-                    var bce = Losses.BceFromLog(output.LogCumulative(), data.Labels.index_select(0, index));
+                    var bce = Losses.BceFromLog(output.LogCumulative(), data.Labels.index_select(0, index)).to_type(ScalarType.Float64);
+                    if (weights is not null)
+                    {
+                        bce = bce.mul(weights.narrow(0, start, index.shape[0]).unsqueeze(1));
+                    }
                     // dim: named, because a literal 0 would bind to sum(ScalarType? type) (0 converts to any enum) and sum everything as bytes.
-                    sums.PlusInPlace(bce.to_type(ScalarType.Float64).sum(dim: 0));
+                    sums.PlusInPlace(bce.sum(dim: 0));
                 }
             }
             var byStage = sums.cpu().data<double>().ToArray();
+            var total = weights is null ? n : weights.sum().cpu().item<double>();
             for (var k = 0; k < byStage.Length; k++)
             {
-                byStage[k] /= n;
+                byStage[k] /= total;
             }
             return (byStage.Average(), byStage);
         }

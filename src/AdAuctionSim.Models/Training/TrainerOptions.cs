@@ -133,6 +133,48 @@ public static class ClickPropensitySources
 }
 
 /// <summary>
+/// How the validation log loss, the early-stopping criterion, weighs the validation impressions: equally (models.md
+/// §16.3, the default), which scores each epoch on the won slice O; or by the inverse win propensity 1/max(π, ε_w) of
+/// the run's source (Hájek-normalised per stage), which under ignorability estimates the log loss over every request
+/// of D, the population a debiased model is meant for.
+/// </summary>
+public enum ValidationWeighting
+{
+    /// <summary>Every validation impression weighs 1 (models.md §16.3).</summary>
+    Impressions,
+    /// <summary>Each validation impression weighs 1/max(π, ε_w), π from the run's win-propensity source.</summary>
+    WinWeighted,
+}
+
+/// <summary>The command-line / scenario ids of <see cref="ValidationWeighting"/>.</summary>
+public static class ValidationWeightings
+{
+    public const string ImpressionsId = "impressions";
+    public const string WinWeightedId = "win-weighted";
+
+    private static readonly OptionIds<ValidationWeighting> Table = new("validation loss",
+        (ValidationWeighting.Impressions, ImpressionsId), (ValidationWeighting.WinWeighted, WinWeightedId));
+
+    /// <summary>Every id, default first.</summary>
+    public static IReadOnlyList<string> Ids => Table.Ids;
+
+    public static string Id(ValidationWeighting weighting) => Table.Id(weighting);
+
+    /// <summary>The weighting with this id (exact, lower case), if any.</summary>
+    public static bool TryParse(string? id, out ValidationWeighting weighting) => Table.TryParse(id, out weighting);
+
+    /// <summary>Writes and reads <see cref="ValidationWeighting"/> by these ids in JSON (<c>train.json</c>).</summary>
+    public static JsonConverter<ValidationWeighting> Json => Table.Json;
+
+    /// <summary>Why <paramref name="weighting"/> cannot go with <paramref name="source"/>, or null when it can.</summary>
+    public static string? Conflict(ValidationWeighting weighting, WinPropensitySource source) =>
+        weighting == ValidationWeighting.WinWeighted && source == WinPropensitySource.None
+            ? $"validation loss {WinWeightedId} needs a win propensity ({WinPropensitySources.Id(WinPropensitySource.Oracle)} or a fitted win model), not "
+                + WinPropensitySources.Id(WinPropensitySource.None)
+            : null;
+}
+
+/// <summary>
 /// How the trainer runs, with the defaults of models.md §16.3 (2-core CPU, 10⁵–10⁶ impressions). Validated by
 /// <see cref="Validate"/> before any work.
 /// </summary>
@@ -195,6 +237,13 @@ public sealed record TrainerOptions
     /// </summary>
     public WinWeightBasis WinWeight { get; init; } = WinWeightBasis.Policy;
 
+    /// <summary>
+    /// How the validation log loss (the early-stopping criterion and the curves' <c>validation_log_loss</c>) weighs the
+    /// validation impressions: equally (default) or by their inverse win propensity, which needs a
+    /// <see cref="WinPropensity"/> source other than none (a fitted one is then fitted for every model of the run).
+    /// </summary>
+    public ValidationWeighting ValidationLoss { get; init; } = ValidationWeighting.Impressions;
+
     /// <summary>Click (reach) propensities of the IPS/DR models: their own estimates (default) or the logged truth.</summary>
     public ClickPropensitySource ClickPropensity { get; init; } = ClickPropensitySource.Model;
 
@@ -254,6 +303,14 @@ public sealed record TrainerOptions
         else if (Enum.IsDefined(WinPropensity) && WinWeightBases.Conflict(WinWeight, WinPropensity) is { } conflict)
         {
             problems.Add(conflict);
+        }
+        if (!Enum.IsDefined(ValidationLoss))
+        {
+            problems.Add($"validation loss {(int)ValidationLoss} is not one of {string.Join(", ", ValidationWeightings.Ids)}");
+        }
+        else if (Enum.IsDefined(WinPropensity) && ValidationWeightings.Conflict(ValidationLoss, WinPropensity) is { } weighting)
+        {
+            problems.Add(weighting);
         }
         if (!Enum.IsDefined(ClickPropensity))
         {

@@ -309,7 +309,7 @@ public static class TrainingRun
                 Directory.CreateDirectory(Path.Combine(temp, folder));
             }
             // Two-stage (models.md §15.4): the win model is fitted once, before any multi-task model, and never trained by them.
-            var win = !models.Any(m => ReadsWinPropensity(m.Id))
+            var win = !models.Any(m => ReadsWinPropensity(m.Id)) && options.Trainer.ValidationLoss != ValidationWeighting.WinWeighted
                 ? Unused(data, options.Trainer.WinPropensity)
                 : options.SettledWinPropensity is { Fitted: true } settled
                     && settled.Source == WinPropensitySources.Id(options.Trainer.WinPropensity)
@@ -509,7 +509,8 @@ public static class TrainingRun
 
     private static WinPropensityFit Unused(LoggedDataset data, WinPropensitySource source) => new(WinPropensitySources.Id(source), false, false,
         0, 0, 0, new Dictionary<string, double>(), data.CountOf(DatasetSplit.Train, includeLostBids: false), null, null, null,
-        "no model of this run reads win propensities (" + string.Join(", ", WinPropensityReaders) + " do)");
+        "no model of this run reads win propensities (" + string.Join(", ", WinPropensityReaders) + " do) and the validation loss is not "
+        + ValidationWeightings.WinWeightedId);
 
     private static double[] Read(torch.Tensor values)
     {
@@ -601,7 +602,7 @@ public static class TrainingRun
         // The option enums by the ids the command line and scenario files use; any other enum camel-cased.
         Converters =
         {
-            WinPropensitySources.Json, WinWeightBases.Json, ClickPropensitySources.Json, IpsNormalizers.Json, DrGradientModes.Json,
+            WinPropensitySources.Json, WinWeightBases.Json, ValidationWeightings.Json, ClickPropensitySources.Json, IpsNormalizers.Json, DrGradientModes.Json,
             new JsonStringEnumConverter(JsonNamingPolicy.CamelCase),
         },
     };

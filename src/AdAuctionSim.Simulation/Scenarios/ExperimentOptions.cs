@@ -59,6 +59,11 @@ public sealed record RunTrainingOptions
     /// </summary>
     public string WinWeight { get; init; } = "policy";
     /// <summary>
+    /// How the validation log loss that early stopping minimises weighs the validation impressions (as <c>adsim train
+    /// --validation-loss</c>): <c>impressions</c>, equally, or <c>win-weighted</c>, by their inverse win propensity.
+    /// </summary>
+    public string ValidationLoss { get; init; } = "impressions";
+    /// <summary>
     /// W_max, the cap on each combined counterfactual weight of the ESCM² family (as <c>adsim train --max-weight</c>;
     /// models.md §9.5, §15.2); null for none.
     /// </summary>

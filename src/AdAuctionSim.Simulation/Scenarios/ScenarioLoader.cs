@@ -169,6 +169,7 @@ public static partial class ScenarioLoader
             StageWeights = o.HasValue("stageWeights") ? o.DoubleArray("stageWeights", [], 1, RunTrainingOptions.MaxStageWeights, 0, RunTrainingOptions.MaxStageWeight) : null,
             WinPropensity = o.String("winPropensity", d.WinPropensity, OptionIdPattern(), "an id such as \"oracle\" or \"censored-lognormal\""),
             WinWeight = o.Enum("winWeight", d.WinWeight, ["policy", "at-bid"]),
+            ValidationLoss = o.Enum("validationLoss", d.ValidationLoss, ["impressions", "win-weighted"]),
             IpsNormalizer = o.Enum("ipsNormalizer", d.IpsNormalizer, ["paper", "snips", "paddle"]),
             MaxWeight = o.HasValue("maxWeight") ? o.Double("maxWeight", null, 1, RunTrainingOptions.MaxWeightCap) : null,
             ClickPropensity = o.Enum("clickPropensity", d.ClickPropensity, ["model", "oracle"]),
