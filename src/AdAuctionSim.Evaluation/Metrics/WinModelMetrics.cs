@@ -111,21 +111,16 @@ public static class WinModelMetrics
         {
             return MetricValue.Undefined($"{rows.Count} held-out impression(s); a correlation needs two");
         }
-        double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
-        foreach (var i in rows)
+        var x = new double[rows.Count];
+        var y = new double[rows.Count];
+        for (var j = 0; j < rows.Count; j++)
         {
-            var (x, y) = (Math.Log(Math.Max(fitted[i], floor)), Math.Log(Math.Max(truth[i], floor)));
-            sx += x;
-            sy += y;
-            sxx += x * x;
-            syy += y * y;
-            sxy += x * y;
+            x[j] = Math.Log(Math.Max(fitted[rows[j]], floor));
+            y[j] = Math.Log(Math.Max(truth[rows[j]], floor));
         }
-        var m = (double)rows.Count;
-        var covariance = (sxy / m) - (sx / m * (sy / m));
-        var spread = ((sxx / m) - (sx / m * (sx / m))) * ((syy / m) - (sy / m * (sy / m)));
-        return spread > 0
-            ? MetricValue.Of(covariance / Math.Sqrt(spread))
+        var r = MathNet.Numerics.Statistics.Correlation.Pearson(x, y);
+        return double.IsFinite(r)
+            ? MetricValue.Of(r)
             : MetricValue.Undefined("π̂ or π is constant over the held-out impressions, so their correlation is undefined");
     }
 
@@ -188,19 +183,11 @@ public static class WinModelMetrics
 
     private static (double Mean, double Variance) MeanAndVariance(ReadOnlySpan<double> values, List<int>? rows)
     {
-        var count = rows?.Count ?? values.Length;
-        double sum = 0;
-        for (var j = 0; j < count; j++)
+        var picked = new double[rows?.Count ?? values.Length];
+        for (var j = 0; j < picked.Length; j++)
         {
-            sum += values[rows is null ? j : rows[j]];
+            picked[j] = values[rows is null ? j : rows[j]];
         }
-        var mean = sum / count;
-        double squares = 0;
-        for (var j = 0; j < count; j++)
-        {
-            var d = values[rows is null ? j : rows[j]] - mean;
-            squares += d * d;
-        }
-        return (mean, squares / (count - 1));
+        return MathNet.Numerics.Statistics.Statistics.MeanVariance(picked);
     }
 }
