@@ -33,7 +33,9 @@ internal static class EvaluateCommandSpec
         + "reference rows truth (p̂ = q) and logging (the logging policy's estimates) on the test split: per stage and space "
         + "(D, O, C, O\\C, D\\O) AUC on logged labels and on potential outcomes, log loss, normalised entropy, ECE, calibration "
         + "ratio, bias, MAE and RMSE against the true rates, for the conditional q̂_k and (post-click stages) the cumulative r̂_k, "
-        + "and (post-click stages, on D, O and D\\O) the dependence ratio that closes the cumulative calibration ratio. "
+        + "and (post-click stages, on D, O and D\\O) the dependence ratio that closes the cumulative calibration ratio. When the run "
+        + "fitted a win model (win_propensity.parquet), its Ŵ(b | x) at the logged bid against the auction outcomes and the truth, "
+        + "its π̂(x) against the true P(win | x), and the share of the win selection in mean r_K its weights close (models.md §14.4). "
         + "Prints the headline figures and writes metrics.csv, one row per model × stage × space × metric; the file appears only "
         + "when complete (an existing file is kept unless --force is given).",
         [new ArgumentSpec("<run-dir>", "folder written by adsim train, or a simulation folder (then its runs/train)")],
