@@ -587,3 +587,49 @@ public sealed class WinModelCheckFigureTests
             f => Assert.False(string.IsNullOrEmpty(Runs.ExperimentRunner.RealisedBiasMeanings[f.Name])));
     }
 }
+
+/// <summary>Joining one-model training runs into the run's train folder.</summary>
+public sealed class TrainFoldersTests
+{
+    [Fact]
+    public void The_joined_folder_takes_the_win_model_and_its_scores_from_the_first_part_that_fitted_it()
+    {
+        var root = Directory.CreateTempSubdirectory("adsim-merge-");
+        try
+        {
+            string Part(string id, bool fitted, string scores)
+            {
+                var part = Path.Combine(root.FullName, id);
+                foreach (var folder in (string[])["checkpoints", "curves", "predictions"])
+                {
+                    Directory.CreateDirectory(Path.Combine(part, folder));
+                }
+                File.WriteAllText(Path.Combine(part, "predictions", id + ".parquet"), id);
+                File.WriteAllText(Path.Combine(part, "train.json"), $$"""
+                    { "models": [ { "modelId": "{{id}}" } ],
+                      "winPropensity": { "source": "km", "fitted": {{(fitted ? "true" : "false")}}, "scores": {{(fitted ? "\"win_propensity.parquet\"" : "null")}} } }
+                    """);
+                if (fitted)
+                {
+                    File.WriteAllText(Path.Combine(part, "win_propensity.parquet"), scores);
+                }
+                return part;
+            }
+            var parts = new[] { Part("esmm", false, ""), Part("ipw-escm2", true, "first"), Part("ipw-escm2-dr", true, "second") };
+            var target = Path.Combine(root.FullName, "train");
+
+            Runs.TrainFolders.Merge(parts, target);
+
+            Assert.Equal("first", File.ReadAllText(Path.Combine(target, "win_propensity.parquet")));
+            var merged = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(target, "train.json")))!;
+            Assert.True(merged["winPropensity"]!["fitted"]!.GetValue<bool>());
+            Assert.Equal(["esmm", "ipw-escm2", "ipw-escm2-dr"], merged["models"]!.AsArray().Select(m => m!["modelId"]!.GetValue<string>()));
+            Assert.Equal(["esmm.parquet", "ipw-escm2-dr.parquet", "ipw-escm2.parquet"],
+                Directory.GetFiles(Path.Combine(target, "predictions")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+}

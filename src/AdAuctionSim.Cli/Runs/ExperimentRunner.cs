@@ -318,7 +318,8 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         var result = (evaluator ?? throw new InvalidOperationException("no run evaluator was given")).Evaluate(request, cancellation);
         cancellation.ThrowIfCancellationRequested();
         WriteAtomically(file, JsonSerializer.Serialize(result, Json));
-        timings.Add(new PhaseTiming("evaluate", label, clock.Elapsed.TotalSeconds, "every model × stage × space against the truth; cpu"));
+        timings.Add(new PhaseTiming("evaluate", label, clock.Elapsed.TotalSeconds,
+            $"every model × stage × space against the truth{(result.WinModel.Count > 0 ? ", and the win model's scores" : "")}; cpu"));
         progress.UnitDone(string.Create(CultureInfo.InvariantCulture,
             $"{label}: evaluated {result.Metrics.Count} metric rows in {clock.Elapsed.TotalSeconds:F1} s"));
         return result;
