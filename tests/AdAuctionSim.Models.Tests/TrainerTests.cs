@@ -62,7 +62,8 @@ public sealed class TrainerTests
 
     /// <summary>
     /// With a win-weighted validation loss each stage's validation log loss is Σ w·BCE / Σ w over the validation
-    /// impressions, w = 1/max(π, ε_w) from the dataset's win propensity: here the oracle column.
+    /// impressions, w = 1/max(π, ε_w) from the dataset's win propensity (here the oracle column), and its calibration
+    /// ratio Σ w·r̂_k / Σ w·s_k.
     /// </summary>
     [Fact]
     public void A_win_weighted_validation_loss_weighs_each_validation_impression_by_its_inverse_win_propensity()
@@ -74,7 +75,7 @@ public sealed class TrainerTests
         var result = Trainer.Fit(model, data, options);
 
         var rows = data.Rows(DatasetSplit.Validation, includeLostBids: false);
-        double[] bce;
+        double[] bce, rates, labels;
         using (NewDisposeScope())
         using (no_grad())
         {
@@ -82,9 +83,23 @@ public sealed class TrainerTests
             using var index = tensor(rows.Select(r => (long)r).ToArray());
             var output = model.forward(data.Features.index_select(0, index));
             bce = Losses.BceFromLog(output.LogCumulative(), data.Labels.index_select(0, index)).to_type(ScalarType.Float64).data<double>().ToArray();
+            rates = output.LogCumulative().to_type(ScalarType.Float64).exp().data<double>().ToArray();
+            labels = data.Labels.index_select(0, index).to_type(ScalarType.Float64).data<double>().ToArray();
         }
         var pi = data.WinPropensity.cpu().data<float>().ToArray();
         var k = data.Depth;
+        // Σ w·r̂_k and Σ w·s_k: the weighted calibration ratio of each stage.
+        var rateSum = new double[k];
+        var labelSum = new double[k];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var w = 1 / Math.Max((double)pi[rows[i]], 0.01);
+            for (var stage = 0; stage < k; stage++)
+            {
+                rateSum[stage] += w * rates[(i * k) + stage];
+                labelSum[stage] += w * labels[(i * k) + stage];
+            }
+        }
         for (var stage = 0; stage < k; stage++)
         {
             double weighted = 0, weights = 0, plain = 0;
@@ -96,6 +111,7 @@ public sealed class TrainerTests
                 plain += bce[(i * k) + stage];
             }
             Assert.Equal(weighted / weights, result.Curve[0].ValidationLogLossByStage[stage], 9);
+            Assert.Equal(rateSum[stage] / labelSum[stage], result.Curve[0].ValidationCalibrationByStage[stage], 9);
             Assert.True(Math.Abs((weighted / weights) - (plain / rows.Length)) > 1e-6, $"stage {stage}: the weights changed nothing");
         }
         Assert.Equal(result.Curve[0].ValidationLogLossByStage.Average(), result.BestValidationLogLoss, 12);
@@ -448,7 +464,8 @@ public sealed class TrainerTests
         Assert.True(File.Exists(Path.Combine(output, TrainingRun.ManifestFile)));
         var curves = File.ReadAllLines(Path.Combine(output, "curves", "test-logistic.csv"));
         Assert.Equal("epoch,train_loss,validation_log_loss,validation_log_loss_click,validation_log_loss_authorize,"
-            + "validation_log_loss_convert,seconds,train_seconds,improved", curves[0]);
+            + "validation_log_loss_convert,validation_calibration_click,validation_calibration_authorize,validation_calibration_convert,"
+            + "seconds,train_seconds,improved", curves[0]);
         Assert.Equal(1 + run.Models[0].Training.EpochsRun, curves.Length);
 
         var (names, columns) = ReadParquet(Path.Combine(output, "predictions", "test-logistic.parquet"));

@@ -111,6 +111,7 @@ internal sealed class TrainCommand(TrainArguments arguments, CliTerminal termina
                 ModelStarted = (id, index, count) => terminal.WriteLine($"[{index + 1}/{count}] {id}"),
                 EpochFinished = e => terminal.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {e.ModelId} epoch {e.Epoch}: train loss {e.TrainLoss:F5}, validation log loss {e.ValidationLogLoss:F5}"
+                    + $"{(e.ValidationCalibrationByStage.Count > 0 ? $" (Σr̂/Σs of {data.Stages[^1]} {e.ValidationCalibrationByStage[^1]:F3})" : "")}"
                     + $"{(e.Improved ? " (best)" : "")}, {S(e.Seconds)}, {e.Samples / Math.Max(e.TrainSeconds, 1e-9):F0} samples/s")),
                 ModelFinished = m => terminal.WriteLine(Summary(m.Training, runtime)),
                 WinPropensityReady = w => terminal.WriteLine(Describe(w)),

@@ -88,7 +88,7 @@ public static class Trainer
                 trainSeconds += epochTrainSeconds;
                 samples += rows;
 
-                var (validation, byStage) = ValidationLogLoss(model, data, validationRows, options.EvaluationBatchSize, validationWeights);
+                var (validation, byStage, calibration) = ValidationLogLoss(model, data, validationRows, options.EvaluationBatchSize, validationWeights);
                 if (!double.IsFinite(validation))
                 {
                     throw new TrainingDivergedException(model.Id, epoch, null, batches, validation);
@@ -107,7 +107,10 @@ public static class Trainer
                     }
                 }
                 var record = new EpochRecord(model.Id, epoch, trainLoss, validation, byStage, clock.Elapsed.TotalSeconds,
-                    epochTrainSeconds, rows, improved, diagnostics);
+                    epochTrainSeconds, rows, improved, diagnostics)
+                {
+                    ValidationCalibrationByStage = calibration,
+                };
                 curve.Add(record);
                 onEpoch?.Invoke(record);
                 if (options.EarlyStopping && epoch - bestEpoch >= options.Patience)
@@ -365,10 +368,11 @@ public static class Trainer
     }
 
     /// <summary>
-    /// Mean over stages of BCE(s_k, r̂_k) on <paramref name="rows"/>; with <paramref name="weights"/> (one per row) each
-    /// stage's mean is Σ w·BCE / Σ w.
+    /// Mean over stages of BCE(s_k, r̂_k) on <paramref name="rows"/>, each stage's, and each stage's calibration ratio
+    /// Σ r̂_k / Σ s_k (NaN when no row reached the stage); with <paramref name="weights"/> (one per row) each stage's mean
+    /// is Σ w·BCE / Σ w and its ratio Σ w·r̂_k / Σ w·s_k.
     /// </summary>
-    internal static (double Mean, double[] ByStage) ValidationLogLoss(MultiTaskModel model, LoggedDataset data, Tensor rows, int batchSize,
+    internal static (double Mean, double[] ByStage, double[] Calibration) ValidationLogLoss(MultiTaskModel model, LoggedDataset data, Tensor rows, int batchSize,
         Tensor? weights = null)
     {
         var wasTraining = model.training;
@@ -379,19 +383,30 @@ public static class Trainer
             using var noGrad = no_grad();
             var n = rows.shape[0];
             var sums = zeros(data.Depth, ScalarType.Float64, data.Device);
+            var predicted = zeros(data.Depth, ScalarType.Float64, data.Device);
+            var observed = zeros(data.Depth, ScalarType.Float64, data.Device);
             for (long start = 0; start < n; start += batchSize)
             {
                 using (NewDisposeScope())
                 {
                     var index = rows.narrow(0, start, Math.Min(batchSize, n - start));
                     var output = model.forward(data.Features.index_select(0, index));
-                    var bce = Losses.BceFromLog(output.LogCumulative(), data.Labels.index_select(0, index)).to_type(ScalarType.Float64);
+                    var labels = data.Labels.index_select(0, index);
+                    var logCumulative = output.LogCumulative();
+                    var bce = Losses.BceFromLog(logCumulative, labels).to_type(ScalarType.Float64);
+                    var rate = logCumulative.to_type(ScalarType.Float64).exp();
+                    var label = labels.to_type(ScalarType.Float64);
                     if (weights is not null)
                     {
-                        bce = bce.mul(weights.narrow(0, start, index.shape[0]).unsqueeze(1));
+                        var w = weights.narrow(0, start, index.shape[0]).unsqueeze(1);
+                        bce = bce.mul(w);
+                        rate = rate.mul(w);
+                        label = label.mul(w);
                     }
                     // dim: named, because a literal 0 would bind to sum(ScalarType? type) (0 converts to any enum) and sum everything as bytes.
                     sums.PlusInPlace(bce.sum(dim: 0));
+                    predicted.PlusInPlace(rate.sum(dim: 0));
+                    observed.PlusInPlace(label.sum(dim: 0));
                 }
             }
             var byStage = sums.cpu().data<double>().ToArray();
@@ -400,7 +415,10 @@ public static class Trainer
             {
                 byStage[k] /= total;
             }
-            return (byStage.Average(), byStage);
+            var numerator = predicted.cpu().data<double>().ToArray();
+            var denominator = observed.cpu().data<double>().ToArray();
+            var calibration = numerator.Select((p, k) => denominator[k] > 0 ? p / denominator[k] : double.NaN).ToArray();
+            return (byStage.Average(), byStage, calibration);
         }
         finally
         {

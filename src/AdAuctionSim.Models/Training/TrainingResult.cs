@@ -22,7 +22,14 @@ public sealed record EpochRecord(
     double TrainSeconds,
     long Samples,
     bool Improved,
-    IReadOnlyDictionary<string, double> Diagnostics);
+    IReadOnlyDictionary<string, double> Diagnostics)
+{
+    /// <summary>
+    /// Σ r̂_k / Σ s_k of each stage over the validation impressions (weighted as the validation log loss is; NaN when no
+    /// row reached the stage): how the level of the cumulative rates moves from epoch to epoch, which the log loss hides.
+    /// </summary>
+    public IReadOnlyList<double> ValidationCalibrationByStage { get; init; } = [];
+}
 
 /// <summary>
 /// What <see cref="Trainer.Fit"/> did. The model holds the state of <see cref="KeptEpoch"/> afterwards: the best epoch

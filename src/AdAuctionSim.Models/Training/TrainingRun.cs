@@ -360,6 +360,10 @@ public static class TrainingRun
         {
             text.Append(",validation_log_loss_").Append(stage);
         }
+        foreach (var stage in stages)
+        {
+            text.Append(",validation_calibration_").Append(stage);
+        }
         text.Append(",seconds,train_seconds,improved\n");
         foreach (var e in curve)
         {
@@ -367,6 +371,10 @@ public static class TrainingRun
             foreach (var v in e.ValidationLogLossByStage)
             {
                 text.Append(',').Append(R(v));
+            }
+            for (var k = 0; k < stages.Count; k++)
+            {
+                text.Append(',').Append(k < e.ValidationCalibrationByStage.Count ? R(e.ValidationCalibrationByStage[k]) : "");
             }
             text.Append(',').Append(R(e.Seconds)).Append(',').Append(R(e.TrainSeconds)).Append(',').Append(e.Improved ? "true" : "false").Append('\n');
         }
