@@ -376,6 +376,7 @@ public sealed class ShippedRunScenarioTests
     [InlineData("quickstart.json", 1)]
     [InlineData("click-bias-sweep.json", 3)]
     [InlineData("win-bias-sweep.json", 4)]
+    [InlineData("win-bias-repeats.json", 1)]
     [InlineData("hidden-confounding-sweep.json", 3)]
     [InlineData("funnel-depth-sweep.json", 4)]
     [InlineData("task-correlation-sweep.json", 5)]
