@@ -110,30 +110,35 @@ internal static class TrainCommandSpec
         typeof(TrainCommand),
         Bind);
 
-    private static object Bind(ParsedCommand p) => new TrainArguments(
-        p.Arguments[0],
-        p.Text("models") is { } list ? ModelList(list) : null,
-        p.Text("device") ?? "auto",
-        (int)(p.Integer("epochs") ?? Defaults.Epochs),
-        p.Flag("fixed-epochs"),
-        p.Integer("patience") is { } patience ? (p.Flag("fixed-epochs")
-            ? throw Usage("option --patience: patience applies to early stopping, which --fixed-epochs turns off; give one of the two")
-            : (int)patience) : null,
-        (int)(p.Integer("batch") ?? Defaults.BatchSize),
-        p.Text("lr") is { } lr ? LearningRate(lr) : Defaults.LearningRate,
-        (int)(p.Integer("threads") ?? Environment.ProcessorCount),
-        p.Integer("seed") ?? Defaults.Seed,
-        p.Text("label-mode") == "cumulative" ? LabelMode.Cumulative : LabelMode.Conditional,
-        p.Text("stage-weights") is { } weights ? StageWeights(weights) : null,
-        WinPropensitySources.TryParse(p.Text("win-propensity"), out var source) ? source : Defaults.WinPropensity,
-        WinWeight(p.Text("win-weight"), p.Text("win-propensity") is null ? Defaults.WinPropensity : source),
-        ValidationLoss(p.Text("validation-loss"), p.Text("win-propensity") is null ? Defaults.WinPropensity : source),
-        p.Text("max-weight") is { } cap ? MaxWeight(cap) : null,
-        IpsNormalizers.TryParse(p.Text("ips-normalizer"), out var normalizer) ? normalizer : IpsNormalizer.Paper,
-        ClickPropensitySources.TryParse(p.Text("click-propensity"), out var click) ? click : Defaults.ClickPropensity,
-        DrGradientModes.TryParse(p.Text("dr-gradients"), out var mode) ? mode : DrGradientMode.JointLearning,
-        p.Text("out"),
-        p.Flag("force"));
+    private static object Bind(ParsedCommand p)
+    {
+        // The win-propensity source, which the win weight and the validation loss are checked against.
+        var source = WinPropensitySources.TryParse(p.Text("win-propensity"), out var parsed) ? parsed : Defaults.WinPropensity;
+        return new TrainArguments(
+            p.Arguments[0],
+            p.Text("models") is { } list ? ModelList(list) : null,
+            p.Text("device") ?? "auto",
+            (int)(p.Integer("epochs") ?? Defaults.Epochs),
+            p.Flag("fixed-epochs"),
+            p.Integer("patience") is { } patience ? (p.Flag("fixed-epochs")
+                ? throw Usage("option --patience: patience applies to early stopping, which --fixed-epochs turns off; give one of the two")
+                : (int)patience) : null,
+            (int)(p.Integer("batch") ?? Defaults.BatchSize),
+            p.Text("lr") is { } lr ? LearningRate(lr) : Defaults.LearningRate,
+            (int)(p.Integer("threads") ?? Environment.ProcessorCount),
+            p.Integer("seed") ?? Defaults.Seed,
+            p.Text("label-mode") == "cumulative" ? LabelMode.Cumulative : LabelMode.Conditional,
+            p.Text("stage-weights") is { } weights ? StageWeights(weights) : null,
+            source,
+            Choice(p, "win-weight", WinWeightBases.TryParse, Defaults.WinWeight, basis => WinWeightBases.Conflict(basis, source)),
+            Choice(p, "validation-loss", ValidationWeightings.TryParse, Defaults.ValidationLoss, weighting => ValidationWeightings.Conflict(weighting, source)),
+            p.Text("max-weight") is { } cap ? MaxWeight(cap) : null,
+            IpsNormalizers.TryParse(p.Text("ips-normalizer"), out var normalizer) ? normalizer : IpsNormalizer.Paper,
+            ClickPropensitySources.TryParse(p.Text("click-propensity"), out var click) ? click : Defaults.ClickPropensity,
+            DrGradientModes.TryParse(p.Text("dr-gradients"), out var mode) ? mode : DrGradientMode.JointLearning,
+            p.Text("out"),
+            p.Flag("force"));
+    }
 
     private static List<string> ModelList(string text)
     {
@@ -162,24 +167,13 @@ internal static class TrainCommandSpec
         return lr;
     }
 
-    private static WinWeightBasis WinWeight(string? text, WinPropensitySource source)
-    {
-        var basis = WinWeightBases.TryParse(text, out var parsed) ? parsed : Defaults.WinWeight;
-        if (WinWeightBases.Conflict(basis, source) is { } conflict)
-        {
-            throw Usage($"option --win-weight: {conflict}");
-        }
-        return basis;
-    }
+    private delegate bool TryParseId<T>(string? id, out T value);
 
-    private static ValidationWeighting ValidationLoss(string? text, WinPropensitySource source)
+    /// <summary>An option's id (its default when not given), refused with the reason when it conflicts with another option.</summary>
+    private static T Choice<T>(ParsedCommand p, string option, TryParseId<T> parse, T fallback, Func<T, string?> conflict)
     {
-        var weighting = ValidationWeightings.TryParse(text, out var parsed) ? parsed : Defaults.ValidationLoss;
-        if (ValidationWeightings.Conflict(weighting, source) is { } conflict)
-        {
-            throw Usage($"option --validation-loss: {conflict}");
-        }
-        return weighting;
+        var value = parse(p.Text(option), out var parsed) ? parsed : fallback;
+        return conflict(value) is { } why ? throw Usage($"option --{option}: {why}") : value;
     }
 
     private static double MaxWeight(string text)

@@ -79,6 +79,8 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
             }
         }
         var spaces = new Spaces(data);
+        // The true cumulative rates r_k and outcomes, computed once: every model is scored against them.
+        var truth = new CumulativeTruth(Cumulative(data.Q), Cumulative(data.Y));
         var ids = new List<string> { TruthModel, LoggingModel };
         ids.AddRange(train.Models.Select(m => m.Id));
         var results = new EvaluationResult[ids.Count];
@@ -90,11 +92,11 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
             {
                 var (q, r) = m switch
                 {
-                    0 => (data.Q, Cumulative(data.Q)),
+                    0 => (data.Q, truth.Rates),
                     1 => (data.Logging, Cumulative(data.Logging)),
                     _ => Scores(data, train.Models[m - 2]),
                 };
-                results[m] = EvaluateModel(request, ids[m], data, spaces, q, r, cancellationToken);
+                results[m] = EvaluateModel(request, ids[m], data, spaces, truth, q, r, cancellationToken);
             }
             catch (Exception e)
             {
@@ -112,12 +114,12 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
             results.SelectMany(r => r.Deciles).ToList())
         {
             Intervals = results.SelectMany(r => r.Intervals).ToList(),
-            WinModel = train.WinModel is { } win ? EvaluateWinModel(request, data, win) : [],
+            WinModel = train.WinModel is { } win ? EvaluateWinModel(request, data, win, truth.Rates[^1]) : [],
         };
     }
 
     /// <summary>The fitted win model's scores on the held-out requests (<see cref="WinModelMetrics"/>).</summary>
-    private static List<WinModelFigure> EvaluateWinModel(RunEvaluationRequest request, EvaluationData data, TrainedWinModel win)
+    private static List<WinModelFigure> EvaluateWinModel(RunEvaluationRequest request, EvaluationData data, TrainedWinModel win, double[] reach)
     {
         if (win.ScoresSha256 is { } expected)
         {
@@ -125,7 +127,6 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
         }
         var (ids, policy, atBid) = WinScoreFile.Read(win.ScoresPath);
         var held = data.HeldOut(win.ScoresPath, ids, [policy, atBid], [WinScoreFile.PolicyColumn, WinScoreFile.AtBidColumn]);
-        var reach = Cumulative(data.Q)[^1];
         return WinModelMetrics.Compute(held[1], held[0], data.Won, data.WinProbabilityAtBid, data.WinProbability, reach, win.Floor)
             .Select(f => new WinModelFigure(request.Point, request.Repeat, win.Source, f.Id, f.Value.Value, f.Rows, f.Value.Note))
             .ToList();
@@ -141,7 +142,7 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
         return data.HeldOut(model.PredictionsPath, ids, q, r);
     }
 
-    private EvaluationResult EvaluateModel(RunEvaluationRequest request, string model, EvaluationData data, Spaces spaces,
+    private EvaluationResult EvaluateModel(RunEvaluationRequest request, string model, EvaluationData data, Spaces spaces, CumulativeTruth truth,
         double[][] q, double[][] r, CancellationToken cancellation)
     {
         var metrics = new List<MetricRow>();
@@ -151,8 +152,7 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
         var ranking = new ScoreRanking();
         var buffers = new Buffers(data.Count);
         var stages = data.Stages;
-        var trueCumulative = Cumulative(data.Q);
-        var potentialCumulative = Cumulative(data.Y);
+        var (trueCumulative, potentialCumulative) = (truth.Rates, truth.Outcomes);
         for (var k = 0; k < stages.Count; k++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -253,6 +253,9 @@ public sealed class RunEvaluator(RunEvaluatorOptions? options = null) : IRunEval
             return sum;
         }
     }
+
+    /// <summary>The held-out rows' true cumulative rates r_k and cumulative potential outcomes, [stage][row].</summary>
+    private sealed record CumulativeTruth(double[][] Rates, bool[][] Outcomes);
 
     /// <summary>Running products over the stages: r_k = Π_{j≤k} q_j.</summary>
     private static double[][] Cumulative(double[][] rates)
