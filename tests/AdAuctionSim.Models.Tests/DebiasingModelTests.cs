@@ -818,6 +818,73 @@ public sealed class DebiasingModelTests
     }
 
     /// <summary>
+    /// APEM's fused pattern selection (<see cref="PatternLayer"/>) is the selection in libtorch operations, with and without
+    /// the previous layer's representations: same values, and the same gradients for Y, T_prev and every selector's
+    /// parameters. Batches that are not a multiple of the 8 lanes and span several blocks, stage and head counts whose
+    /// products are not multiples of 8.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 3, 2, 16, 300)]
+    [InlineData(5, 2, 3, 7, 19)]
+    [InlineData(4, 4, 1, 5, 9)]
+    public void Apem_FusedPatternSelection_EqualsTheSelectionAsWritten_InValuesAndGradients(int d, int stages, int heads, int rows, int batch)
+    {
+        TorchRuntime.Initialize("cpu", threads: 2, seed: 71);
+        using var scope = NewDisposeScope();
+        var selectors = Enumerable.Range(0, stages).Select(i => new ApemModel.PatternSelector($"p{i}", d, heads)).ToArray();
+        var selection = new ApemModel.PatternSelection("selection", selectors, d);
+        using (no_grad())
+        {
+            foreach (var p in selectors.SelectMany(s => s.parameters()))
+            {
+                p.add_(randn_like(p) * PointThree, HeldScalars.One);   // norms and output biases away from their init
+            }
+        }
+        var y = randn(batch, rows, d, requires_grad: true);
+        var previous = randn(stages, batch, d, requires_grad: true);
+        Tensor[] inputs = [y, previous, .. selectors.SelectMany(s => s.parameters())];
+        foreach (var prev in new[] { previous, null })
+        {
+            var fused = selection.Select(y, prev, fuse: true);
+            var reference = selection.Select(y, prev, fuse: false);
+            using (no_grad())
+            {
+                var fusedFlops = TrainingBenchmark.CountModuleFlops(selection, () => selection.Select(y, prev, fuse: true));
+                var referenceFlops = TrainingBenchmark.CountModuleFlops(selection, () => selection.Select(y, prev, fuse: false));
+                Assert.Equal(referenceFlops, fusedFlops);
+                Assert.Equal(selection.ForwardFlops(y), fusedFlops.Linear);
+            }
+            Assert.Equal(new long[] { stages, batch, d }, fused.shape);
+            Assert.True(fused.allclose(reference, rtol: 1e-4, atol: 1e-5), $"max difference {(fused - reference).abs().max().item<float>()}");
+            var upstream = randn(stages, batch, d);
+            var fromFused = autograd.grad([(fused * upstream).sum()], inputs, allow_unused: true);
+            var fromReference = autograd.grad([(reference * upstream).sum()], inputs, allow_unused: true);
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                var none = fromReference[i] is null || fromReference[i].IsInvalid;
+                Assert.Equal(none, fromFused[i] is null || fromFused[i].IsInvalid);   // T_prev has no gradient when it is not used
+                if (none)
+                {
+                    continue;
+                }
+                var scale = fromReference[i].abs().max().item<float>();
+                Assert.True(fromFused[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-5 * Math.Max(1, scale)),
+                    $"previous {prev is not null}, input {i}: max difference {(fromFused[i] - fromReference[i]).abs().max().item<float>()} (largest {scale})");
+            }
+        }
+        // The same bits on one thread and on two.
+        var upstreamAll = randn(stages, batch, d);
+        Tensor[] used = [y, previous, .. selectors.SelectMany(s => s.parameters())];
+        var (values, gradients) = LayerTests.OnThreads([2, 1], () =>
+        {
+            var t = selection.Select(y, previous, fuse: true);
+            return (t, cat(autograd.grad([(t * upstreamAll).sum()], used).Select(g => g.flatten()).ToList()));
+        });
+        Assert.True(values[1].eq(values[0]).all().item<bool>());
+        Assert.True(gradients[1].eq(gradients[0]).all().item<bool>());
+    }
+
+    /// <summary>
     /// An ASRG layer's folded attention is the attention as written with the queries I ⊙ f_D(z): same values, and the same
     /// gradients for the gates, the layer input, the inducing points and every projection.
     /// </summary>
@@ -858,6 +925,72 @@ public sealed class DebiasingModelTests
                 $"input {i}: max difference {(fromFolded[i] - fromReference[i]).abs().max().item<float>()}");
         }
         Assert.Equal(2.0 * batch * ((2.0 * rows * d * points * heads) + (points * heads * d * d)), attention.ForwardFlops(h));
+    }
+
+    /// <summary>
+    /// An ASRG layer's fused pass (everything after the selector: attention, gated-query residual, norm, feed-forward,
+    /// norm) is the layer in libtorch operations: same values, and the same gradients for the layer input, the selector
+    /// (through the gates) and every parameter. Sizes that leave tails everywhere: batches that are not a multiple of the
+    /// 8 lanes and span several blocks of 256, point and head counts whose products are not multiples of 8, a layer
+    /// without the feed-forward block.
+    /// </summary>
+    [Theory]
+    [InlineData(8, 2, 16, 14, 300, true)]
+    [InlineData(5, 3, 3, 7, 19, false)]
+    [InlineData(4, 1, 5, 6, 9, true)]
+    public void Apem_FusedAsrgLayer_EqualsTheLayerAsWritten_InValuesAndGradients(int d, int heads, int points, int rows, int batch, bool feedForward)
+    {
+        TorchRuntime.Initialize("cpu", threads: 2, seed: 67);
+        using var scope = NewDisposeScope();
+        var block = new ApemModel.AsrgBlock("asrg", rows * d, d,
+            new ApemOptions { InducingPoints = points, Heads = heads, FeedForward = feedForward });
+        using (no_grad())
+        {
+            foreach (var p in block.parameters())
+            {
+                p.add_(randn_like(p) * PointThree, HeldScalars.One);   // biases and norm maps away from their init, so a mix-up shows
+            }
+        }
+        var h = randn(batch, rows, d, requires_grad: true);
+        var gamma = tensor(4f);
+
+        var (fused, _, _) = block.Generate(h, gamma, fuse: true);
+        var (reference, _, _) = block.Generate(h, gamma, fuse: false);
+        // The benchmark's floor counts the same products whichever form runs.
+        using (no_grad())
+        {
+            var fusedFlops = TrainingBenchmark.CountModuleFlops(block, () => block.Generate(h, gamma, fuse: true));
+            var referenceFlops = TrainingBenchmark.CountModuleFlops(block, () => block.Generate(h, gamma, fuse: false));
+            Assert.Equal(referenceFlops, fusedFlops);
+            var selectorFlops = 2.0 * batch * ((rows * d * 64) + (64 * points));
+            Assert.True(fusedFlops.Linear > selectorFlops, $"{fusedFlops.Linear} counts no more than the selector's {selectorFlops}");
+        }
+
+        Assert.Equal(new long[] { batch, points, d }, fused.shape);
+        Assert.True(fused.allclose(reference, rtol: 1e-4, atol: 1e-5), $"max difference {(fused - reference).abs().max().item<float>()}");
+        var upstream = randn(batch, points, d);
+        Tensor[] inputs = [h, .. block.parameters()];
+        var fromFused = autograd.grad([(fused * upstream).sum()], inputs, allow_unused: true);
+        var fromReference = autograd.grad([(reference * upstream).sum()], inputs, allow_unused: true);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            Assert.False(fromReference[i] is null || fromReference[i].IsInvalid, $"input {i} has no gradient");
+            var scale = fromReference[i].abs().max().item<float>();
+            Assert.True(fromFused[i].allclose(fromReference[i], rtol: 1e-3, atol: 1e-5 * Math.Max(1, scale)),
+                $"input {i} {inputs[i].shape.Length}-d: max difference {(fromFused[i] - fromReference[i]).abs().max().item<float>()} (largest {scale})");
+        }
+        // The pass gives the same bits on one thread and on two (from given gates: libtorch's own product in the selector
+        // may round differently by thread count at some sizes, which is not this pass's to fix).
+        var gates = rand(batch, points, requires_grad: true);
+        Tensor[] layerInputs = [h, gates, .. block.parameters()];
+        var (values, gradients) = LayerTests.OnThreads([2, 1], () =>
+        {
+            var y = AsrgLayer.Apply(h, gates, block.Weights());
+            var grads = autograd.grad([(y * upstream).sum()], layerInputs, allow_unused: true);
+            return (y, cat(grads.Where(g => g is not null && !g.IsInvalid).Select(g => g.flatten()).ToList()));
+        });
+        Assert.True(values[1].eq(values[0]).all().item<bool>());
+        Assert.True(gradients[1].eq(gradients[0]).all().item<bool>());
     }
 
     [Fact]

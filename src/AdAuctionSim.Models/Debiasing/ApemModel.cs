@@ -1,4 +1,5 @@
 using AdAuctionSim.Models.Core;
+using AdAuctionSim.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -219,7 +220,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var (y, z, gates) = generators[l].Generate(h, g);
             selectorLogits.Add(z);
             selectorGates.Add(gates);
-            representations = selections[l].Normalise(selections[l].call(y), representations);
+            representations = selections[l].Select(y, representations);
             h = y;
         }
         var logits = cat(Enumerable.Range(0, Depth).Select(i => heads[i].call(representations!.select(0, i))).ToList(), 1);
@@ -377,14 +378,23 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var b = input.shape[0];
             var n = input.shape[1];
             var (m, k, d) = (heads, points, dim);
-            // U [c, (j, h)] = Σ_e I[h, j, e] W^K_h[e, c] / √d.
-            using var scale = (1 / Math.Sqrt(d)).ToScalar();
-            var u = inducing().matmul(keys.weight!.view(m, d, d)).permute(2, 1, 0).reshape(d, k * m).mul(scale);
+            var (u, folded, bias) = FoldedWeights();
             var scores = input.reshape(b * n, d).mm(u).view(b, n, k * m);
             var columnScale = gates.unsqueeze(-1).expand(b, k, m).reshape(b, k * m);
             var pooled = AttentionPool.Apply(scores, columnScale, input);                                          // [B, (j, h), d]
-            var folded = HeadAttention.FoldValueOutput(values.weight!, output.weight!, m, d);
-            return pooled.view(b * k, m * d).mm(folded).Plus(output.bias!).view(b, k, d);
+            return pooled.view(b * k, m * d).mm(folded).Plus(bias).view(b, k, d);
+        }
+
+        /// <summary>
+        /// The folded parameters (differentiable): U [d, K_I·M] with U[c, (j, h)] = Σ_e I[h, j, e] W^K_h[e, c] / √d, the
+        /// folded value-output map [M·d, d] and W^O's bias [d].
+        /// </summary>
+        internal (Tensor Scores, Tensor Folded, Tensor Bias) FoldedWeights()
+        {
+            var (m, k, d) = (heads, points, dim);
+            using var scale = (1 / Math.Sqrt(d)).ToScalar();
+            var u = inducing().matmul(keys.weight!.view(m, d, d)).permute(2, 1, 0).reshape(d, k * m).mul(scale);
+            return (u, HeadAttention.FoldValueOutput(values.weight!, output.weight!, m, d), output.bias!);
         }
 
         /// <summary>The attention as written, with the queries I ⊙ f_D(z) built per sample: what <see cref="forward"/> computes.</summary>
@@ -393,6 +403,9 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
     }
 
     /// <summary>One ASRG layer: dynamic selector, gated inducing-point queries, attention, query-side residual (+ FFN).</summary>
+    /// <remarks>On a CPU with float32 tensors everything after the selector and its smooth step runs as one fused pass
+    /// (<see cref="AsrgLayer"/>, through <see cref="FusedLayer"/>); elsewhere, and in <see cref="Layer"/>, as the modules
+    /// below in libtorch operations. Both compute the same function (tests compare values and gradients).</remarks>
     internal sealed class AsrgBlock : nn.Module
     {
         private readonly Mlp selector;
@@ -401,6 +414,7 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         private readonly HostLayerNorm norm;
         private readonly Mlp? feedForward;
         private readonly HostLayerNorm? feedForwardNorm;
+        private readonly FusedLayer fused;
 
         public AsrgBlock(string name, int inputWidth, int dim, ApemOptions options) : base(name)
         {
@@ -415,24 +429,74 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
                 feedForward = new Mlp("ffn", dim, [2 * dim], output: dim);
                 feedForwardNorm = new HostLayerNorm("feedForwardNorm", dim);
             }
+            fused = new FusedLayer("fused", this);
             RegisterComponents();
         }
 
         internal InducingAttention Attention => attention;
 
         /// <summary>H [B, n, d] → (Y [B, K_I, d], z [B, K_I], f_D(z) [B, K_I]).</summary>
-        public (Tensor Y, Tensor Z, Tensor Gates) Generate(Tensor h, Tensor gamma)
+        public (Tensor Y, Tensor Z, Tensor Gates) Generate(Tensor h, Tensor gamma) => Generate(h, gamma, fuse: true);
+
+        /// <summary><see cref="Generate(Tensor, Tensor)"/>, with the fused pass allowed or not (tests run both).</summary>
+        internal (Tensor Y, Tensor Z, Tensor Gates) Generate(Tensor h, Tensor gamma, bool fuse)
         {
             var z = selector.call(h.flatten(1));
             var gates = SmoothStep(z, gamma);
+            var y = fuse && HostMemory.IsHostFloat(h) && HostMemory.IsHostFloat(gates) && HostMemory.IsHostFloat(inducing)
+                ? fused.call(gates, h)
+                : Layer(h, gates);
+            return (y, z, gates);
+        }
+
+        /// <summary>The layer after the selector in libtorch operations: f_D(z) [B, K_I] and H [B, n, d] → Y [B, K_I, d].</summary>
+        internal Tensor Layer(Tensor h, Tensor gates)
+        {
             // Q̄, the gated queries averaged over heads: f_D(z)_j · mean_h I_{h,j}.
             var y = norm.call((gates.unsqueeze(-1) * inducing.mean([0])).Plus(attention.call(gates, h)));
             if (feedForward is not null)
             {
                 y = feedForwardNorm!.call(y.Plus(feedForward.call(y)));
             }
-            return (y, z, gates);
+            return y;
         }
+
+        /// <summary>The parameters in the form the fused pass reads (differentiable functions of the block's parameters).</summary>
+        internal AsrgWeights Weights()
+        {
+            var (u, folded, bias) = attention.FoldedWeights();
+            var ffn = feedForward?.Layers;
+            return new AsrgWeights(u, folded, bias, inducing.mean([0]), norm.Weight, norm.Bias, norm.Eps,
+                ffn?[0].weight, ffn?[0].bias, ffn?[1].weight, ffn?[1].bias,
+                feedForwardNorm?.Weight, feedForwardNorm?.Bias, feedForwardNorm?.Eps ?? 0);
+        }
+
+        /// <summary>2 × multiply-adds of <see cref="Layer"/> on H: the attention's products and the feed-forward's two layers.</summary>
+        internal double LayerFlops(Tensor h)
+        {
+            var rows = h.shape[0] * inducing.shape[1];
+            var d = h.shape[2];
+            return attention.ForwardFlops(h) + (feedForward is null ? 0 : 2.0 * 2 * rows * d * (2 * d));
+        }
+    }
+
+    /// <summary>
+    /// The fused pass of an <see cref="AsrgBlock"/> as a module: (f_D(z), H) → Y. It holds no parameters (it reads its
+    /// block's), and reports the block's matmul work, so the benchmark's floor counts the same products whichever form ran.
+    /// </summary>
+    internal sealed class FusedLayer : nn.Module<Tensor, Tensor, Tensor>, IMatmulWork
+    {
+        private readonly Func<AsrgBlock> block;
+
+        public FusedLayer(string name, AsrgBlock block) : base(name)
+        {
+            this.block = () => block;   // a delegate, not a module field: the block is this module's parent
+        }
+
+        /// <inheritdoc/>
+        public double ForwardFlops(Tensor input) => block().LayerFlops(input);
+
+        public override Tensor forward(Tensor gates, Tensor input) => AsrgLayer.Apply(input, gates, block().Weights());
     }
 
     /// <summary>One stage's pattern selector at one layer: F = Attention(α, Y, Y); T = LayerNorm(T_prev + F).</summary>
@@ -494,13 +558,48 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         private readonly int dim;
         private readonly Scalar scale;
 
+        private readonly FusedSelection fused;
+
         public PatternSelection(string name, IReadOnlyList<PatternSelector> selectors, int dim) : base(name)
         {
             this.selectors = [.. selectors];
             heads = this.selectors[0].Attention.HeadCount;
             this.dim = dim;
             scale = (1 / Math.Sqrt(dim)).ToScalar();
+            fused = new FusedSelection("fused", this);
             RegisterComponents();
+        }
+
+        /// <summary>
+        /// Y [B, K_I, d] and the previous T [K, B, d] (null at the first layer) → T [K, B, d]: on a CPU with float32 tensors
+        /// the fused pass (<see cref="PatternLayer"/>), elsewhere <see cref="Normalise"/> of <see cref="forward"/>.
+        /// </summary>
+        public Tensor Select(Tensor y, Tensor? previous) => Select(y, previous, fuse: true);
+
+        /// <summary><see cref="Select(Tensor, Tensor?)"/>, with the fused pass allowed or not (tests run both).</summary>
+        internal Tensor Select(Tensor y, Tensor? previous, bool fuse) =>
+            fuse && HostMemory.IsHostFloat(y) && (previous is null || HostMemory.IsHostFloat(previous)) && HostMemory.IsHostFloat(selectors[0].Query)
+                ? fused.call(previous ?? empty(0, device: y.device), y)
+                : Normalise(call(y), previous);
+
+        /// <summary>
+        /// The parameters in the form the products read them (differentiable): U [d, K·M] with column (i, h) = W^K_hᵀ α_i / √d,
+        /// the folded value-output maps [K, M·d, d], the output biases [K, d] and the stages' norms.
+        /// </summary>
+        internal PatternWeights Weights()
+        {
+            var k = selectors.Length;
+            var (m, d) = (heads, dim);
+            // U [d, K·M]: column (i, h) = W^K_hᵀ α_i / √d, with W^K_h = keys.weight[h·d:(h+1)·d, :].
+            var keys = stack(selectors.Select(s => s.Attention.Weights.Keys).ToList()).view(k, m, d, d);                // [K, M, e, c]
+            var alpha = stack(selectors.Select(s => (Tensor)s.Query).ToList()).view(k, 1, 1, d).expand(k, m, 1, d);    // [K, M, 1, e]
+            var u = alpha.matmul(keys).view(k * m, d).t().mul(scale);                                                   // [c, K·M]
+            // Folded value and output maps, per stage [M·d, d]: block h = W^V_hᵀ W^O_hᵀ.
+            var folded = HeadAttention.FoldValueOutput(stack(selectors.Select(s => s.Attention.Weights.Values).ToList()),
+                stack(selectors.Select(s => s.Attention.Weights.Output).ToList()), m, d);                               // [K, M·c, o]
+            var bias = stack(selectors.Select(s => s.Attention.Weights.OutputBias).ToList());                          // [K, o]
+            return new PatternWeights(u, folded, bias, stack(selectors.Select(s => (Tensor)s.Norm.Weight).ToList()),
+                stack(selectors.Select(s => (Tensor)s.Norm.Bias).ToList()), selectors[0].Norm.Eps);
         }
 
         /// <inheritdoc/>
@@ -516,19 +615,11 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var b = y.shape[0];
             var n = y.shape[1];
             var k = selectors.Length;
-            var m = heads;
-            var d = dim;
-            // U [d, K·M]: column (i, h) = W^K_hᵀ α_i / √d, with W^K_h = keys.weight[h·d:(h+1)·d, :].
-            var keys = stack(selectors.Select(s => s.Attention.Weights.Keys).ToList()).view(k, m, d, d);                // [K, M, e, c]
-            var alpha = stack(selectors.Select(s => (Tensor)s.Query).ToList()).view(k, 1, 1, d).expand(k, m, 1, d);    // [K, M, 1, e]
-            var u = alpha.matmul(keys).view(k * m, d).t().mul(scale);                                                   // [c, K·M]
-            var scores = y.reshape(b * n, d).mm(u).view(b, n, k * m);                                                   // [B, n, K·M]
-            var pooled = AttentionPool.Apply(scores, null, y);                                                          // [B, K·M, d], softmax over the rows j
-            // Folded value and output maps, per stage [M·d, d]: block h = W^V_hᵀ W^O_hᵀ.
-            var folded = HeadAttention.FoldValueOutput(stack(selectors.Select(s => s.Attention.Weights.Values).ToList()),
-                stack(selectors.Select(s => s.Attention.Weights.Output).ToList()), m, d);                               // [K, M·c, o]
-            var bias = stack(selectors.Select(s => s.Attention.Weights.OutputBias).ToList()).unsqueeze(1);             // [K, 1, o]
-            return pooled.view(b, k, m * d).transpose(0, 1).bmm(folded).Plus(bias);                                     // [K, B, d]
+            var (m, d) = (heads, dim);
+            var w = Weights();
+            var scores = y.reshape(b * n, d).mm(w.Scores).view(b, n, k * m);                                        // [B, n, K·M]
+            var pooled = AttentionPool.Apply(scores, null, y);                                                      // [B, K·M, d], softmax over the rows j
+            return pooled.view(b, k, m * d).transpose(0, 1).bmm(w.Folded).Plus(w.OutputBias.unsqueeze(1));            // [K, B, d]
         }
 
         /// <summary>T_i = LayerNorm_i(T_{i,prev} + F_i) for every stage: F and the previous T [K, B, d] (null at layer 1).</summary>
@@ -539,5 +630,26 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var bias = stack(selectors.Select(s => (Tensor)s.Norm.Bias).ToList());
             return RowLayerNorm.Apply(x, weight, bias, selectors[0].Norm.Eps);
         }
+    }
+
+    /// <summary>
+    /// The fused pass of a <see cref="PatternSelection"/> as a module: (T_prev, or an empty tensor at the first layer; Y) →
+    /// T. It holds no parameters (it reads the selectors'), and reports the selection's matmul work, so the benchmark's
+    /// floor counts the same products whichever form ran.
+    /// </summary>
+    internal sealed class FusedSelection : nn.Module<Tensor, Tensor, Tensor>, IMatmulWork
+    {
+        private readonly Func<PatternSelection> selection;
+
+        public FusedSelection(string name, PatternSelection selection) : base(name)
+        {
+            this.selection = () => selection;   // a delegate, not a module field: the selection is this module's parent
+        }
+
+        /// <inheritdoc/>
+        public double ForwardFlops(Tensor input) => selection().ForwardFlops(input);
+
+        public override Tensor forward(Tensor previous, Tensor y) =>
+            PatternLayer.Apply(y, previous.numel() == 0 ? null : previous, selection().Weights());
     }
 }

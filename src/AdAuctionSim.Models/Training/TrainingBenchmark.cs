@@ -90,7 +90,8 @@ public static class TrainingBenchmark
     /// Counts the multiply-adds of one forward pass on <paramref name="batch"/> rows of the dataset, by forward hooks on
     /// every <c>nn.Linear</c>, <see cref="ExpertBank"/> and other <see cref="IMatmulWork"/> module (so a layer applied to
     /// several vectors per sample is counted each time), divided by the batch size. APEM's attention modules count their
-    /// score and pooling products through <see cref="IMatmulWork"/>. Element-wise work, softmax, gate mixing and embedding
+    /// score and pooling products through <see cref="IMatmulWork"/>, and its fused passes report the products of the
+    /// modules they stand in for, so the count does not depend on which form ran. Element-wise work, softmax, gate mixing and embedding
     /// lookups are not counted: the floor this gives is the matmul work only.
     /// </summary>
     public static FlopCount CountFlops(MultiTaskModel model, LoggedDataset data, int batch)
@@ -98,11 +99,38 @@ public static class TrainingBenchmark
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        var n = Math.Min(batch, data.Count);
+        var wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            model.to(data.Device);
+            var (linear, experts) = CountModuleFlops(model, () => model.forward(data.Features.narrow(0, 0, n)));
+            return new FlopCount(linear / n, experts / n);
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+
+    /// <summary>
+    /// The forward hooks of <see cref="CountFlops"/> on every module under <paramref name="root"/> while
+    /// <paramref name="forward"/> runs: 2 × multiply-adds of the <c>nn.Linear</c> and <see cref="IMatmulWork"/> modules
+    /// (Linear) and of the <see cref="ExpertBank"/>s (Experts), for the whole batch.
+    /// </summary>
+    internal static (double Linear, double Experts) CountModuleFlops(nn.Module root, Action forward)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(forward);
         double linear = 0, experts = 0;
         var removers = new List<Action>();
         try
         {
-            foreach (var module in model.modules())
+            // TorchSharp's modules() lists the descendants only; the root may be a counted module itself.
+            foreach (var module in root.modules().Prepend(root).Distinct(ReferenceEqualityComparer.Instance))
             {
                 switch (module)
                 {
@@ -140,21 +168,8 @@ public static class TrainingBenchmark
                         break;
                 }
             }
-            var wasTraining = model.training;
-            model.eval();
-            try
-            {
-                using var scope = NewDisposeScope();
-                using var noGrad = no_grad();
-                model.to(data.Device);
-                var n = Math.Min(batch, data.Count);
-                model.forward(data.Features.narrow(0, 0, n));
-                return new FlopCount(linear / n, experts / n);
-            }
-            finally
-            {
-                model.train(wasTraining);
-            }
+            forward();
+            return (linear, experts);
         }
         finally
         {
