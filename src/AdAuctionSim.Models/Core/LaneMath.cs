@@ -150,11 +150,28 @@ internal static unsafe class LaneMath
             for (var c = 0; c < cols; c += 8)
             {
                 var width = Math.Min(8, cols - c);
-                for (var j = 0; j < 8; j++)
+                Vector256<float> s0, s1, s2, s3, s4, s5, s6, s7;
+                if (width < 8)
                 {
-                    init[j] = j >= width ? zero : accumulate ? oi[c + j] : bias is not null ? Vector256.Create(bias[c + j]) : zero;
+                    for (var j = 0; j < 8; j++)
+                    {
+                        init[j] = j >= width ? zero : accumulate ? oi[c + j] : bias is not null ? Vector256.Create(bias[c + j]) : zero;
+                    }
+                    (s0, s1, s2, s3, s4, s5, s6, s7) = (init[0], init[1], init[2], init[3], init[4], init[5], init[6], init[7]);
                 }
-                var (s0, s1, s2, s3, s4, s5, s6, s7) = (init[0], init[1], init[2], init[3], init[4], init[5], init[6], init[7]);
+                else if (accumulate)
+                {
+                    (s0, s1, s2, s3, s4, s5, s6, s7) = (oi[c], oi[c + 1], oi[c + 2], oi[c + 3], oi[c + 4], oi[c + 5], oi[c + 6], oi[c + 7]);
+                }
+                else if (bias is not null)
+                {
+                    (s0, s1, s2, s3) = (Vector256.Create(bias[c]), Vector256.Create(bias[c + 1]), Vector256.Create(bias[c + 2]), Vector256.Create(bias[c + 3]));
+                    (s4, s5, s6, s7) = (Vector256.Create(bias[c + 4]), Vector256.Create(bias[c + 5]), Vector256.Create(bias[c + 6]), Vector256.Create(bias[c + 7]));
+                }
+                else
+                {
+                    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero;
+                }
                 var wk = packed + ((long)c * inner);
                 var ak = ai;
                 for (var k = 0; k < inner; k++, wk += 8, ak += aInner)
@@ -190,7 +207,8 @@ internal static unsafe class LaneMath
     public static void TimesLanes(Vector256<float>* a, int rows, int aRow, int inner, int aInner,
         Vector256<float>* b, int bInner, int bCol, int cols, Vector256<float>* o, int oRow, bool accumulate)
     {
-        nint c1 = bCol, c2 = 2 * c1, c3 = 3 * c1, c4 = 4 * c1, c5 = 5 * c1, c6 = 6 * c1, c7 = 7 * c1;
+        // Byte offsets of the columns of a block of eight (the general path).
+        nint c1 = (nint)bCol * sizeof(Vector256<float>), c2 = 2 * c1, c3 = 3 * c1, c4 = 4 * c1, c5 = 5 * c1, c6 = 6 * c1, c7 = 7 * c1;
         for (var i = 0; i < rows; i++)
         {
             var ai = a + ((long)i * aRow);
@@ -209,17 +227,36 @@ internal static unsafe class LaneMath
                 }
                 var bk = b + ((long)c * bCol);
                 var ak = ai;
+                if (bCol == 1)
+                {
+                    // Adjacent columns: the eight operands of a step are one 256-byte run, at fixed offsets.
+                    for (var k = 0; k < inner; k++, bk += bInner, ak += aInner)
+                    {
+                        var x = *ak;
+                        s0 = Vector256.FusedMultiplyAdd(x, bk[0], s0);
+                        s1 = Vector256.FusedMultiplyAdd(x, bk[1], s1);
+                        s2 = Vector256.FusedMultiplyAdd(x, bk[2], s2);
+                        s3 = Vector256.FusedMultiplyAdd(x, bk[3], s3);
+                        s4 = Vector256.FusedMultiplyAdd(x, bk[4], s4);
+                        s5 = Vector256.FusedMultiplyAdd(x, bk[5], s5);
+                        s6 = Vector256.FusedMultiplyAdd(x, bk[6], s6);
+                        s7 = Vector256.FusedMultiplyAdd(x, bk[7], s7);
+                    }
+                    (oi[c], oi[c + 1], oi[c + 2], oi[c + 3], oi[c + 4], oi[c + 5], oi[c + 6], oi[c + 7]) = (s0, s1, s2, s3, s4, s5, s6, s7);
+                    continue;
+                }
                 for (var k = 0; k < inner; k++, bk += bInner, ak += aInner)
                 {
                     var x = *ak;
-                    s0 = Vector256.FusedMultiplyAdd(x, bk[0], s0);
-                    s1 = Vector256.FusedMultiplyAdd(x, bk[c1], s1);
-                    s2 = Vector256.FusedMultiplyAdd(x, bk[c2], s2);
-                    s3 = Vector256.FusedMultiplyAdd(x, bk[c3], s3);
-                    s4 = Vector256.FusedMultiplyAdd(x, bk[c4], s4);
-                    s5 = Vector256.FusedMultiplyAdd(x, bk[c5], s5);
-                    s6 = Vector256.FusedMultiplyAdd(x, bk[c6], s6);
-                    s7 = Vector256.FusedMultiplyAdd(x, bk[c7], s7);
+                    var at = (byte*)bk;
+                    s0 = Vector256.FusedMultiplyAdd(x, *bk, s0);
+                    s1 = Vector256.FusedMultiplyAdd(x, *(Vector256<float>*)(at + c1), s1);
+                    s2 = Vector256.FusedMultiplyAdd(x, *(Vector256<float>*)(at + c2), s2);
+                    s3 = Vector256.FusedMultiplyAdd(x, *(Vector256<float>*)(at + c3), s3);
+                    s4 = Vector256.FusedMultiplyAdd(x, *(Vector256<float>*)(at + c4), s4);
+                    s5 = Vector256.FusedMultiplyAdd(x, *(Vector256<float>*)(at + c5), s5);
+                    s6 = Vector256.FusedMultiplyAdd(x, *(Vector256<float>*)(at + c6), s6);
+                    s7 = Vector256.FusedMultiplyAdd(x, *(Vector256<float>*)(at + c7), s7);
                 }
                 (oi[c], oi[c + 1], oi[c + 2], oi[c + 3], oi[c + 4], oi[c + 5], oi[c + 6], oi[c + 7]) = (s0, s1, s2, s3, s4, s5, s6, s7);
             }

@@ -327,10 +327,14 @@ internal static class AsrgLayer
                         }
                         LaneMath.TimesLanes(dz, d, 1, pts, d, dpre, hid, 1, hid, acc + g8, hid, accumulate: true);
                         LaneMath.TimesShared(dz, pts, d, d, 1, w2t, hid, dpre, hid, null, accumulate: false);
-                        for (var k = 0; k < pts * hid; k++)
+                        for (var j = 0; j < pts; j++)
                         {
-                            dpre[k] = Vector256.ConditionalSelect(Vector256.GreaterThan(pre[k], Vector256<float>.Zero), dpre[k], Vector256<float>.Zero);
-                            acc[g7 + (k % hid)] += dpre[k];
+                            for (var u = 0; u < hid; u++)
+                            {
+                                var k = (j * hid) + u;
+                                dpre[k] = Vector256.ConditionalSelect(Vector256.GreaterThan(pre[k], Vector256<float>.Zero), dpre[k], Vector256<float>.Zero);
+                                acc[g7 + u] += dpre[k];
+                            }
                         }
                         // Hidden layer: dW₁[k, e] += Σ_j dpre[j, k] Y₁[j, e]; dY₁ = dz (the residual) + Σ_k dpre[j, k] W₁[k, :].
                         LaneMath.TimesLanes(dpre, hid, 1, pts, hid, y1, d, 1, d, acc + g6, d, accumulate: true);
