@@ -56,7 +56,9 @@ internal sealed record ApemOptions
 /// force f_i ≤ f_{i−1}). Lost bids are excluded from every term. (7) Not in the paper, which gives no initialisation:
 /// the heads' output biases start at the logits of the train impressions' cumulative label rates
 /// (<see cref="InitialiseFromLabelRates"/>). (8) The layer norms run as <see cref="HostLayerNorm"/>, libtorch's
-/// function with gradients whose bits do not depend on the thread count.
+/// function with gradients whose bits do not depend on the thread count. (9) On a CPU with float32 tensors each layer after
+/// its selector (<see cref="AsrgLayer"/>) and each layer's pattern selection (<see cref="PatternLayer"/>) run as fused C#
+/// passes with their own backward; they compute the same function as the modules (tests hold them to it), only faster.
 /// </para>
 /// </remarks>
 internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInitialised
