@@ -85,10 +85,43 @@ public sealed class ReportPlotsTests
     {
         var figures = ReportPlots.DrawPlots(SyntheticRun.Create() with { EarlyStopping = earlyStopping });
 
-        var training = figures.Where(f => f.Figure.Section == ReportPlots.Training).Select(f => f.Figure.Caption).ToList();
+        var training = figures.Where(f => f.Figure.Section == ReportPlots.Training && f.Figure.Name.EndsWith("curves", StringComparison.Ordinal))
+            .Select(f => f.Figure.Caption).ToList();
         Assert.NotEmpty(training);
         Assert.All(training, caption => Assert.Contains(says.TrimEnd('.'), caption, StringComparison.Ordinal));
         Assert.All(training, caption => Assert.Contains("not metrics.csv's log_loss", caption, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The deepest stage's validation calibration gets one figure per point (repeat 0, one line per model, at the values
+    /// of the curves, log₂ on an axis labelled in powers of two) when the curves carry it, and none when they do not (curves files written before the column).
+    /// </summary>
+    [Fact]
+    public void The_validation_calibration_figure_draws_the_curves_values_on_a_log_scale_and_only_when_they_exist()
+    {
+        var data = SyntheticRun.Create();
+        var figures = ReportPlots.DrawPlots(data);
+
+        var calibration = figures.Where(f => f.Figure.Name.EndsWith("calibration", StringComparison.Ordinal)).ToList();
+        Assert.Equal(data.Points.Count, calibration.Count);
+        Assert.All(calibration, f => Assert.Equal(ReportPlots.Training, f.Figure.Section));
+        var (figure, plot) = calibration[0];
+        Assert.Contains(data.Stages[^1], plot.Axes.Title.Label.Text, StringComparison.Ordinal);
+        var expected = data.Curves.Where(c => c.Repeat == 0 && c.Point == data.Points[0].Label && c.Model == data.Models[0]).OrderBy(c => c.Epoch)
+            .Select(c => Math.Log2(c.ValidationCalibration)).ToArray();
+        var drawn = plot.GetPlottables().OfType<ScottPlot.Plottables.Scatter>().First(s => s.LegendText == data.Models[0]);
+        Assert.Equal(expected, drawn.Data.GetScatterPoints().Select(p => p.Y).ToArray());
+
+        // A log scale: ticks at powers of two, labelled with the ratio.
+        var axis = new ScottPlot.Plot();
+        axis.Axes.Left.TickGenerator = ReportPlots.PowerOfTwoTicks(-1.3, 5.5);
+        axis.Axes.SetLimits(0, 1, -3, 7);
+        axis.GetImageBytes(300, 400, ScottPlot.ImageFormat.Png);
+        var ticks = axis.Axes.Left.TickGenerator.Ticks.Where(t => t.IsMajor).Select(t => (t.Position, t.Label)).ToList();
+        Assert.Equal([(-2.0, "1/4"), (-1.0, "1/2"), (0.0, "1"), (1.0, "2"), (2.0, "4"), (3.0, "8"), (4.0, "16"), (5.0, "32"), (6.0, "64")], ticks);
+
+        var without = data with { Curves = [.. data.Curves.Select(c => c with { ValidationCalibration = double.NaN })] };
+        Assert.DoesNotContain(ReportPlots.DrawPlots(without), f => f.Figure.Name.EndsWith("calibration", StringComparison.Ordinal));
     }
 
     /// <summary>

@@ -40,7 +40,8 @@ public sealed partial class ReportWriterTests
         Assert.Equal(4 * SyntheticRun.Stages.Length, figures.Count(f => f.Section == ReportPlots.Sweep));
         Assert.All(SyntheticRun.Stages, stage => Assert.Contains(figures, f => f.Name == $"sweep-bias-{stage}-o"
             && f.Caption.StartsWith($"bias of the {stage} prediction on O (impressions", StringComparison.Ordinal)));
-        Assert.Equal(SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Training));
+        // Per point: the validation log loss and the deepest stage's validation calibration.
+        Assert.Equal(2 * SyntheticRun.Dial.Length, figures.Count(f => f.Section == ReportPlots.Training));
         Assert.Equal(figures.Count, figures.Select(f => f.Name).Distinct().Count());
         foreach (var f in figures)
         {

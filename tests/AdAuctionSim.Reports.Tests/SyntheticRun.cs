@@ -58,7 +58,7 @@ internal static class SyntheticRun
                     }
                     for (var e = 1; e <= 4; e++)
                     {
-                        curves.Add(new TrainingCurvePoint(point.Label, r, ids[m], e, 0.5 / e, 0.3 + 0.1 / e));
+                        curves.Add(new TrainingCurvePoint(point.Label, r, ids[m], e, 0.5 / e, 0.3 + 0.1 / e, 0.8 + (0.1 * m) + (0.05 * e)));
                     }
                 }
                 // The oracle: no bias or error and the best AUC, spread over repeats as the evaluation of finite samples spreads it.

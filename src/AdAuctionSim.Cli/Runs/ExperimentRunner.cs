@@ -424,7 +424,10 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         return meanings;
     }
 
-    /// <summary>Epoch, train loss and validation log loss from a curves file of <see cref="TrainingRun.CurvesCsv"/>.</summary>
+    /// <summary>
+    /// Epoch, train loss, validation log loss and the deepest stage's validation calibration (the last
+    /// <c>validation_calibration_</c> column; NaN without one) from a curves file of <see cref="TrainingRun.CurvesCsv"/>.
+    /// </summary>
     public static IEnumerable<TrainingCurvePoint> ReadCurves(string point, int repeat, string model, string path)
     {
         var lines = File.ReadAllLines(path);
@@ -434,11 +437,13 @@ internal sealed class ExperimentRunner(RunPlan plan, string runDirectory, IRunEv
         }
         var header = lines[0].Split(',');
         int epoch = Array.IndexOf(header, "epoch"), train = Array.IndexOf(header, "train_loss"), validation = Array.IndexOf(header, "validation_log_loss");
+        var calibration = Array.FindLastIndex(header, h => h.StartsWith(TrainingRun.CalibrationColumnPrefix, StringComparison.Ordinal));
         foreach (var line in lines.Skip(1).Where(l => l.Length > 0))
         {
             var f = line.Split(',');
             yield return new TrainingCurvePoint(point, repeat, model, int.Parse(f[epoch], CultureInfo.InvariantCulture),
-                double.Parse(f[train], CultureInfo.InvariantCulture), double.Parse(f[validation], CultureInfo.InvariantCulture));
+                double.Parse(f[train], CultureInfo.InvariantCulture), double.Parse(f[validation], CultureInfo.InvariantCulture),
+                calibration < 0 ? double.NaN : double.Parse(f[calibration], CultureInfo.InvariantCulture));
         }
     }
 

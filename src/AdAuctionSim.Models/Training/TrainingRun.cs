@@ -351,6 +351,9 @@ public static class TrainingRun
         }
     }
 
+    /// <summary>The curves file's column prefix of each stage's validation calibration ratio, Σ r̂_k / Σ s_k.</summary>
+    public const string CalibrationColumnPrefix = "validation_calibration_";
+
     /// <summary>The curves file text: one header row, then one row per epoch (invariant culture, round-trip doubles).</summary>
     public static string CurvesCsv(IReadOnlyList<string> stages, IReadOnlyList<EpochRecord> curve)
     {
@@ -362,7 +365,7 @@ public static class TrainingRun
         }
         foreach (var stage in stages)
         {
-            text.Append(",validation_calibration_").Append(stage);
+            text.Append(',').Append(CalibrationColumnPrefix).Append(stage);
         }
         text.Append(",seconds,train_seconds,improved\n");
         foreach (var e in curve)

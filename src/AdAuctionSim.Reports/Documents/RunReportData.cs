@@ -17,7 +17,16 @@ public sealed record RepeatSeeds(string Point, int Repeat, long WorldSeed, long 
 public sealed record RealisedBiasFigure(string Point, int Repeat, string Name, double Value);
 
 /// <summary>One epoch of one model's training curve.</summary>
-public sealed record TrainingCurvePoint(string Point, int Repeat, string Model, int Epoch, double TrainLoss, double ValidationLogLoss);
+/// <param name="Point">Sweep point label.</param>
+/// <param name="Repeat">Repeat.</param>
+/// <param name="Model">Model id.</param>
+/// <param name="Epoch">Epoch, from 1.</param>
+/// <param name="TrainLoss">Mean training loss of the epoch.</param>
+/// <param name="ValidationLogLoss">The early-stopping criterion after the epoch.</param>
+/// <param name="ValidationCalibration">Σ r̂_K / Σ s_K of the deepest stage on the validation impressions after the epoch
+/// (weighted like the validation loss); NaN when the curves file has no such column.</param>
+public sealed record TrainingCurvePoint(string Point, int Repeat, string Model, int Epoch, double TrainLoss, double ValidationLogLoss,
+    double ValidationCalibration = double.NaN);
 
 /// <summary>A sweep point: its label and the value of each swept dial.</summary>
 public sealed record ReportPoint(string Label, IReadOnlyList<double> Values);

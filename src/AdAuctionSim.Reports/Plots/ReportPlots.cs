@@ -223,6 +223,47 @@ public static class ReportPlots
                 + (zoom is { } z ? string.Create(CultureInfo.InvariantCulture, $". The axis spans the losses from epoch 2 on; first-epoch losses up to {z.FirstEpochMax:G3} lie above it.") : "."),
                 wide: true));
         }
+
+        // The deepest stage's validation calibration per epoch, repeat 0 of each point, one line per model.
+        var deepest = data.Stages.Count > 0 ? data.Stages[^1] : "the deepest stage";
+        foreach (var byPoint in data.Curves.Where(c => c.Repeat == 0 && double.IsFinite(c.ValidationCalibration)).GroupBy(c => c.Point)
+                     .OrderBy(g => pointIndex.GetValueOrDefault(g.Key)))
+        {
+            var plot = NewPlot($"Training: validation calibration of {deepest}{Where(byPoint.Key)}", "epoch",
+                "Σ r̂_K / Σ s_K (validation impressions, log scale)");
+            var (low, high) = (0.0, 0.0);   // log₂ of the ratios drawn, with 1 always in range
+            foreach (var model in byPoint.GroupBy(c => c.Model).OrderBy(g => ModelOrder(data, g.Key)))
+            {
+                var epochs = model.Where(c => c.ValidationCalibration > 0).OrderBy(c => c.Epoch).ToList();
+                if (epochs.Count == 0)
+                {
+                    continue;
+                }
+                var logs = epochs.Select(c => Math.Log2(c.ValidationCalibration)).ToArray();
+                (low, high) = (Math.Min(low, logs.Min()), Math.Max(high, logs.Max()));
+                var line = plot.Add.Scatter(epochs.Select(c => (double)c.Epoch).ToArray(), logs);
+                Style(line, styles[model.Key], model.Key, 5);
+                // The kept epoch is chosen on the log loss; ring it here too.
+                var losses = data.Curves.Where(c => c.Repeat == 0 && c.Point == byPoint.Key && c.Model == model.Key
+                    && double.IsFinite(c.ValidationLogLoss)).OrderBy(c => c.Epoch).ToList();
+                if (losses.Count > 0 && epochs.FirstOrDefault(c => c.Epoch == KeptEpoch(losses, data.EarlyStopping).Epoch) is { } at)
+                {
+                    var ring = plot.Add.Marker(at.Epoch, Math.Log2(at.ValidationCalibration), MarkerShape.OpenCircle, 14, styles[model.Key].Color);
+                    ring.LegendText = "";
+                }
+            }
+            var one = plot.Add.HorizontalLine(0);
+            one.Color = Colors.Gray;
+            one.LinePattern = LinePattern.Dashed;
+            plot.Axes.Left.TickGenerator = PowerOfTwoTicks(low, high);
+            IntegerTicks(plot);
+            plot.ShowLegend(Edge.Right);
+            figures.Add(Render(plot, Training, $"training-{Prefix(byPoint.Key)}calibration".TrimEnd('-'),
+                $"Calibration of the deepest stage's cumulative prediction after each epoch{Where(byPoint.Key)}, repeat 0: Σ r̂_K over Σ s_K on "
+                + "the validation impressions, weighted like the validation log loss, on a log scale (1 = as many predicted as observed; the impressions are O, "
+                + "so a model that corrects win selection need not reach 1 here). Rare stages' levels can swing from epoch to epoch by more "
+                + "than the gaps between models; the epoch each model kept is ringed.", wide: true));
+        }
         return figures;
     }
 
@@ -325,6 +366,22 @@ public static class ReportPlots
     }
 
     /// <summary>Labelled ticks on whole numbers only (epochs, deciles): never 1.5 or 2.5.</summary>
+    /// <summary>
+    /// Ticks for an axis that shows log₂ of a ratio: one at each power of two from ⌊low⌋ to ⌈high⌉ (every second one past 8
+    /// of them), labelled with the ratio itself (1/4, 1/2, 1, 2, 4, …).
+    /// </summary>
+    internal static ScottPlot.TickGenerators.NumericManual PowerOfTwoTicks(double low, double high)
+    {
+        var (first, last) = ((int)Math.Floor(low), (int)Math.Ceiling(high));
+        var step = last - first > 8 ? 2 : 1;
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (var k = first - (((first % step) + step) % step); k <= last; k += step)
+        {
+            ticks.AddMajor(k, k >= 0 ? Math.Pow(2, k).ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"1/{Math.Pow(2, -k)}"));
+        }
+        return ticks;
+    }
+
     private static void IntegerTicks(Plot plot) =>
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
 
