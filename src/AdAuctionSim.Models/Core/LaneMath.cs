@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using AdAuctionSim.Models.Runtime;
 
 namespace AdAuctionSim.Models.Core;
 
@@ -13,6 +14,15 @@ internal static unsafe class LaneMath
 {
     /// <summary>Samples per group (the lanes of a vector of floats).</summary>
     public const int Lanes = 8;
+
+    /// <summary>Samples per block of a pass's parameter-gradient partial sums (a multiple of <see cref="Lanes"/>).</summary>
+    public const int Block = 256;
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end) over the batch in whole blocks of <see cref="Block"/> samples on the intra-op
+    /// threads, so which samples a group of lanes and a block's partial sums hold does not depend on the thread count.
+    /// </summary>
+    public static void SplitBlocks(int samples, Action<int, int> body) => HostThreads.SplitBlocks(samples, Block, parallel: true, body);
 
     // Cephes' expf: e^x = 2^n · e^r with n = round(x·log₂e) and r = x − n·ln 2 (ln 2 split in two for exactness), then a
     // degree-7 polynomial in r. Relative error below 2·10⁻⁷ on [−87, 88] (tested against Math.Exp).

@@ -590,6 +590,14 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
         /// </summary>
         internal PatternWeights Weights()
         {
+            var (u, folded, bias) = AttentionWeights();
+            var (weight, normBias) = NormWeights();
+            return new PatternWeights(u, folded, bias, weight, normBias, selectors[0].Norm.Eps);
+        }
+
+        /// <summary>U [d, K·M], the folded value-output maps [K, M·d, d] and the output biases [K, d] (see <see cref="Weights"/>).</summary>
+        private (Tensor Scores, Tensor Folded, Tensor OutputBias) AttentionWeights()
+        {
             var k = selectors.Length;
             var (m, d) = (heads, dim);
             // U [d, K·M]: column (i, h) = W^K_hᵀ α_i / √d, with W^K_h = keys.weight[h·d:(h+1)·d, :].
@@ -600,9 +608,12 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var folded = HeadAttention.FoldValueOutput(stack(selectors.Select(s => s.Attention.Weights.Values).ToList()),
                 stack(selectors.Select(s => s.Attention.Weights.Output).ToList()), m, d);                               // [K, M·c, o]
             var bias = stack(selectors.Select(s => s.Attention.Weights.OutputBias).ToList());                          // [K, o]
-            return new PatternWeights(u, folded, bias, stack(selectors.Select(s => (Tensor)s.Norm.Weight).ToList()),
-                stack(selectors.Select(s => (Tensor)s.Norm.Bias).ToList()), selectors[0].Norm.Eps);
+            return (u, folded, bias);
         }
+
+        /// <summary>The stages' layer-norm weights and biases, each [K, d].</summary>
+        private (Tensor Weight, Tensor Bias) NormWeights() =>
+            (stack(selectors.Select(s => (Tensor)s.Norm.Weight).ToList()), stack(selectors.Select(s => (Tensor)s.Norm.Bias).ToList()));
 
         /// <inheritdoc/>
         /// <remarks>Per row: the scores (K_I × d × K·M), the pooling (K·M × K_I × d) and the folded value-output products
@@ -618,18 +629,17 @@ internal sealed class ApemModel : DebiasingModel, IStepScheduled, ILabelRateInit
             var n = y.shape[1];
             var k = selectors.Length;
             var (m, d) = (heads, dim);
-            var w = Weights();
-            var scores = y.reshape(b * n, d).mm(w.Scores).view(b, n, k * m);                                        // [B, n, K·M]
+            var (u, folded, bias) = AttentionWeights();
+            var scores = y.reshape(b * n, d).mm(u).view(b, n, k * m);                                               // [B, n, K·M]
             var pooled = AttentionPool.Apply(scores, null, y);                                                      // [B, K·M, d], softmax over the rows j
-            return pooled.view(b, k, m * d).transpose(0, 1).bmm(w.Folded).Plus(w.OutputBias.unsqueeze(1));            // [K, B, d]
+            return pooled.view(b, k, m * d).transpose(0, 1).bmm(folded).Plus(bias.unsqueeze(1));                     // [K, B, d]
         }
 
         /// <summary>T_i = LayerNorm_i(T_{i,prev} + F_i) for every stage: F and the previous T [K, B, d] (null at layer 1).</summary>
         public Tensor Normalise(Tensor f, Tensor? previous)
         {
             var x = previous is null ? f : previous.Plus(f);
-            var weight = stack(selectors.Select(s => (Tensor)s.Norm.Weight).ToList());   // [K, d]
-            var bias = stack(selectors.Select(s => (Tensor)s.Norm.Bias).ToList());
+            var (weight, bias) = NormWeights();
             return RowLayerNorm.Apply(x, weight, bias, selectors[0].Norm.Eps);
         }
     }

@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 using AdAuctionSim.Models.Core;
-using AdAuctionSim.Models.Runtime;
+using static AdAuctionSim.Models.Runtime.HostMemory;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Debiasing;
@@ -36,19 +36,12 @@ internal sealed record AsrgWeights(
 /// <para>Why: in libtorch operations an ASRG layer was about thirty kernels over [B, 14–16, 8] tensors and their backward,
 /// each a pass over memory for a few multiply-adds per element: on the development machine (2 threads, batch 2048)
 /// 17–19 ms of a layer's forward and backward, against a few milliseconds for its multiply-adds.</para>
-/// <para>The parameter gradients are summed per lane over the samples of fixed blocks of <see cref="Block"/> samples,
+/// <para>The parameter gradients are summed per lane over the samples of fixed blocks of <see cref="LaneMath.Block"/> samples,
 /// the lanes of each block added in lane order, then the blocks in order; each sample's own work is the same
 /// instructions wherever it runs. So the result does not depend on the thread count.</para>
 /// </remarks>
 internal static class AsrgLayer
 {
-    /// <summary>Samples per block of the parameter gradients' partial sums (a multiple of the 8 lanes).</summary>
-    internal const int Block = 256;
-
-    /// <summary>Whether the fused pass runs for these tensors (host float32).</summary>
-    public static bool Fused(Tensor h, Tensor gates, AsrgWeights w) =>
-        HostMemory.IsHostFloat(h) && HostMemory.IsHostFloat(gates) && HostMemory.IsHostFloat(w.Scores);
-
     /// <summary>Y [B, K_I, d] from H [B, n, d] and f_D(z) [B, K_I]; see the type summary.</summary>
     public static Tensor Apply(Tensor h, Tensor gates, AsrgWeights w)
     {
@@ -184,17 +177,14 @@ internal static class AsrgLayer
 
     private static unsafe class Kernels
     {
-        private static float* P(Tensor? t) => t is null ? null : (float*)HostMemory.Data(t);
-
-        private static void Groups(int samples, Action<int, int> body) => HostThreads.SplitBlocks(samples, Block, parallel: true, body);
-
         public static void Forward(Shape s, Tensor?[] t, Tensor stash, Tensor y)
         {
             var b = (int)t[0]!.shape[0];
-            float* hp = P(t[0]), gp = P(t[1]), up = P(t[2]), fp = P(t[3]), obp = P(t[4]), ip = P(t[5]), n1w = P(t[6]), n1b = P(t[7]);
-            float* w1 = P(t[8]), b1 = P(t[9]), w2 = P(t[10]), b2 = P(t[11]), n2w = P(t[12]), n2b = P(t[13]);
-            var sp = (Vector256<float>*)P(stash);
-            var yp = P(y);
+            float* hp = Floats(t[0]), gp = Floats(t[1]), up = Floats(t[2]), fp = Floats(t[3]), obp = Floats(t[4]), ip = Floats(t[5]);
+            float* n1w = Floats(t[6]), n1b = Floats(t[7]);
+            float* w1 = Floats(t[8]), b1 = Floats(t[9]), w2 = Floats(t[10]), b2 = Floats(t[11]), n2w = Floats(t[12]), n2b = Floats(t[13]);
+            var sp = (Vector256<float>*)Floats(stash);
+            var yp = Floats(y);
             // The parameters as the products read them: U, F, W₁, W₂ packed by blocks of 8 output columns.
             var uk = LaneMath.PackScratch(LaneMath.PackedSize(s.D, s.Q) + LaneMath.PackedSize(s.M * s.D, s.D)
                 + LaneMath.PackedSize(s.D, Math.Max(s.H, 1)) + LaneMath.PackedSize(Math.Max(s.H, 1), s.D));
@@ -209,7 +199,7 @@ internal static class AsrgLayer
                 LaneMath.Pack(w2, s.H, 1, s.D, s.H, w2k);
             }
             var (n, d, pts, m, hid, q) = (s.N, s.D, s.P, s.M, s.H, s.Q);
-            Groups(b, (lo, hi) =>
+            LaneMath.SplitBlocks(b, (lo, hi) =>
             {
                 var x = LaneMath.Scratch((n * d) + pts + (2 * pts * d) + (pts * Math.Max(hid, 1)));
                 var g = x + (n * d);
@@ -265,12 +255,13 @@ internal static class AsrgLayer
         public static void Backward(Shape s, Tensor?[] t, Tensor stash, Tensor dy, Tensor?[] grads)
         {
             var b = (int)t[0]!.shape[0];
-            float* hp = P(t[0]), gp = P(t[1]), up = P(t[2]), fp = P(t[3]), ip = P(t[5]), n1w = P(t[6]), w1 = P(t[8]), w2 = P(t[10]), n2w = P(t[12]);
-            var sp = (Vector256<float>*)P(stash);
-            var dyp = P(dy);
-            float* dhp = P(grads[0]), dgp = P(grads[1]);
+            float* hp = Floats(t[0]), gp = Floats(t[1]), up = Floats(t[2]), fp = Floats(t[3]), ip = Floats(t[5]);
+            float* n1w = Floats(t[6]), w1 = Floats(t[8]), w2 = Floats(t[10]), n2w = Floats(t[12]);
+            var sp = (Vector256<float>*)Floats(stash);
+            var dyp = Floats(dy);
+            float* dhp = Floats(grads[0]), dgp = Floats(grads[1]);
             var (n, d, pts, m, hid, q) = (s.N, s.D, s.P, s.M, s.H, s.Q);
-            var blocks = (b + Block - 1) / Block;
+            var blocks = (b + LaneMath.Block - 1) / LaneMath.Block;
             int g0 = s.Grad[0], g1 = s.Grad[1], g2 = s.Grad[2], g3 = s.Grad[3], g4 = s.Grad[4], g5 = s.Grad[5];
             int g6 = s.Grad[6], g7 = s.Grad[7], g8 = s.Grad[8], g9 = s.Grad[9], g10 = s.Grad[10], g11 = s.Grad[11];
             // The parameters as the products read them (transposed for the backward): Uᵀ, Fᵀ, W₁ᵀ, W₂ᵀ.
@@ -287,8 +278,8 @@ internal static class AsrgLayer
                 LaneMath.Pack(w2, d, hid, hid, 1, w2t);
             }
             using var partials = zeros((long)blocks * s.GradSize * LaneMath.Lanes, ScalarType.Float32);
-            var pp = (Vector256<float>*)P(partials);
-            Groups(b, (lo, hi) =>
+            var pp = (Vector256<float>*)Floats(partials);
+            LaneMath.SplitBlocks(b, (lo, hi) =>
             {
                 var x = LaneMath.Scratch((2 * n * d) + (2 * pts) + (3 * pts * d) + (pts * Math.Max(hid, 1)) + (q * d) + (n * q));
                 var dx = x + (n * d);
@@ -304,7 +295,7 @@ internal static class AsrgLayer
                 {
                     var count = Math.Min(LaneMath.Lanes, hi - first);
                     var st = sp + ((long)(first / LaneMath.Lanes) * s.StashSize);
-                    var acc = pp + ((long)(first / Block) * s.GradSize);
+                    var acc = pp + ((long)(first / LaneMath.Block) * s.GradSize);
                     LaneMath.Gather(hp + ((long)first * n * d), count, n * d, x);
                     LaneMath.Gather(gp + ((long)first * pts), count, pts, g);
                     LaneMath.Gather(dyp + ((long)first * pts * d), count, pts * d, dout);
@@ -390,7 +381,7 @@ internal static class AsrgLayer
                 {
                     continue;
                 }
-                var total = P(grad);
+                var total = Floats(grad);
                 for (var k = 0; k < blocks; k++)
                 {
                     LaneMath.AddLanes(pp + ((long)k * s.GradSize) + s.Grad[i], s.Grad[i + 1] - s.Grad[i], total);

@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 using AdAuctionSim.Models.Core;
-using AdAuctionSim.Models.Runtime;
+using static AdAuctionSim.Models.Runtime.HostMemory;
 using static TorchSharp.torch;
 
 namespace AdAuctionSim.Models.Debiasing;
@@ -25,7 +25,7 @@ internal sealed record PatternWeights(Tensor Scores, Tensor Folded, Tensor Outpu
 /// <see cref="ApemModel.PatternSelection"/> runs the same function in libtorch operations.</para>
 /// <para>Why: in libtorch operations the selection of one layer (three stages, batch 2048) was about twenty kernels and
 /// their backward over [B, 16, 8]-sized tensors, 7–8 ms of forward and backward on the development machine's two threads.</para>
-/// <para>Parameter gradients are summed per lane over fixed blocks of <see cref="AsrgLayer.Block"/> samples, lanes in
+/// <para>Parameter gradients are summed per lane over fixed blocks of <see cref="LaneMath.Block"/> samples, lanes in
 /// order, then blocks in order, so the result does not depend on the thread count.</para>
 /// </remarks>
 internal static class PatternLayer
@@ -139,27 +139,24 @@ internal static class PatternLayer
 
     private static unsafe class Kernels
     {
-        private static float* P(Tensor? t) => t is null ? null : (float*)HostMemory.Data(t);
-
-        private static void Groups(int samples, Action<int, int> body) => HostThreads.SplitBlocks(samples, AsrgLayer.Block, parallel: true, body);
-
         public static void Forward(Shape s, Tensor y, Tensor? previous, Tensor u, Tensor folded, Tensor bias, Tensor normWeight, Tensor normBias,
             Tensor stash, Tensor t)
         {
             var b = (int)y.shape[0];
-            float* yp = P(y), prev = P(previous), fp = P(folded), bp = P(bias), nw = P(normWeight), nb = P(normBias), tp = P(t);
-            var sp = (Vector256<float>*)P(stash);
+            float* yp = Floats(y), prev = Floats(previous), fp = Floats(folded), bp = Floats(bias);
+            float* nw = Floats(normWeight), nb = Floats(normBias), tp = Floats(t);
+            var sp = (Vector256<float>*)Floats(stash);
             var (n, d, k, m, q) = (s.N, s.D, s.K, s.M, s.Q);
             // U and each stage's folded map, packed by blocks of 8 output columns.
             var stagePack = LaneMath.PackedSize(m * d, d);
             var uk = LaneMath.PackScratch(LaneMath.PackedSize(d, q) + (k * stagePack));
             var fk = uk + LaneMath.PackedSize(d, q);
-            LaneMath.Pack(P(u), d, q, q, 1, uk);
+            LaneMath.Pack(Floats(u), d, q, q, 1, uk);
             for (var i = 0; i < k; i++)
             {
                 LaneMath.Pack(fp + ((long)i * m * d * d), m * d, d, d, 1, fk + ((long)i * stagePack));
             }
-            Groups(b, (lo, hi) =>
+            LaneMath.SplitBlocks(b, (lo, hi) =>
             {
                 var x = LaneMath.Scratch((n * d) + (n * q) + (2 * k * d));
                 var scores = x + (n * d);
@@ -205,23 +202,23 @@ internal static class PatternLayer
             Tensor dy, Tensor? dprevious, Tensor[] grads)
         {
             var b = (int)y.shape[0];
-            float* yp = P(y), fp = P(folded), nw = P(normWeight), dtp = P(dt), dyp = P(dy), dprev = P(dprevious);
-            var sp = (Vector256<float>*)P(stash);
+            float* yp = Floats(y), fp = Floats(folded), nw = Floats(normWeight), dtp = Floats(dt), dyp = Floats(dy), dprev = Floats(dprevious);
+            var sp = (Vector256<float>*)Floats(stash);
             var (n, d, k, m, q) = (s.N, s.D, s.K, s.M, s.Q);
-            var blocks = (b + AsrgLayer.Block - 1) / AsrgLayer.Block;
+            var blocks = (b + LaneMath.Block - 1) / LaneMath.Block;
             int gU = s.Grad[0], gFolded = s.Grad[1], gBias = s.Grad[2], gWeight = s.Grad[3], gNormBias = s.Grad[4];
             // Uᵀ and each stage's folded map transposed, packed for the products that read them.
             var stagePack = LaneMath.PackedSize(d, m * d);
             var ut = LaneMath.PackScratch(LaneMath.PackedSize(q, d) + (k * stagePack));
             var ft = ut + LaneMath.PackedSize(q, d);
-            LaneMath.Pack(P(u), q, 1, d, q, ut);
+            LaneMath.Pack(Floats(u), q, 1, d, q, ut);
             for (var i = 0; i < k; i++)
             {
                 LaneMath.Pack(fp + ((long)i * m * d * d), d, 1, m * d, d, ft + ((long)i * stagePack));
             }
             using var partials = zeros((long)blocks * s.GradSize * LaneMath.Lanes, ScalarType.Float32);
-            var pp = (Vector256<float>*)P(partials);
-            Groups(b, (lo, hi) =>
+            var pp = (Vector256<float>*)Floats(partials);
+            LaneMath.SplitBlocks(b, (lo, hi) =>
             {
                 var x = LaneMath.Scratch((2 * n * d) + (2 * k * d) + (q * d) + (n * q));
                 var dx = x + (n * d);
@@ -233,7 +230,7 @@ internal static class PatternLayer
                 {
                     var count = Math.Min(LaneMath.Lanes, hi - first);
                     var st = sp + ((long)(first / LaneMath.Lanes) * s.StashSize);
-                    var acc = pp + ((long)(first / AsrgLayer.Block) * s.GradSize);
+                    var acc = pp + ((long)(first / LaneMath.Block) * s.GradSize);
                     var a = st;
                     var pooled = st + s.PooledAt;
                     LaneMath.Gather(yp + ((long)first * n * d), count, n * d, x);
@@ -265,7 +262,7 @@ internal static class PatternLayer
             });
             for (var i = 0; i < grads.Length; i++)
             {
-                var total = P(grads[i]);
+                var total = Floats(grads[i]);
                 for (var block = 0; block < blocks; block++)
                 {
                     LaneMath.AddLanes(pp + ((long)block * s.GradSize) + s.Grad[i], s.Grad[i + 1] - s.Grad[i], total);

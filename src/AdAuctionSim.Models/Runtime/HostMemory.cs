@@ -20,6 +20,9 @@ internal static class HostMemory
         return pointer;
     }
 
+    /// <summary>The floats of a contiguous host float32 tensor, or null for none (the caller checks device, type and layout).</summary>
+    public static unsafe float* Floats(Tensor? t) => t is null ? null : (float*)Data(t);
+
     [DllImport("LibTorchSharp")]
     private static extern IntPtr THSTensor_data(IntPtr tensor);
 }
