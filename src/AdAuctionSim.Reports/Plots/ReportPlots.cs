@@ -190,6 +190,10 @@ public static class ReportPlots
             }
         }
 
+        // The epoch each model kept (repeat 0 of each point), by its validation log loss: ringed in both training figures.
+        var keptEpochs = data.Curves.Where(c => c.Repeat == 0 && double.IsFinite(c.ValidationLogLoss)).GroupBy(c => (c.Point, c.Model))
+            .ToDictionary(g => g.Key, g => KeptEpoch([.. g.OrderBy(c => c.Epoch)], data.EarlyStopping).Epoch);
+
         // Validation log loss per epoch, repeat 0 of each point, one line per model.
         foreach (var byPoint in data.Curves.Where(c => c.Repeat == 0).GroupBy(c => c.Point).OrderBy(g => pointIndex.GetValueOrDefault(g.Key)))
         {
@@ -203,7 +207,7 @@ public static class ReportPlots
                 }
                 var line = plot.Add.Scatter(epochs.Select(c => (double)c.Epoch).ToArray(), epochs.Select(c => c.ValidationLogLoss).ToArray());
                 Style(line, styles[model.Key], model.Key, 5);
-                var kept = KeptEpoch(epochs, data.EarlyStopping);
+                var kept = epochs.First(c => c.Epoch == keptEpochs[(byPoint.Key, model.Key)]);
                 var ring = plot.Add.Marker(kept.Epoch, kept.ValidationLogLoss, MarkerShape.OpenCircle, 14, styles[model.Key].Color);
                 ring.LegendText = "";
             }
@@ -243,10 +247,7 @@ public static class ReportPlots
                 (low, high) = (Math.Min(low, logs.Min()), Math.Max(high, logs.Max()));
                 var line = plot.Add.Scatter(epochs.Select(c => (double)c.Epoch).ToArray(), logs);
                 Style(line, styles[model.Key], model.Key, 5);
-                // The kept epoch is chosen on the log loss; ring it here too.
-                var losses = data.Curves.Where(c => c.Repeat == 0 && c.Point == byPoint.Key && c.Model == model.Key
-                    && double.IsFinite(c.ValidationLogLoss)).OrderBy(c => c.Epoch).ToList();
-                if (losses.Count > 0 && epochs.FirstOrDefault(c => c.Epoch == KeptEpoch(losses, data.EarlyStopping).Epoch) is { } at)
+                if (keptEpochs.TryGetValue((byPoint.Key, model.Key), out var keptEpoch) && epochs.FirstOrDefault(c => c.Epoch == keptEpoch) is { } at)
                 {
                     var ring = plot.Add.Marker(at.Epoch, Math.Log2(at.ValidationCalibration), MarkerShape.OpenCircle, 14, styles[model.Key].Color);
                     ring.LegendText = "";
