@@ -366,7 +366,6 @@ public static class ReportPlots
         line.LegendText = legend;
     }
 
-    /// <summary>Labelled ticks on whole numbers only (epochs, deciles): never 1.5 or 2.5.</summary>
     /// <summary>
     /// Ticks for an axis that shows log₂ of a ratio: one at each power of two from ⌊low⌋ to ⌈high⌉ (every second one past 8
     /// of them), labelled with the ratio itself (1/4, 1/2, 1, 2, 4, …).
@@ -383,6 +382,7 @@ public static class ReportPlots
         return ticks;
     }
 
+    /// <summary>Labelled ticks on whole numbers only (epochs, deciles): never 1.5 or 2.5.</summary>
     private static void IntegerTicks(Plot plot) =>
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
 
