@@ -119,11 +119,8 @@ class Moe(nn.Module):
     def forward(self, x):
         e = self.emb(x).flatten(1)
         experts = [f(e) for f in self.experts]
-        out = []
-        for k in range(self.depth):
-            g = F.softmax(self.gates[min(k, len(self.gates) - 1)](e), dim=1)
-            out.append(self.towers[k](mix(g, experts)))
-        return torch.cat(out, dim=1)
+        mixed = [mix(F.softmax(gate(e), dim=1), experts) for gate in self.gates]   # OMoE: one mixture for every stage
+        return torch.cat([self.towers[k](mixed[min(k, len(mixed) - 1)]) for k in range(self.depth)], dim=1)
 
 
 class BatchedMmoe(nn.Module):
