@@ -232,7 +232,8 @@ class Apem(nn.Module):
     """APEM at the suite's sizes (d_f 8, K_I 16, 2 heads, 2 layers, selector MLP [64], FFN 8 -> 16 -> 8, heads [32]), in
     the form models.md 13.1 writes it: per layer the selector MLP and smooth step, the gated inducing points as queries
     per sample, the attention, Y = LayerNorm(mean-head gated queries + O), Y = LayerNorm(Y + FFN(Y)); per stage a
-    learned query attending over Y, T = LayerNorm(T + F); cumulative heads."""
+    learned query attending over Y, T = LayerNorm(T + F); cumulative heads. gamma stays at gamma_0 = 10 (adsim lowers
+    it step by step; the smooth step's arithmetic is the same at any gamma)."""
 
     def __init__(self, rows, fields, depth, points=16, heads=2, layers=2, gamma=10.0):
         super().__init__()
