@@ -10,8 +10,9 @@ using static TorchSharp.torch;
 namespace AdAuctionSim.Models.Tests;
 
 /// <summary>
-/// Tiny simulations written once per test run into the temp folder (deleted at process exit): 12 000 requests,
-/// three stages with a 10% click rate so that every stage has labels on a few thousand impressions.
+/// Tiny simulations written once per test run into the temp folder (deleted at process exit, or by the next run if the
+/// process was ended first): 12 000 requests, three stages with a 10% click rate so that every stage has labels on a few
+/// thousand impressions.
 /// </summary>
 internal static class TestSimulation
 {
@@ -35,23 +36,67 @@ internal static class TestSimulation
         LoggingPolicy = new LoggingPolicyOptions { BidMultipliers = [0.5, 1.0, 2.0], MultiplierProbabilities = [0.3, 0.4, 0.3] },
     };
 
-    private static readonly string Root = Path.Combine(Path.GetTempPath(), $"adsim-models-tests-{Guid.NewGuid():N}");
+    private const string RootPrefix = "adsim-models-tests-";
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), $"{RootPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
     private static readonly Lazy<WorldModel> World = new(() => WorldModel.Build(Scenario));
     private static readonly Lazy<string> ParquetFolder = new(() => Write("parquet", OutputFormat.Parquet));
     private static readonly Lazy<string> CsvFolder = new(() => Write("csv", OutputFormat.Csv));
 
     static TestSimulation()
     {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        SweepOrphans();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(Root);
+    }
+
+    /// <summary>
+    /// Deletes the roots of earlier test processes that are no longer running. The test host deletes its root at exit,
+    /// but the runner ends a host that takes long to exit (several test projects at once on two cores), which can cut the
+    /// deletion short and leave the root behind; the next run clears it. A root whose process is alive is left alone.
+    /// </summary>
+    private static void SweepOrphans()
+    {
+        string[] roots;
+        try
         {
-            try
+            roots = Directory.GetDirectories(Path.GetTempPath(), RootPrefix + "*");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+        foreach (var root in roots)
+        {
+            var rest = Path.GetFileName(root)[RootPrefix.Length..];
+            var dash = rest.IndexOf('-', StringComparison.Ordinal);
+            if (dash > 0 && int.TryParse(rest.AsSpan(0, dash), out var pid) && pid != Environment.ProcessId && !IsRunning(pid))
             {
-                Directory.Delete(Root, recursive: true);
+                TryDelete(root);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        };
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 
     /// <summary>The simulation folder in Parquet (shared: do not modify; copy it with <see cref="CopyTo"/>).</summary>
