@@ -37,6 +37,25 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void The_benchmark_reports_the_warm_up_alone_not_the_probe_or_the_timed_window()
+    {
+        using var data = Load();
+        using var model = new LogisticTestModel(TestEntries.Context(data));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var timing = TrainingBenchmark.TimeSteps(model, data, Small, warmupSteps: 3, minSteps: 5, minSeconds: 0.2,
+            maxWarmupSeconds: 0, beforeTiming: () => Thread.Sleep(300));
+        var total = clock.Elapsed.TotalSeconds;
+
+        // No quiet period is waited for at a zero cap: exactly the minimum of warm-up steps.
+        Assert.Equal(3, timing.Warmup.Steps);
+        Assert.True(timing.Steps >= 5 && timing.Seconds >= 0.2, $"{timing.Steps} steps in {timing.Seconds} s");
+        // Warm-up, the 0.3 s before the clock and the timed window follow each other inside the call.
+        Assert.True(timing.Warmup.Seconds + 0.3 + timing.Seconds <= total,
+            $"warm-up {timing.Warmup.Seconds} s + 0.3 s + timed {timing.Seconds} s > {total} s for the whole call");
+    }
+
+    [Fact]
     public void The_loss_is_finite_and_falls_and_validation_beats_the_untrained_model()
     {
         using var data = Load();

@@ -253,6 +253,7 @@ public static class TrainingBenchmark
             }
         }
         Synchronize(data.Device);
+        var warmupSeconds = warmup.Elapsed.TotalSeconds;
         beforeTiming?.Invoke();
         phases = new Trainer.StepPhases();
         var clock = Stopwatch.StartNew();
@@ -265,7 +266,7 @@ public static class TrainingBenchmark
         Synchronize(data.Device);
         return new StepTiming(timed, options.BatchSize, clock.Elapsed.TotalSeconds, phases.Forward, phases.Backward, phases.Update)
         {
-            Warmup = (warmed, warmup.Elapsed.TotalSeconds),
+            Warmup = (warmed, warmupSeconds),
         };
     }
 
