@@ -15,6 +15,7 @@ public sealed class BaselineModelTests
     // Held for the process: TorchSharp 0.107 may free a Scalar made for one call while libtorch reads it.
     private static readonly Scalar Half = 0.5.ToScalar();
     private static readonly Scalar Three = 3f.ToScalar();
+    private static readonly Scalar Six = 6f.ToScalar();
 
     public BaselineModelTests() => TorchRuntime.Initialize("cpu", threads: 1, seed: 5);
 
@@ -459,6 +460,45 @@ public sealed class BaselineModelTests
         // A batch of lost bids only: every stage empty, loss exactly 0, no NaN.
         using var lost = new TrainingBatch(funnel.Features.clone(), zeros(32, 3), zeros(32), ones(32));
         Assert.Equal(0f, model.Loss(lost, model.forward(lost.Features), default).item<float>());
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void ConditionalStageLoss_MatchesTheLibtorchReference_InValueAndGradient(int depth)
+    {
+        using var scope = NewDisposeScope();
+        var funnel = SyntheticFunnel.Create(depth, rows: 512, seed: 20 + depth);
+        using var impressions = funnel.Batch();
+        // Every fifth row a lost bid whose labels are set (they must be ignored); logits spread wide, with rows past
+        // softplus's linear switch (|a| > 20) and far beyond it.
+        var won = tensor(Enumerable.Range(0, funnel.Rows).Select(i => i % 5 == 4 ? 0f : 1f).ToArray());
+        var labels = impressions.Labels.clone();
+        labels[TensorIndex.Slice(4, null, 5)] = ones(depth);
+        using var batch = new TrainingBatch(impressions.Features.clone(), labels, won, ones(funnel.Rows));
+        var values = randn(new long[] { funnel.Rows, depth }, generator: new Generator(7)).mul(Six);
+        values[0, 0] = tensor(40f);
+        values[1, 0] = tensor(-40f);
+        values[2, 0] = tensor(100f);
+        values[3, 0] = tensor(-100f);
+        float[] weights = [.. new[] { 1f, 0.5f, 2f, 0.25f }.Take(depth)];
+        var reference = values.clone().requires_grad_(true);
+        var fused = values.clone().requires_grad_(true);
+
+        var expected = BaselineLoss.PerStage(batch, new ModelOutput(reference, HeadKind.Conditional)).mul(tensor(weights)).sum();
+        var actual = ConditionalStageLoss.Apply(fused, batch.Labels, batch.Won, weights);
+        expected.backward();
+        actual.backward();
+
+        Assert.Equal(0, actual.dim());
+        Assert.Equal(expected.item<float>(), actual.item<float>(), expected.item<float>() * 2e-6);
+        var g = reference.grad!;
+        var scale = g.abs().max().item<float>();
+        Assert.True(scale > 0);
+        Assert.True((fused.grad! - g).abs().max().item<float>() <= scale * 1e-6, "gradients differ beyond float rounding");
+        // Rows outside every stage's sample space (the lost bids) get exactly zero gradient.
+        Assert.Equal(0f, fused.grad![TensorIndex.Slice(4, null, 5)].abs().max().item<float>());
     }
 
     [Fact]

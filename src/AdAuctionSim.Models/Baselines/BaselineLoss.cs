@@ -15,10 +15,14 @@ namespace AdAuctionSim.Models.Baselines;
 /// </remarks>
 internal static class BaselineLoss
 {
-
     /// <summary>Σ_k w_k · L_k, a scalar.</summary>
+    /// <remarks>Conditional heads on a CPU run as <see cref="ConditionalStageLoss"/>, one C# pass forward and backward.</remarks>
     public static Tensor Weighted(TrainingBatch batch, ModelOutput output, IReadOnlyList<float> weights)
     {
+        if (output.Kind == HeadKind.Conditional && ConditionalStageLoss.Serves(output.Logits, batch.Labels, batch.Won))
+        {
+            return ConditionalStageLoss.Apply(output.Logits, batch.Labels, batch.Won, weights);
+        }
         var perStage = PerStage(batch, output);
         var w = tensor(weights as float[] ?? [.. weights], device: perStage.device);
         return (perStage * w).sum();
