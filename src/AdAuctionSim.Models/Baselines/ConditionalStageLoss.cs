@@ -48,7 +48,10 @@ internal static class ConditionalStageLoss
         return LossFunction.apply(logits.contiguous(), labels.contiguous(), won.contiguous(), weights.ToArray());
     }
 
-    /// <summary>Inputs (logits, labels, won, weights); saves the three tensors and each stage's row count.</summary>
+    /// <summary>
+    /// Inputs (logits, labels, won, weights); saves the logits and labels, the positions of the terms in the loss (row-major
+    /// offsets into [B, K]) and each stage's row count.
+    /// </summary>
     private sealed class LossFunction : autograd.SingleTensorFunction<LossFunction>
     {
         public override string Name => "ConditionalStageLoss";
@@ -56,10 +59,11 @@ internal static class ConditionalStageLoss
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
             var (logits, labels, won, weights) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (float[])vars[3]);
-            var counts = new long[weights.Length];
-            var value = Kernels.Forward(logits, labels, won, weights, counts);
-            ctx.save_for_backward([logits, labels, won]);
+            var (terms, counts) = Kernels.Terms(labels, won);
+            var value = Kernels.Forward(logits, labels, weights, terms, counts);
+            ctx.save_for_backward([logits, labels]);
             ctx.save_data("weights", weights);
+            ctx.save_data("terms", terms);
             ctx.save_data("counts", counts);
             return tensor(value, ScalarType.Float32);
         }
@@ -68,38 +72,56 @@ internal static class ConditionalStageLoss
         {
             var saved = ctx.get_saved_variables();
             var weights = (float[])ctx.get_data("weights");
+            var terms = (int[])ctx.get_data("terms");
             var counts = (long[])ctx.get_data("counts");
             var g = gradOutput.to_type(ScalarType.Float64).item<double>();
             var grad = zeros_like(saved[0]);
-            Kernels.Backward(saved[0], saved[1], saved[2], weights, counts, g, grad);
+            Kernels.Backward(saved[0], saved[1], weights, terms, counts, g, grad);
             return [grad, null!, null!, null!];
         }
     }
 
     private static unsafe class Kernels
     {
-        public static double Forward(Tensor logits, Tensor labels, Tensor won, float[] weights, long[] counts)
+        /// <summary>
+        /// The row-major offsets (b·K + k) of the terms in the loss, in row order: row b is in stage k's space when
+        /// won_b · s_{b,k−1} &gt; ½ (s_{b,0} read as 1); and each stage's count of them.
+        /// </summary>
+        public static (int[] Terms, long[] Counts) Terms(Tensor labels, Tensor won)
         {
-            var (rows, k) = ((int)logits.shape[0], (int)logits.shape[1]);
-            var a = HostMemory.Floats(logits);
+            var (rows, k) = ((int)labels.shape[0], (int)labels.shape[1]);
             var s = HostMemory.Floats(labels);
             var w = HostMemory.Floats(won);
-            Span<double> sums = stackalloc double[k];
-            sums.Clear();
+            var terms = new int[checked(rows * k)];
+            var counts = new long[k];
+            var n = 0;
             for (var b = 0; b < rows; b++)
             {
-                var row = (long)b * k;
+                var row = b * k;
                 for (var j = 0; j < k; j++)
                 {
                     var parent = j == 0 ? 1f : s[row + j - 1];
-                    if (parent * w[b] <= 0.5f)
+                    if (parent * w[b] > 0.5f)
                     {
-                        continue;
+                        terms[n++] = row + j;
+                        counts[j]++;
                     }
-                    double x = a[row + j];
-                    sums[j] += Math.Max(x, 0) - (s[row + j] * x) + Math.Log(1 + Math.Exp(-Math.Abs(x)));
-                    counts[j]++;
                 }
+            }
+            return (terms[..n], counts);
+        }
+
+        public static double Forward(Tensor logits, Tensor labels, float[] weights, int[] terms, long[] counts)
+        {
+            var k = weights.Length;
+            var a = HostMemory.Floats(logits);
+            var s = HostMemory.Floats(labels);
+            Span<double> sums = stackalloc double[k];
+            sums.Clear();
+            foreach (var t in terms)
+            {
+                double x = a[t];
+                sums[t % k] += Math.Max(x, 0) - (s[t] * x) + Math.Log(1 + Math.Exp(-Math.Abs(x)));
             }
             var total = 0.0;
             for (var j = 0; j < k; j++)
@@ -109,33 +131,23 @@ internal static class ConditionalStageLoss
             return (float)total;
         }
 
-        public static void Backward(Tensor logits, Tensor labels, Tensor won, float[] weights, long[] counts, double g, Tensor grad)
+        public static void Backward(Tensor logits, Tensor labels, float[] weights, int[] terms, long[] counts, double g, Tensor grad)
         {
-            var (rows, k) = ((int)logits.shape[0], (int)logits.shape[1]);
+            var k = weights.Length;
             var a = HostMemory.Floats(logits);
             var s = HostMemory.Floats(labels);
-            var w = HostMemory.Floats(won);
             var d = HostMemory.Floats(grad);
             Span<double> scale = stackalloc double[k];
             for (var j = 0; j < k; j++)
             {
                 scale[j] = g * weights[j] / Math.Max(counts[j], 1);
             }
-            for (var b = 0; b < rows; b++)
+            foreach (var t in terms)
             {
-                var row = (long)b * k;
-                for (var j = 0; j < k; j++)
-                {
-                    var parent = j == 0 ? 1f : s[row + j - 1];
-                    if (parent * w[b] <= 0.5f)
-                    {
-                        continue;
-                    }
-                    double x = a[row + j];
-                    var e = Math.Exp(-Math.Abs(x));
-                    var sigma = x >= 0 ? 1 / (1 + e) : e / (1 + e);
-                    d[row + j] = (float)(scale[j] * (sigma - s[row + j]));
-                }
+                double x = a[t];
+                var e = Math.Exp(-Math.Abs(x));
+                var sigma = x >= 0 ? 1 / (1 + e) : e / (1 + e);
+                d[t] = (float)(scale[t % k] * (sigma - s[t]));
             }
         }
     }
