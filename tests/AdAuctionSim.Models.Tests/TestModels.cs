@@ -49,6 +49,18 @@ internal static class TestSimulation
     }
 
     /// <summary>
+    /// Deletes this run's root, when the collection that uses it is done (<see cref="TestSimulationCleanup"/>): the runner
+    /// may end the test host before a deletion at process exit has finished.
+    /// </summary>
+    public static void DeleteRoot()
+    {
+        if (Directory.Exists(Root))
+        {
+            TryDelete(Root);
+        }
+    }
+
+    /// <summary>
     /// Deletes the roots of earlier test processes that are no longer running. The test host deletes its root at exit,
     /// but the runner ends a host that takes long to exit (several test projects at once on two cores), which can cut the
     /// deletion short and leave the root behind; the next run clears it. A root whose process is alive is left alone.
