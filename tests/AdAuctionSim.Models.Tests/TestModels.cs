@@ -52,13 +52,7 @@ internal static class TestSimulation
     /// Deletes this run's root, when the collection that uses it is done (<see cref="TestSimulationCleanup"/>): the runner
     /// may end the test host before a deletion at process exit has finished.
     /// </summary>
-    public static void DeleteRoot()
-    {
-        if (Directory.Exists(Root))
-        {
-            TryDelete(Root);
-        }
-    }
+    public static void DeleteRoot() => TryDelete(Root);
 
     /// <summary>
     /// Deletes the roots of earlier test processes that are no longer running. The test host deletes its root at exit,
@@ -100,6 +94,8 @@ internal static class TestSimulation
         }
     }
 
+    /// <summary>Deletes a folder and everything in it; one already gone (DirectoryNotFoundException is an IOException), or
+    /// busy, is left as it is.</summary>
     private static void TryDelete(string folder)
     {
         try
